@@ -1,0 +1,41 @@
+"""Console output that also lands in the run folder's train.log.
+
+Everything a run prints goes through `echo`, so train.log holds what the console showed;
+Hydra's logging config routes the `tftrain` logger to that file only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from functools import lru_cache
+
+from rich.console import Console
+
+log = logging.getLogger("tftrain")
+
+
+@lru_cache(maxsize=None)
+def console() -> Console:
+    """One Console for the process: a live display and plain prints must share it."""
+    return Console(highlight=False, soft_wrap=True)
+
+
+@lru_cache(maxsize=None)
+def error_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def echo(message: str) -> None:
+    console().print(message, markup=False)
+    log.info(message)
+
+
+def fail(message: str) -> None:
+    """Print one paragraph of error to stderr (and the log, when a run folder exists)."""
+    error_console().print(f"tftrain: error: {message}", markup=False, style="red")
+    log.error(message)
+
+
+def interactive() -> bool:
+    return console().is_terminal and sys.stdout.isatty()

@@ -1,0 +1,126 @@
+"""One run, in the order of ARCHITECTURE.md: runtime, data, model, callbacks, trainer,
+evaluation, artifacts. Each step takes what the one before produced; none reads another's
+config. Returns the objective, so Hydra sweepers can optimise it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tftrain import runtime  # first: sets TensorFlow's environment before it is imported
+
+import keras  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from tftrain import artifacts, task  # noqa: E402
+from tftrain.callbacks import EpochRecorder, build_callbacks, recorder  # noqa: E402
+from tftrain.console import console, echo  # noqa: E402
+from tftrain.data import Data, build_data  # noqa: E402
+from tftrain.models import build_model  # noqa: E402
+from tftrain.trainers import Trainer  # noqa: E402
+
+
+def run(cfg: DictConfig) -> float:
+    started, wall = datetime.now(timezone.utc), time.perf_counter()
+    run_dir = Path(cfg.run_dir)
+    artifacts.write_resolved_config(cfg, run_dir)
+    runtime.setup(cfg.seed, cfg.deterministic)
+
+    trainer: Trainer = instantiate(cfg.trainer)
+    data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
+    echo(f"run folder: {run_dir}")
+    echo(f"data: {data.sizes['train']} train / {data.sizes['val']} val / {data.sizes['test']} test, "
+         f"input {data.spec.input_shape}, {data.spec.task}"
+         + (f", {data.spec.num_classes} classes" if data.spec.num_classes else ""))
+
+    model = build_model(cfg.model, data.spec)
+    loss, metrics = task.loss_and_metrics(cfg.loss, cfg.metrics, data.spec)
+    model.compile(optimizer=instantiate(cfg.optimizer), loss=loss, metrics=metrics,
+                  steps_per_execution=trainer.steps_per_execution, jit_compile=trainer.jit_compile)
+    echo(f"model: {model.name}, {model.count_params():,} parameters; "
+         f"trainer: {type(trainer).__name__}, {trainer.epochs} epochs x {data.steps_per_epoch} steps")
+
+    callbacks = build_callbacks(cfg.callbacks)
+    trainer.train(model, data, callbacks)
+
+    test = evaluate(model, data)
+    artifacts.save_model_atomic(model, run_dir / artifacts.MODEL)
+    summary = summarize(cfg, data, trainer, recorder(callbacks), test, started,
+                        time.perf_counter() - wall)
+    artifacts.write_json_atomic(run_dir / artifacts.SUMMARY, summary)
+    report(summary, run_dir)
+    return summary["objective"]
+
+
+def evaluate(model: keras.Model, data: Data) -> dict[str, float]:
+    if data.test is None:
+        return {}
+    return {k: float(v) for k, v in model.evaluate(data.test, verbose=0, return_dict=True).items()}
+
+
+def metrics_of(row: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in row.items() if k not in ("epoch", "epoch_time_s")}
+
+
+def summarize(cfg: DictConfig, data: Data, trainer: Trainer, record: EpochRecorder,
+              test: dict[str, float], started: datetime, seconds: float) -> dict[str, Any]:
+    rows = record.rows
+    metric, mode = task.objective(cfg.objective.metric, cfg.objective.mode, data.spec,
+                                  data.val is not None)
+    scored = [r for r in rows if math.isfinite(r.get(metric, math.nan))]
+    if not scored:
+        available = sorted({k for r in rows for k in metrics_of(r)})
+        echo(f"warning: objective metric '{metric}' was never logged (logged: "
+             f"{', '.join(available) or 'nothing'}); the objective falls back to the final loss.")
+        metric, mode, scored = "loss", "min", [r for r in rows if "loss" in r]
+    pick = max if mode == "max" else min
+    best = pick(scored, key=lambda r: r[metric]) if scored else {}
+    steady = record.train_seconds[1:] or record.train_seconds  # epoch 1 includes tracing
+    samples = len(steady) * data.steps_per_epoch * data.batch_size
+    return {
+        "status": "completed",
+        "objective": float(best.get(metric, math.nan)) if best else float("nan"),
+        "objective_metric": metric,
+        "objective_mode": mode,
+        "best_epoch": int(best["epoch"]) if best else None,
+        "epochs_completed": int(rows[-1]["epoch"]) if rows else 0,
+        "final": metrics_of(rows[-1]) if rows else {},
+        "best": metrics_of(best),
+        "test": test,
+        "wall_time_s": round(seconds, 3),
+        "train_samples_per_s": round(samples / sum(steady), 1) if sum(steady) else None,
+        "batch_size": data.batch_size,
+        "steps_per_epoch": data.steps_per_epoch,
+        "trainer": type(trainer).__name__,
+        "data": {"sizes": data.sizes, "fingerprint": data.fingerprint,
+                 "input_shape": list(data.spec.input_shape), "task": data.spec.task,
+                 "class_names": list(data.spec.class_names or [])},
+        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        "started_at": started.isoformat(timespec="seconds"),
+        "versions": artifacts.versions(),
+        "git_commit": artifacts.git_commit(Path.cwd()),
+    }
+
+
+def report(summary: dict[str, Any], run_dir: Path) -> None:
+    """A table of each metric: last epoch's training value, best epoch's validation, test."""
+    final, best, test = summary["final"], summary["best"], summary["test"]
+    table = Table(title=f"best {summary['objective_metric']} {summary['objective']:.4f} "
+                        f"at epoch {summary['best_epoch']}", show_edge=False)
+    for column in ("metric", "train (last epoch)", "val (best epoch)", "test"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name in (k for k in final if not k.startswith("val_") and k != "lr"):
+        cells = (final.get(name), best.get(f"val_{name}"), test.get(name))
+        table.add_row(name, *("" if c is None else f"{c:.4f}" for c in cells))
+    console().print(table)
+    test_line = "  ".join(f"{k} {v:.4f}" for k, v in test.items())
+    echo(f"test: {test_line}" if test_line else "test: no test split")
+    echo(f"done in {summary['wall_time_s']:.1f}s, {summary['train_samples_per_s'] or 0:,.0f} "
+         f"samples/s; outputs in {run_dir}")

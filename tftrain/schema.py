@@ -1,0 +1,146 @@
+"""Structured configs for tftrain's own keys, registered in Hydra's ConfigStore.
+
+Each YAML option in ``conf/`` names its schema in its defaults list
+(``- /schema/trainer/fit@_here_``), so a misspelt key or a value of the wrong type is
+refused while Hydra composes, before TensorFlow is imported. Keys that belong to Keras
+(layer arguments in a model, a user's own ``_target_``) stay free-form: Keras checks them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class ObjectiveConfig:
+    """What a sweep optimises: ``auto`` is val_accuracy (max) for classifiers, else val_loss (min)."""
+
+    metric: str = "auto"
+    mode: str = "auto"
+
+
+@dataclass
+class TrainConfig:
+    """The root of a run. Groups stay ``Any`` here; each option brings its own schema."""
+
+    dataset: Any = MISSING
+    model: Any = MISSING
+    optimizer: Any = MISSING
+    callbacks: Any = field(default_factory=dict)
+    trainer: Any = MISSING
+    loss: Any = None
+    metrics: Any = None
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    seed: int = 42
+    deterministic: bool = False
+    run_dir: str = "${hydra:runtime.output_dir}"
+
+
+@dataclass
+class TrainerConfig:
+    _target_: str = MISSING
+    epochs: int = 30
+    batch_size: int = 32
+    steps_per_execution: int = 1
+    validation_freq: int = 1
+    jit_compile: Any = "auto"
+
+
+@dataclass
+class DatasetConfig:
+    """Pipeline keys shared by every source; a source's own keys extend it."""
+
+    _target_: str = MISSING
+    val_split: float = 0.1
+    test_split: float = 0.2
+    shuffle: bool = True
+    cache: bool = True
+    drop_remainder: bool = True
+    limit_batches: Optional[int] = None
+
+
+@dataclass
+class DigitsConfig(DatasetConfig):
+    _target_: str = "tftrain.data.sources.digits"
+
+
+@dataclass
+class SyntheticConfig(DatasetConfig):
+    _target_: str = "tftrain.data.sources.synthetic"
+    task: str = "classification"
+    num_samples: int = 2000
+    shape: List[int] = field(default_factory=lambda: [16])
+    num_classes: int = 4
+    noise: float = 0.5
+
+
+@dataclass
+class OptimizerConfig:
+    """Arguments every ``keras.optimizers.Optimizer`` takes."""
+
+    _target_: str = MISSING
+    learning_rate: float = 0.001
+    weight_decay: Optional[float] = None
+    clipnorm: Optional[float] = None
+    clipvalue: Optional[float] = None
+    global_clipnorm: Optional[float] = None
+    use_ema: bool = False
+    ema_momentum: float = 0.99
+    gradient_accumulation_steps: Optional[int] = None
+
+
+@dataclass
+class AdamConfig(OptimizerConfig):
+    _target_: str = "keras.optimizers.Adam"
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    amsgrad: bool = False
+
+
+@dataclass
+class AdamWConfig(AdamConfig):
+    _target_: str = "keras.optimizers.AdamW"
+    weight_decay: Optional[float] = 0.004
+
+
+@dataclass
+class SGDConfig(OptimizerConfig):
+    _target_: str = "keras.optimizers.SGD"
+    learning_rate: float = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+
+
+@dataclass
+class RMSpropConfig(OptimizerConfig):
+    _target_: str = "keras.optimizers.RMSprop"
+    rho: float = 0.9
+    momentum: float = 0.0
+    epsilon: float = 1e-7
+    centered: bool = False
+
+
+SCHEMAS = {
+    "trainer": {"trainer": TrainerConfig},
+    "dataset": {"digits": DigitsConfig, "synthetic": SyntheticConfig},
+    "optimizer": {
+        "adam": AdamConfig,
+        "adamw": AdamWConfig,
+        "sgd": SGDConfig,
+        "rmsprop": RMSpropConfig,
+    },
+}
+
+
+def register() -> None:
+    """Store the schemas where the YAML defaults lists look for them."""
+    store = ConfigStore.instance()
+    store.store(name="tftrain_schema", node=TrainConfig)
+    for group, nodes in SCHEMAS.items():
+        for name, node in nodes.items():
+            store.store(group=f"schema/{group}", name=name, node=node)

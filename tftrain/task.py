@@ -1,0 +1,50 @@
+"""Loss, metrics and objective: chosen by the config, or defaulted from the data's task."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from hydra.utils import get_object, instantiate
+from omegaconf import DictConfig, ListConfig
+
+from tftrain.data import Spec
+from tftrain.errors import TftrainError
+
+MAXIMIZED = ("accuracy", "auc", "precision", "recall", "f1", "r2")
+
+
+def resolve(node: Any) -> Any:
+    """A Keras name ("mse"), a class node (instantiated) or a function node (passed as is)."""
+    if not isinstance(node, DictConfig):
+        return node
+    target = get_object(node._target_)
+    if inspect.isclass(target):
+        return instantiate(node)
+    extra = {k for k in node if k != "_target_"}
+    return instantiate(node, _partial_=True) if extra else target
+
+
+def loss_and_metrics(loss: Any, metrics: Any, spec: Spec) -> tuple[Any, list[Any]]:
+    """The configured loss and metrics, or the task's: cross-entropy + accuracy, mse + mae."""
+    if loss is None:
+        # The head ends in softmax, so the loss takes probabilities (Keras still uses
+        # the logits internally for numerical stability).
+        loss = ("sparse_categorical_crossentropy" if spec.task == "classification" else "mse")
+    if metrics is None:
+        metrics = ["accuracy"] if spec.task == "classification" else ["mae"]
+    if not isinstance(metrics, (list, ListConfig)):
+        raise TftrainError(f"metrics must be a list (of Keras names or _target_ nodes); got {metrics!r}.")
+    return resolve(loss), [resolve(m) for m in metrics]
+
+
+def objective(metric: str, mode: str, spec: Spec, has_val: bool) -> tuple[str, str]:
+    """Which logged metric a sweep optimises, and whether higher is better."""
+    if metric == "auto":
+        base = "accuracy" if spec.task == "classification" else "loss"
+        metric = f"val_{base}" if has_val else base
+    if mode == "auto":
+        mode = "max" if any(word in metric for word in MAXIMIZED) else "min"
+    if mode not in ("min", "max"):
+        raise TftrainError(f"objective.mode={mode!r} is not valid; use min, max or auto.")
+    return metric, mode

@@ -1,0 +1,20 @@
+"""`trainer=fit`: Keras' own model.fit."""
+
+from __future__ import annotations
+
+import keras
+
+from tftrain.data import Data
+from tftrain.trainers.base import Trainer
+
+
+class FitTrainer(Trainer):
+    def train(self, model: keras.Model, data: Data, callbacks: list[keras.callbacks.Callback],
+              initial_epoch: int = 0) -> None:
+        # fit creates each epoch's iterator after on_epoch_begin: set the data's epoch there.
+        epoch_setter = keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs: data.set_epoch(epoch))
+        model.fit(data.train, epochs=self.epochs, initial_epoch=initial_epoch,
+                  validation_data=data.val, validation_freq=self.validation_freq,
+                  callbacks=[epoch_setter, *callbacks], verbose=0,
+                  shuffle=False)  # the data shuffles itself, per epoch

@@ -7,10 +7,13 @@ where TensorFlow would not even import. The run itself starts in `tftrain.runner
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import schema
@@ -102,7 +105,7 @@ def command_overrides(argv: list[str]) -> tuple[list[str], bool]:
 def explain(error: Exception, override_list: list[str]) -> str:
     """Turn a Hydra/OmegaConf composition error into one paragraph a user can act on."""
     from hydra.errors import MissingConfigException
-    from omegaconf.errors import ConfigKeyError, ValidationError
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
     if isinstance(error, MissingConfigException) and error.options is not None:
         group = (error.missing_cfg_file or "").rsplit("/", 1)[0]
@@ -115,7 +118,7 @@ def explain(error: Exception, override_list: list[str]) -> str:
     if isinstance(cause, ValidationError) and key:
         message = str(cause).splitlines()[0]
         return f"bad value in '{given or key}': {message} (key '{key}')."
-    if isinstance(cause, ConfigKeyError) and key:
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and key:
         parent = key.rsplit(".", 1)[0] if "." in key else ""
         valid = valid_keys(parent, [o for o in override_list if o != given])
         where = f"under '{parent}'" if parent else "at the top level"
@@ -164,20 +167,34 @@ def preflight(argv: list[str]) -> str | None:
                              for value in override.sweep_string_iterator()]
     for variant in variants:
         try:
-            compose(variant)
+            schema.validate(compose(variant))
+        except TftrainError as error:
+            return str(error)
         except Exception as error:
             return explain(error, variant)
     return None
 
 
 def _task(cfg: DictConfig) -> float:
-    from tftrain.runner import run  # the first TensorFlow import happens here
-
+    """Hydra's task function: validate, run, and turn a TftrainError into a message."""
     try:
+        schema.validate(cfg)
+        from tftrain.runner import run  # the first TensorFlow import happens here
+
         return run(cfg)
     except TftrainError as error:
         fail(str(error))
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the sweep goes on with the other jobs and exits non-zero at the end
+        discard_unfinished(Path(cfg.run_dir))
         sys.exit(2)
+
+
+def discard_unfinished(run_dir: Path) -> None:
+    """A run that failed before training leaves no folder; one that trained keeps it all."""
+    bookkeeping = {".hydra", "train.log"}
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= bookkeeping:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def main() -> None:

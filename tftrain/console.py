@@ -13,6 +13,7 @@ from functools import lru_cache
 from rich.console import Console
 
 log = logging.getLogger("tftrain")
+log.addHandler(logging.NullHandler())  # outside a run (no train.log yet) log nothing
 
 
 @lru_cache(maxsize=None)

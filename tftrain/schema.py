@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig
+
+from tftrain.errors import TftrainError
 
 
 @dataclass
@@ -135,6 +137,34 @@ SCHEMAS = {
         "rmsprop": RMSpropConfig,
     },
 }
+
+
+POSITIVE = {"trainer": ("epochs", "batch_size", "steps_per_execution", "validation_freq")}
+JIT_CHOICES = ("auto", True, False)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Range checks a type cannot express, done at composition (before TensorFlow starts)."""
+    trainer, dataset = cfg.trainer, cfg.dataset
+    for key in POSITIVE["trainer"]:
+        if key in trainer and (not isinstance(trainer[key], int) or trainer[key] < 1):
+            raise TftrainError(f"trainer.{key}={trainer[key]!r} must be a positive integer.")
+    if trainer.get("jit_compile", "auto") not in JIT_CHOICES:
+        raise TftrainError(f"trainer.jit_compile={trainer.jit_compile!r} is not valid; "
+                           "use auto, true or false.")
+    splits = {k: dataset[k] for k in ("val_split", "test_split") if k in dataset}
+    for key, fraction in splits.items():
+        if not 0.0 <= fraction < 1.0:
+            raise TftrainError(f"dataset.{key}={fraction} must be a fraction in [0, 1).")
+    if sum(splits.values()) >= 1.0:
+        raise TftrainError(f"dataset.val_split + dataset.test_split = {sum(splits.values()):g} "
+                           "leaves nothing to train on; keep their sum below 1.")
+    if dataset.get("limit_batches") is not None and dataset.limit_batches < 1:
+        raise TftrainError(f"dataset.limit_batches={dataset.limit_batches} must be a positive "
+                           "integer, or null for all batches.")
+    if cfg.objective.mode not in ("auto", "min", "max"):
+        raise TftrainError(f"objective.mode={cfg.objective.mode!r} is not valid; "
+                           "use min, max or auto.")
 
 
 def register() -> None:

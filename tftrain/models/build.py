@@ -18,7 +18,7 @@ def spec_arguments(spec: Spec) -> dict:
 
 
 def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
-    """Build the model a config names and run it once on the data's input shape."""
+    """Build the model a config names against the data's input shape."""
     target = cfg.get("_target_", "?")
     factory = instantiate(cfg, _partial_=True, _convert_="all")
     accepted = inspect.signature(factory.func).parameters
@@ -26,8 +26,8 @@ def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
                if k in accepted and k not in factory.keywords}
     try:
         model = factory(**offered)
-        if not model.built:
-            model.build((None, *spec.input_shape))
+        if not model.built:  # a subclassed model: one call on a zero batch builds every layer
+            model(keras.ops.zeros((1, *spec.input_shape), dtype=spec.input_dtype))
     except TftrainError:
         raise
     except (ValueError, TypeError) as error:

@@ -2,7 +2,8 @@
 
 Each node is `{name, layer, inputs}`; `inputs` names earlier nodes (or `input`), several
 names are passed as a list (e.g. to a Concatenate), and a node without `inputs` takes the
-node before it. The last node feeds the output head.
+node before it. The last node feeds the output head. Each layer is named after its node,
+so `model.get_layer("conv1")` finds what the config calls conv1.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def functional(spec: Spec, nodes: list[dict[str, Any]], name: str = "functional"
                 f"model node '{node['name']}' takes inputs {missing} that no earlier node "
                 f"defines; known so far: {', '.join(tensors)}.")
         args = tensors[names[0]] if isinstance(wanted, str) else [tensors[n] for n in names]
-        tensors[node["name"]] = node["layer"](args)
+        layer = node["layer"]
+        layer.name = node["name"]
+        tensors[node["name"]] = layer(args)
         previous = node["name"]
     return keras.Model(inputs, head(spec)(tensors[previous]), name=name)

@@ -6,8 +6,27 @@ import keras
 
 
 @keras.saving.register_keras_serializable(package="tftrain")
+class ResidualBlock(keras.layers.Layer):
+    """x + Dense(Dropout(Dense(LayerNorm(x)))): a pre-norm residual MLP block."""
+
+    def __init__(self, width: int, dropout: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.width, self.dropout = width, dropout
+        self.norm = keras.layers.LayerNormalization()
+        self.inner = keras.layers.Dense(width, activation="relu")
+        self.drop = keras.layers.Dropout(dropout)
+        self.outer = keras.layers.Dense(width)
+
+    def call(self, inputs, training=False):
+        return inputs + self.outer(self.drop(self.inner(self.norm(inputs)), training=training))
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width, "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="tftrain")
 class ResidualMLP(keras.Model):
-    """Flatten, project to `width`, then `blocks` pre-norm residual Dense blocks, then a head."""
+    """Flatten, project to `width`, `blocks` residual blocks, then the output head."""
 
     def __init__(self, num_outputs: int, output_activation: str | None = None, width: int = 128,
                  blocks: int = 2, dropout: float = 0.1, **kwargs):
@@ -16,18 +35,14 @@ class ResidualMLP(keras.Model):
         self.width, self.blocks, self.dropout = width, blocks, dropout
         self.flatten = keras.layers.Flatten()
         self.project = keras.layers.Dense(width, activation="relu")
-        self.residuals = [
-            [keras.layers.LayerNormalization(), keras.layers.Dense(width, activation="relu"),
-             keras.layers.Dropout(dropout), keras.layers.Dense(width)]
-            for _ in range(blocks)
-        ]
+        self.residuals = [ResidualBlock(width, dropout) for _ in range(blocks)]
         self.head = keras.layers.Dense(num_outputs, activation=output_activation, dtype="float32")
 
     def call(self, inputs, training=False):
-        h = self.project(self.flatten(inputs))
-        for norm, dense, drop, out in self.residuals:
-            h = h + out(drop(dense(norm(h)), training=training))
-        return self.head(h)
+        hidden = self.project(self.flatten(inputs))
+        for block in self.residuals:
+            hidden = block(hidden, training=training)
+        return self.head(hidden)
 
     def get_config(self):
         return {**super().get_config(), "num_outputs": self.num_outputs,

@@ -1,0 +1,79 @@
+"""The command line without TensorFlow: help, config printing, and bad-input messages."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import run_cli
+
+
+@pytest.fixture
+def no_tensorflow(tmp_path):
+    """An environment where `import tensorflow` (and keras) fails outright."""
+    shadow = tmp_path / "shadow"
+    for name in ("tensorflow", "keras"):
+        (shadow / name).mkdir(parents=True)
+        (shadow / name / "__init__.py").write_text(f"raise ImportError('{name} must not be imported')\n")
+    return {"PYTHONPATH": str(shadow)}
+
+
+def test_help_lists_every_group_and_option_without_tensorflow(tmp_path, no_tensorflow):
+    result = run_cli("--help", cwd=tmp_path, env=no_tensorflow)
+    assert result.returncode == 0, result.output
+    for group, options in {"dataset": ["digits*", "synthetic"], "model": ["mlp*", "cnn", "resmlp"],
+                           "optimizer": ["adam*", "adamw", "rmsprop", "sgd"],
+                           "callbacks": ["default*", "none"], "trainer": ["fit*", "custom_loop"],
+                           "debug": ["smoke"]}.items():
+        line = next(l for l in result.stdout.splitlines() if l.strip().startswith(group + " "))
+        for option in options:
+            assert option in line, (group, option, line)
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_cfg_job_prints_the_composed_config_with_overrides_without_tensorflow(tmp_path, no_tensorflow):
+    result = run_cli("--cfg", "job", "model=cnn", "trainer=custom_loop", "trainer.epochs=7",
+                     "optimizer=sgd", "optimizer.learning_rate=0.05", "~callbacks.early_stopping",
+                     cwd=tmp_path, env=no_tensorflow)
+    assert result.returncode == 0, result.output
+    cfg = yaml.safe_load(result.stdout)
+    assert cfg["model"]["_target_"] == "tftrain.models.functional"
+    assert cfg["trainer"]["_target_"] == "tftrain.trainers.CustomLoopTrainer"
+    assert cfg["trainer"]["epochs"] == 7
+    assert cfg["optimizer"] == {**cfg["optimizer"], "_target_": "keras.optimizers.SGD",
+                                "learning_rate": 0.05}
+    assert "early_stopping" not in cfg["callbacks"]
+    assert "model_checkpoint" in cfg["callbacks"]
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_debug_smoke_and_experiment_compose(tmp_path, no_tensorflow):
+    result = run_cli("--cfg", "job", "debug=smoke", cwd=tmp_path, env=no_tensorflow)
+    cfg = yaml.safe_load(result.stdout)
+    assert cfg["trainer"]["epochs"] <= 2 and cfg["dataset"]["limit_batches"] <= 5
+    result = run_cli("--cfg", "job", "experiment=digits_cnn_custom_loop", cwd=tmp_path, env=no_tensorflow)
+    cfg = yaml.safe_load(result.stdout)
+    assert cfg["model"]["name"] == "cnn"
+    assert cfg["trainer"]["_target_"].endswith("CustomLoopTrainer")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["model=nope"], ["'nope'", "'model'", "cnn, mlp, resmlp"]),
+    (["trainer.epochz=3"], ["trainer.epochz", "batch_size", "epochs", "steps_per_execution", "+trainer.epochz=3"]),
+    (["optimizer.learning_rate=abc"], ["'abc'", "optimizer.learning_rate", "Float"]),
+    (["seed=1.5"], ["seed", "1.5", "Integer"]),
+    (["trainer.epochs=0"], ["trainer.epochs=0", "positive integer"]),
+    (["trainer.jit_compile=sometimes"], ["sometimes", "auto, true or false"]),
+    (["dataset.val_split=0.5", "dataset.test_split=0.5"], ["val_split + dataset.test_split", "below 1"]),
+    (["-m", "model=mlp,nope"], ["'nope'", "cnn, mlp, resmlp"]),
+    (["trainer=fast"], ["'fast'", "custom_loop, fit"]),
+])
+def test_bad_input_is_one_clear_message_exit_2_and_no_output(tmp_path, no_tensorflow, args, expected):
+    result = run_cli(*args, cwd=tmp_path, env=no_tensorflow)
+    assert result.returncode == 2, result.output
+    assert "Traceback" not in result.output
+    message = result.stderr.strip()
+    assert message.startswith("tftrain: error:") and len(message.splitlines()) == 1, message
+    for fragment in expected:
+        assert fragment in message, (fragment, message)
+    assert not (tmp_path / "outputs").exists()

@@ -1,0 +1,195 @@
+"""End to end through the real `tftrain` command: Hydra composition, TensorFlow training,
+and the run folder read back from disk."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import RunFolder, run_cli, tftrain_command
+
+SUMMARY_KEYS = {"objective", "objective_metric", "final", "best", "test", "epochs_completed",
+                "wall_time_s", "train_samples_per_s", "versions", "status"}
+
+
+def check_run_folder(run: RunFolder, epochs: int, trainer: str) -> None:
+    """Everything issue #2 says a run folder holds, with consistent contents."""
+    for name in (".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/hydra.yaml",
+                 "train.log", "metrics.csv", "summary.json", "model.keras",
+                 "checkpoints/best.keras", "checkpoints/backup/latest.weights.h5"):
+        assert (run.path / name).is_file(), name
+    assert "${" not in (run.path / ".hydra/config.yaml").read_text()  # resolved
+
+    rows = run.metrics
+    assert [int(r["epoch"]) for r in rows] == list(range(1, epochs + 1))
+    header = list(rows[0])
+    assert header[0] == "epoch" and header[-2:] == ["lr", "epoch_time_s"]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(header)
+    assert all(float(r["epoch_time_s"]) > 0 and float(r["lr"]) > 0 for r in rows)
+
+    summary = run.summary
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["status"] == "completed" and summary["trainer"] == trainer
+    assert summary["epochs_completed"] == epochs
+    assert summary["objective_metric"] == "val_accuracy"
+    assert summary["objective"] == max(float(r["val_accuracy"]) for r in rows)
+    assert summary["final"]["loss"] == pytest.approx(float(rows[-1]["loss"]))
+    assert set(summary["test"]) == {"loss", "accuracy"}
+    assert set(summary["versions"]) >= {"tftrain", "tensorflow", "keras", "python"}
+    assert summary["train_samples_per_s"] > 0 and summary["wall_time_s"] > 0
+
+    log = (run.path / "train.log").read_text()
+    assert f"epoch {epochs}/{epochs}" in log and "test: accuracy" in log
+
+
+def load_and_predict(path: Path) -> np.ndarray:
+    """Load model.keras in a fresh interpreter (safe mode) and predict 3 digits."""
+    code = ("import numpy as np, keras, tftrain.models.zoo;"
+            f"m = keras.models.load_model(r'{path}', safe_mode=True);"
+            "p = m.predict(np.random.default_rng(0).random((3, 8, 8, 1)).astype('float32'), verbose=0);"
+            "print(p.shape, round(float(p.sum()), 3))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_default_config_smoke_run_writes_a_complete_dated_run_folder(tmp_path):
+    result = run_cli("debug=smoke", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    folders = list((tmp_path / "outputs").glob("*/*"))
+    assert len(folders) == 1
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}/\d{2}-\d{2}-\d{2}",
+                        folders[0].relative_to(tmp_path / "outputs").as_posix())
+    run = RunFolder(folders[0])
+    check_run_folder(run, epochs=2, trainer="FitTrainer")
+    assert run.summary["steps_per_epoch"] == 4
+    assert load_and_predict(run.path / "model.keras") == "(3, 10) 3.0"
+
+
+def test_cnn_with_the_custom_loop_writes_the_same_run_folder(train):
+    run = train("model=cnn", "trainer=custom_loop", "debug=smoke")
+    check_run_folder(run, epochs=2, trainer="CustomLoopTrainer")
+    assert load_and_predict(run.path / "model.keras") == "(3, 10) 3.0"
+
+
+def test_subclassed_model_run_saves_a_loadable_model(train):
+    run = train("model=resmlp", "debug=smoke", "trainer=custom_loop")
+    assert load_and_predict(run.path / "model.keras") == "(3, 10) 3.0"
+
+
+def test_fit_and_custom_loop_give_bit_identical_losses(tmp_path):
+    """Same seed and config: dropout, shuffling and a steps_per_execution that does not
+    divide the epoch (39 steps, 8 per call) included."""
+    rows = {}
+    for trainer in ("fit", "custom_loop"):
+        result = run_cli(f"trainer={trainer}", "trainer.epochs=2",
+                         f"hydra.run.dir={tmp_path / trainer}", cwd=tmp_path)
+        assert result.returncode == 0, result.output
+        rows[trainer] = RunFolder(tmp_path / trainer).metrics
+    assert RunFolder(tmp_path / "fit").summary["steps_per_epoch"] == 39
+    for fit_row, loop_row in zip(rows["fit"], rows["custom_loop"], strict=True):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert fit_row[key] == loop_row[key], (key, fit_row, loop_row)
+
+
+def test_callbacks_can_be_dropped_one_by_one_or_all(tmp_path):
+    run = run_cli("debug=smoke", "~callbacks.model_checkpoint", "~callbacks.backup",
+                  f"hydra.run.dir={tmp_path / 'some'}", cwd=tmp_path)
+    assert run.returncode == 0, run.output
+    assert not (tmp_path / "some/checkpoints").exists()
+    assert (tmp_path / "some/metrics.csv").exists()
+    run = run_cli("debug=smoke", "callbacks=none", f"hydra.run.dir={tmp_path / 'none'}", cwd=tmp_path)
+    assert run.returncode == 0, run.output
+    assert not (tmp_path / "none/metrics.csv").exists()
+    assert "epoch 1/2" not in run.stdout  # no progress callback, no epoch lines
+    assert RunFolder(tmp_path / "none").summary["epochs_completed"] == 2
+
+
+def test_multirun_runs_each_job_in_its_own_folder(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", "debug=smoke", "optimizer.learning_rate=0.001,0.01",
+                     f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    for job, lr in (("0", 0.001), ("1", 0.01)):
+        run = RunFolder(sweep / job)
+        check_run_folder(run, epochs=2, trainer="FitTrainer")
+        assert float(run.metrics[0]["lr"]) == pytest.approx(lr)
+        assert run.summary["overrides"][-1] == f"optimizer.learning_rate={lr}"
+
+
+def test_multirun_jobs_start_from_a_clean_seeded_state(tmp_path):
+    """Two jobs with the same config must match exactly: same weights, same layer names."""
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", "debug=smoke", "seed=5,5", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    first, second = RunFolder(sweep / "0"), RunFolder(sweep / "1")
+    drop_time = lambda rows: [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in rows]
+    assert drop_time(first.metrics) == drop_time(second.metrics)
+    assert first.summary["test"] == second.summary["test"]
+    names = [(RunFolder(sweep / j).path / "model.keras") for j in "01"]
+    code = ("import sys, keras; print([[l.name for l in keras.models.load_model(p).layers] "
+            "for p in sys.argv[1:]])")
+    out = subprocess.run([sys.executable, "-c", code, *map(str, names)], capture_output=True,
+                         text=True, timeout=120)
+    layers = eval(out.stdout.strip().splitlines()[-1])
+    assert layers[0] == layers[1], layers
+
+
+def test_a_model_that_does_not_fit_the_data_fails_cleanly_without_output(tmp_path):
+    result = run_cli("model=cnn", "dataset=synthetic", "debug=smoke", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.output
+    assert "model 'cnn'" in result.stderr and "(16,)" in result.stderr
+    assert not list((tmp_path / "outputs").glob("*/*"))
+
+
+def test_progress_is_one_plain_line_per_epoch_when_piped(train):
+    run = train("debug=smoke", "trainer.epochs=3")
+    stdout = (run.path / "train.log").read_text()
+    lines = [l for l in stdout.splitlines() if re.search(r"\] epoch \d+/3 ", l)]
+    assert len(lines) == 3
+    assert all("loss" in l and "val_accuracy" in l and "samples/s" in l for l in lines)
+
+
+def test_progress_is_a_live_display_on_a_terminal(tmp_path):
+    main, child = pty.openpty()
+    proc = subprocess.Popen([*tftrain_command(), "debug=smoke", "trainer=custom_loop",
+                             f"hydra.run.dir={tmp_path / 'run'}"],
+                            stdout=child, stderr=child, cwd=tmp_path)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=120) == 0
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "\x1b[" in screen  # terminal control: the live bar redraws in place
+    assert "━" in screen and "samples/s" in screen
+    assert "epoch 2/2" in screen
+
+
+@pytest.mark.slow
+def test_default_run_reaches_093_test_accuracy_within_a_minute(train):
+    run = train()
+    assert run.summary["test"]["accuracy"] >= 0.93
+    assert run.summary["wall_time_s"] < 60
+
+
+@pytest.mark.slow
+def test_cnn_custom_loop_reaches_093_test_accuracy(train):
+    run = train("model=cnn", "trainer=custom_loop")
+    assert run.summary["test"]["accuracy"] >= 0.93
+    assert run.summary["trainer"] == "CustomLoopTrainer"

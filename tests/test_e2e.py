@@ -193,3 +193,42 @@ def test_cnn_custom_loop_reaches_093_test_accuracy(train):
     run = train("model=cnn", "trainer=custom_loop")
     assert run.summary["test"]["accuracy"] >= 0.93
     assert run.summary["trainer"] == "CustomLoopTrainer"
+
+
+USER_CODE = '''
+import keras
+
+@keras.saving.register_keras_serializable(package="usercode")
+class Tiny(keras.Model):
+    def __init__(self, num_outputs, output_activation=None, width=8, **kwargs):
+        super().__init__(**kwargs)
+        self.width, self.num_outputs, self.output_activation = width, num_outputs, output_activation
+        self.flat = keras.layers.Flatten()
+        self.hidden = keras.layers.Dense(width, activation="relu")
+        self.out = keras.layers.Dense(num_outputs, activation=output_activation)
+
+    def call(self, x):
+        return self.out(self.hidden(self.flat(x)))
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width, "num_outputs": self.num_outputs,
+                "output_activation": self.output_activation}
+
+
+def scaled_mse(y_true, y_pred, scale=1.0):
+    return scale * keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+'''
+
+
+def test_user_model_loss_and_metric_import_from_the_working_folder(tmp_path, train):
+    (tmp_path / "usercode.py").write_text(USER_CODE)
+    run = train("debug=smoke", "dataset=synthetic", "dataset.task=regression", "~model",
+                "+model={_target_: usercode.Tiny, width: 12}",
+                "loss={_target_: usercode.scaled_mse, scale: 3.0}",
+                "metrics=[mae, {_target_: usercode.scaled_mse}]")
+    summary = run.summary
+    assert set(summary["test"]) == {"loss", "mae", "scaled_mse"}
+    # the loss is 3x the (unscaled) metric on the same data
+    assert summary["test"]["loss"] == pytest.approx(3 * summary["test"]["scaled_mse"], rel=1e-4)
+    config = (run.path / ".hydra/config.yaml").read_text()
+    assert "usercode.Tiny" in config and "width: 12" in config

@@ -7,6 +7,7 @@ where TensorFlow would not even import. The run itself starts in `tftrain.runner
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -198,6 +199,9 @@ def discard_unfinished(run_dir: Path) -> None:
 
 
 def main() -> None:
+    # Like `python -m`: the user's own modules (models, losses) import from the working folder.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     schema.register()
     argv = sys.argv[1:]
     if "--help" in argv or "-h" in argv:

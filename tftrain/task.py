@@ -5,24 +5,30 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import keras
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig
 
 from tftrain.data import Spec
 from tftrain.errors import TftrainError
+from tftrain.losses import FunctionLoss
 
 MAXIMIZED = ("accuracy", "auc", "precision", "recall", "f1", "r2")
 
 
-def resolve(node: Any) -> Any:
-    """A Keras name ("mse"), a class node (instantiated) or a function node (passed as is)."""
+def resolve(node: Any, wrapper: type) -> Any:
+    """A Keras name ("mse"), a class node (instantiated) or a function `fn(y_true, y_pred)`.
+
+    A function with extra arguments is wrapped in a serializable Loss or Metric
+    (tftrain.losses.FunctionLoss, keras.metrics.MeanMetricWrapper) that keeps them.
+    """
     if not isinstance(node, DictConfig):
         return node
     target = get_object(node._target_)
     if inspect.isclass(target):
         return instantiate(node)
-    extra = {k for k in node if k != "_target_"}
-    return instantiate(node, _partial_=True) if extra else target
+    extra = {k: v for k, v in node.items() if k != "_target_"}
+    return wrapper(target, name=target.__name__, **extra) if extra else target
 
 
 def loss_and_metrics(loss: Any, metrics: Any, spec: Spec) -> tuple[Any, list[Any]]:
@@ -35,7 +41,8 @@ def loss_and_metrics(loss: Any, metrics: Any, spec: Spec) -> tuple[Any, list[Any
         metrics = ["accuracy"] if spec.task == "classification" else ["mae"]
     if not isinstance(metrics, (list, ListConfig)):
         raise TftrainError(f"metrics must be a list (of Keras names or _target_ nodes); got {metrics!r}.")
-    return resolve(loss), [resolve(m) for m in metrics]
+    return (resolve(loss, FunctionLoss),
+            [resolve(m, keras.metrics.MeanMetricWrapper) for m in metrics])
 
 
 def objective(metric: str, mode: str, spec: Spec, has_val: bool) -> tuple[str, str]:

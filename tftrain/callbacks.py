@@ -2,7 +2,9 @@
 
 Everything in `cfg.callbacks` is a Keras callback instantiated from `_target_`; tftrain adds
 only what Keras has no object for: the per-epoch record behind metrics.csv and summary.json
-(`EpochRecorder`, `MetricsWriter`) and the progress display (`Progress`).
+(`EpochRecorder`, `MetricsWriter`), the progress display (`Progress`), and two guards every
+run gets first in the list (`DivergenceGuard`, `InterruptGuard`), and `EpochSeeds`, which
+makes each epoch's randomness a function of the epoch alone.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,11 +26,13 @@ from rich.progress import Progress as RichProgress
 
 from tftrain.artifacts import write_text_atomic
 from tftrain.console import console, echo, interactive
+from tftrain.errors import Diverged, Interrupted
 
 
 def build_callbacks(cfg: DictConfig) -> list[keras.callbacks.Callback]:
-    """Instantiate the configured callbacks in order; always end with an EpochRecorder."""
-    callbacks = [instantiate(node) for node in cfg.values() if node is not None]
+    """The guards, then the configured callbacks in order, then an EpochRecorder if none."""
+    callbacks = [DivergenceGuard(), InterruptGuard(), EpochSeeds()]
+    callbacks += [instantiate(node) for node in cfg.values() if node is not None]
     if not any(isinstance(c, EpochRecorder) for c in callbacks):
         callbacks.append(EpochRecorder())
     return callbacks
@@ -38,6 +44,11 @@ def recorder(callbacks: list[keras.callbacks.Callback]) -> EpochRecorder:
 
 def floats(logs: dict[str, Any] | None) -> dict[str, float]:
     return {k: float(v) for k, v in (logs or {}).items()}
+
+
+def step_decay(epoch: int, lr: float, every: int = 10, factor: float = 0.5) -> float:
+    """For keras.callbacks.LearningRateScheduler: multiply the rate by `factor` every `every` epochs."""
+    return lr * factor if epoch > 0 and epoch % every == 0 else lr
 
 
 def current_lr(model: keras.Model) -> float:
@@ -68,16 +79,26 @@ class EpochRecorder(keras.callbacks.Callback):
         row = {"epoch": epoch + 1, **floats(logs)}
         row["lr"] = current_lr(self.model)
         row["epoch_time_s"] = round(time.perf_counter() - self._started, 4)
-        self.rows.append(row)
+        # A resumed run repeats epochs after its checkpoint: the new row replaces the old.
+        self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
         self.train_seconds.append(self._last_step_at - self._started)
 
 
 class MetricsWriter(EpochRecorder):
-    """metrics.csv, rewritten atomically after each epoch: never a half-written row."""
+    """metrics.csv, rewritten atomically after each epoch: never a half-written row.
+
+    A resumed run finds the rows it wrote before and keeps the ones it does not repeat.
+    """
 
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = Path(path)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.path.exists():
+            with open(self.path, newline="") as handle:
+                self.rows = [{k: float(v) for k, v in row.items() if v != ""}
+                             for row in csv.DictReader(handle)]
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_end(epoch, logs)
@@ -149,3 +170,90 @@ class Progress(keras.callbacks.Callback):
     def _samples_per_s(self) -> float:
         seconds = self._last_step_at - self._started
         return self._steps_done * self.batch_size / seconds if seconds > 0 else 0.0
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stop the moment the training loss is NaN or infinite, before any checkpoint saves it.
+
+    Raising (rather than setting stop_training) skips on_epoch_end, so BackupAndRestore and
+    ModelCheckpoint keep the last good state. The loss is read when the trainer hands over
+    batch logs, once per steps_per_execution steps.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            raise Diverged(self._epoch, batch, loss)
+
+
+class InterruptGuard(keras.callbacks.Callback):
+    """Turn Ctrl-C and SIGTERM into a stop at the next batch boundary.
+
+    The first signal is noted and raised as `Interrupted` at a safe point (between batches,
+    never while a checkpoint is being written); a second one interrupts at once.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: int | None = None
+        self._epoch = 0
+        self._previous: dict = {}
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._note) for s in self.SIGNALS}
+
+    def _note(self, signal_number: int, frame) -> None:
+        if self.received is not None:
+            self.restore()
+            raise KeyboardInterrupt
+        self.received = signal_number
+
+    def _check(self) -> None:
+        if self.received is not None:
+            raise Interrupted(self.received, self._epoch)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._check()  # the epoch before is complete and checkpointed
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._check()
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._check()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+
+class EpochSeeds(keras.callbacks.Callback):
+    """Re-key every random stream in the model (dropout, noise layers) at each epoch start.
+
+    Each SeedGenerator's state becomes (its initial seed + epoch * 7919, 0), so epoch k draws
+    the same random numbers whether the run got there uninterrupted or resumed from a
+    checkpoint (which stores weights and optimizer, not generator states), and whichever
+    trainer runs it.
+    """
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._initial = [(v, int(v.numpy()[0])) for v in self.model.non_trainable_variables
+                         if v.path.endswith("seed_generator_state")]
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        for variable, seed in self._initial:
+            variable.assign(keras.ops.convert_to_tensor([seed + epoch * 7919, 0], variable.dtype))

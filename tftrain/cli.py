@@ -177,18 +177,26 @@ def preflight(argv: list[str]) -> str | None:
 
 
 def _task(cfg: DictConfig) -> float:
-    """Hydra's task function: validate, run, and turn a TftrainError into a message."""
+    """Hydra's task function: validate, run, and turn a stopped run into a message."""
+    from tftrain.errors import Diverged, Interrupted
+
     try:
         schema.validate(cfg)
         from tftrain.runner import run  # the first TensorFlow import happens here
 
         return run(cfg)
-    except TftrainError as error:
-        fail(str(error))
+    except (TftrainError, Diverged, Interrupted) as error:
+        message = str(error)
+        if isinstance(error, Diverged):
+            message += f" The last good checkpoint is in {cfg.run_dir}/checkpoints/."
+        if isinstance(error, Interrupted):
+            message += f"; the last complete epoch is checkpointed. Resume with: tftrain resume={cfg.run_dir}"
+        fail(message)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the sweep goes on with the other jobs and exits non-zero at the end
-        discard_unfinished(Path(cfg.run_dir))
-        sys.exit(2)
+        if isinstance(error, TftrainError):
+            discard_unfinished(Path(cfg.run_dir))
+        sys.exit(error.exit_code)
 
 
 def discard_unfinished(run_dir: Path) -> None:
@@ -196,6 +204,21 @@ def discard_unfinished(run_dir: Path) -> None:
     bookkeeping = {".hydra", "train.log"}
     if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= bookkeeping:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def expand_resume(argv: list[str]) -> list[str]:
+    """`resume=DIR` reruns DIR's own overrides into DIR; arguments given now still apply."""
+    given = next((a.split("=", 1)[1] for a in argv if a.startswith("resume=")), None)
+    if not given:
+        return argv
+    folder = Path(given).expanduser().resolve()
+    saved = folder / ".hydra" / "overrides.yaml"
+    if not saved.is_file():
+        raise TftrainError(f"resume={given}: there is no tftrain run folder there "
+                           f"(no {saved}); give the folder a run printed as its 'run folder'.")
+    previous = [o for o in OmegaConf.load(saved) if not o.startswith("resume=")]
+    rest = [a for a in argv if not a.startswith("resume=")]
+    return [*previous, *rest, f"resume={folder}", f"hydra.run.dir={folder}"]
 
 
 def main() -> None:
@@ -207,6 +230,12 @@ def main() -> None:
     if "--help" in argv or "-h" in argv:
         print(help_text())
         return
+    try:
+        argv = expand_resume(argv)
+    except TftrainError as error:
+        fail(str(error))
+        sys.exit(error.exit_code)
+    sys.argv[1:] = argv
     if not any(flag in argv for flag in ("--config-dir", "-cd", "--config-name", "-cn")):
         problem = preflight(argv)
         if problem:

@@ -1,4 +1,4 @@
-"""The one exception a user sees as a message rather than a traceback."""
+"""The ways a run ends other than completing: each becomes a message and an exit status."""
 
 
 class TftrainError(Exception):
@@ -6,3 +6,25 @@ class TftrainError(Exception):
 
     The CLI prints it as one paragraph and exits with status 2, no traceback.
     """
+
+    exit_code = 2
+
+
+class Diverged(Exception):
+    """The training loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 3
+
+    def __init__(self, epoch: int, step: int, value: float) -> None:
+        super().__init__(f"the training loss became {value} in epoch {epoch + 1} by step "
+                         f"{step + 1}; stopped before it reached any checkpoint.")
+        self.epoch, self.step = epoch, step
+
+
+class Interrupted(Exception):
+    """SIGINT (Ctrl-C) or SIGTERM arrived; the run stopped at a batch boundary."""
+
+    def __init__(self, signal_number: int, epoch: int) -> None:
+        super().__init__(f"interrupted by signal {signal_number} during epoch {epoch + 1}")
+        self.exit_code = 128 + signal_number
+        self.epoch = epoch

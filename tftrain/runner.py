@@ -5,7 +5,9 @@ config. Returns the objective, so Hydra sweepers can optimise it.
 
 from __future__ import annotations
 
+import json
 import math
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,50 +21,98 @@ from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from tftrain import artifacts, task  # noqa: E402
-from tftrain.callbacks import EpochRecorder, build_callbacks, recorder  # noqa: E402
+from tftrain import artifacts, schema, task  # noqa: E402
+from tftrain.callbacks import EpochRecorder, InterruptGuard, build_callbacks, recorder  # noqa: E402
 from tftrain.console import console, echo  # noqa: E402
-from tftrain.data import Data, build_data  # noqa: E402
+from tftrain.data import Data, Spec, build_data  # noqa: E402
+from tftrain.errors import Diverged, Interrupted, TftrainError  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
+
+BACKUP = "keras.callbacks.BackupAndRestore"
 
 
 def run(cfg: DictConfig) -> float:
     started, wall = datetime.now(timezone.utc), time.perf_counter()
+    runtime.setup(cfg.seed, cfg.deterministic, cfg.precision.policy)
+    strategy = instantiate(cfg.distribute)
+    if not runtime.is_chief(strategy):  # workers write their copies where nobody looks
+        cfg.run_dir = tempfile.mkdtemp(prefix="tftrain-worker-")
     run_dir = Path(cfg.run_dir)
-    artifacts.write_resolved_config(cfg, run_dir)
-    runtime.setup(cfg.seed, cfg.deterministic)
 
-    trainer: Trainer = instantiate(cfg.trainer)
+    trainer: Trainer = instantiate(cfg.trainer, _recursive_=False)
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
-    echo(f"run folder: {run_dir}")
+    schema.set_steps_per_epoch(data.steps_per_epoch)
+    artifacts.write_resolved_config(cfg, run_dir)
+    first_epoch = resume_point(cfg, trainer)
+    echo(f"run folder: {run_dir}" + (f" (resuming after epoch {first_epoch})" if cfg.resume else ""))
     echo(f"data: {data.sizes['train']} train / {data.sizes['val']} val / {data.sizes['test']} test, "
          f"input {data.spec.input_shape}, {data.spec.task}"
          + (f", {data.spec.num_classes} classes" if data.spec.num_classes else ""))
 
-    model = build_model(cfg.model, data.spec)
-    loss, metrics = task.loss_and_metrics(cfg.loss, cfg.metrics, data.spec)
-    model.compile(optimizer=instantiate(cfg.optimizer), loss=loss, metrics=metrics,
-                  steps_per_execution=trainer.steps_per_execution, jit_compile=trainer.jit_compile)
-    echo(f"model: {model.name}, {model.count_params():,} parameters; "
-         f"trainer: {type(trainer).__name__}, {trainer.epochs} epochs x {data.steps_per_epoch} steps")
+    with strategy.scope():
+        model = build_model(cfg.model, data.spec)
+        compile_model(model, cfg, data.spec, trainer)
+    echo(f"model: {model.name}, {model.count_params():,} parameters; trainer: "
+         f"{type(trainer).__name__}, {trainer.epochs} epochs x {data.steps_per_epoch} steps"
+         + (f"; {strategy.num_replicas_in_sync} replicas" if strategy.num_replicas_in_sync > 1 else ""))
 
     callbacks = build_callbacks(cfg.callbacks)
-    trainer.train(model, data, callbacks)
-
-    test = evaluate(model, data)
-    artifacts.save_model_atomic(model, run_dir / artifacts.MODEL)
+    stopped = train(trainer, model, data, callbacks, first_epoch, run_dir)
+    test = {}
+    if stopped is None:
+        test = trainer.evaluate(model, data.test) if data.test is not None else {}
+        artifacts.save_model_atomic(model, run_dir / artifacts.MODEL)
     summary = summarize(cfg, data, trainer, recorder(callbacks), test, started,
-                        time.perf_counter() - wall)
+                        time.perf_counter() - wall, stopped)
     artifacts.write_json_atomic(run_dir / artifacts.SUMMARY, summary)
+    if stopped is not None:
+        raise stopped
     report(summary, run_dir)
     return summary["objective"]
 
 
-def evaluate(model: keras.Model, data: Data) -> dict[str, float]:
-    if data.test is None:
-        return {}
-    return {k: float(v) for k, v in model.evaluate(data.test, verbose=0, return_dict=True).items()}
+def compile_model(model: keras.Model, cfg: DictConfig, spec: Spec, trainer: Trainer) -> None:
+    """Optimizer (with the LR schedule, if any), loss and metrics, inside the strategy scope."""
+    learning_rate = {"learning_rate": instantiate(cfg.lr_schedule)} if cfg.lr_schedule else {}
+    optimizer = instantiate(cfg.optimizer, _partial_=True)(**learning_rate)
+    loss, metrics = task.loss_and_metrics(cfg.loss, cfg.metrics, spec)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                  steps_per_execution=trainer.steps_per_execution, jit_compile=trainer.jit_compile)
+
+
+def resume_point(cfg: DictConfig, trainer: Trainer) -> int:
+    """The epoch to start from: after the last checkpointed epoch when resuming."""
+    if not cfg.resume:
+        return trainer.initial_epoch
+    backup = next((node for node in cfg.callbacks.values()
+                   if node is not None and node.get("_target_") == BACKUP), None)
+    if backup is None:
+        raise TftrainError("resume needs the backup callback (keras.callbacks.BackupAndRestore), "
+                           "which this run's callbacks do not include; there is no state to resume.")
+    metadata = Path(backup.backup_dir) / "training_metadata.json"
+    epoch = json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
+    if epoch >= trainer.epochs:
+        raise TftrainError(f"resume={cfg.resume}: the run already completed all {epoch} epochs; "
+                           f"to train longer, add trainer.epochs=N with N > {epoch}.")
+    return epoch
+
+
+def train(trainer: Trainer, model: keras.Model, data: Data, callbacks: list,
+          first_epoch: int, run_dir: Path) -> Exception | None:
+    """Train; a divergence or an interruption ends the run but keeps everything written."""
+    try:
+        trainer.train(model, data, callbacks, first_epoch)
+    except Diverged as error:
+        return error
+    except Interrupted as error:
+        artifacts.save_model_atomic(model, run_dir / "checkpoints" / "interrupted.keras")
+        return error
+    finally:
+        for callback in callbacks:
+            if isinstance(callback, InterruptGuard):
+                callback.restore()
+    return None
 
 
 def metrics_of(row: dict[str, float]) -> dict[str, float]:
@@ -70,7 +120,8 @@ def metrics_of(row: dict[str, float]) -> dict[str, float]:
 
 
 def summarize(cfg: DictConfig, data: Data, trainer: Trainer, record: EpochRecorder,
-              test: dict[str, float], started: datetime, seconds: float) -> dict[str, Any]:
+              test: dict[str, float], started: datetime, seconds: float,
+              stopped: Exception | None) -> dict[str, Any]:
     rows = record.rows
     metric, mode = task.objective(cfg.objective.metric, cfg.objective.mode, data.spec,
                                   data.val is not None)
@@ -84,8 +135,10 @@ def summarize(cfg: DictConfig, data: Data, trainer: Trainer, record: EpochRecord
     best = pick(scored, key=lambda r: r[metric]) if scored else {}
     steady = record.train_seconds[1:] or record.train_seconds  # epoch 1 includes tracing
     samples = len(steady) * data.steps_per_epoch * data.batch_size
+    status = {None: "completed", Diverged: "diverged", Interrupted: "interrupted"}
     return {
-        "status": "completed",
+        "status": status[type(stopped) if stopped else None],
+        "error": str(stopped) if stopped else None,
         "objective": float(best.get(metric, math.nan)) if best else float("nan"),
         "objective_metric": metric,
         "objective_mode": mode,

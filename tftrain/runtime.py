@@ -1,4 +1,5 @@
-"""Process-level state for a run: TensorFlow's import, seeds, determinism, a clean session."""
+"""Process-level state for a run: TensorFlow's import, seeds, determinism, precision, and
+the distribution strategy (the `distribute` group's `_target_`s live here)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import contextlib
 import os
 import sys
 from typing import Iterator
+
+from tftrain.errors import TftrainError
 
 
 @contextlib.contextmanager
@@ -39,9 +42,51 @@ with native_stderr_silenced():
 import keras  # noqa: E402
 
 
-def setup(seed: int, deterministic: bool) -> None:
+def setup(seed: int, deterministic: bool, precision: str) -> None:
     """Start each run (each job of a sweep) from the same clean, seeded state."""
     keras.backend.clear_session(free_memory=True)
     keras.utils.set_random_seed(seed)
+    keras.mixed_precision.set_global_policy(precision)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def default_strategy() -> tf.distribute.Strategy:
+    return tf.distribute.get_strategy()
+
+
+def mirrored_strategy(cpu_devices: int = 2) -> tf.distribute.Strategy:
+    """MirroredStrategy over the GPUs, or over `cpu_devices` logical CPUs when there are none."""
+    if tf.config.list_physical_devices("GPU"):
+        return tf.distribute.MirroredStrategy()
+    split_cpu(cpu_devices)
+    return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_devices)])
+
+
+def multi_worker_strategy() -> tf.distribute.Strategy:
+    if "TF_CONFIG" not in os.environ:
+        raise TftrainError("distribute=multi_worker reads each process's role from the TF_CONFIG "
+                           "environment variable, which is not set. See README, 'Distribution'.")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def split_cpu(devices: int) -> None:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    wanted = [tf.config.LogicalDeviceConfiguration()] * devices
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current is not None and len(current) == devices:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, wanted)
+    except RuntimeError as error:
+        raise TftrainError(
+            f"cannot split the CPU into {devices} logical devices: TensorFlow has already "
+            "started its devices in this process (a sweep runs its jobs in one process). Run "
+            "distributed jobs one per process.") from error
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run folder: yes unless it is a non-chief worker."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    return task_type in (None, "chief") or (task_type == "worker" and resolver.task_id == 0)

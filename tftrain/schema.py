@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from tftrain.errors import TftrainError
 
@@ -26,19 +26,28 @@ class ObjectiveConfig:
 
 
 @dataclass
+class PrecisionConfig:
+    policy: str = "float32"
+
+
+@dataclass
 class TrainConfig:
     """The root of a run. Groups stay ``Any`` here; each option brings its own schema."""
 
     dataset: Any = MISSING
     model: Any = MISSING
     optimizer: Any = MISSING
+    lr_schedule: Any = field(default_factory=dict)
     callbacks: Any = field(default_factory=dict)
     trainer: Any = MISSING
+    precision: PrecisionConfig = field(default_factory=PrecisionConfig)
+    distribute: Any = MISSING
     loss: Any = None
     metrics: Any = None
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     seed: int = 42
     deterministic: bool = False
+    resume: Optional[str] = None
     run_dir: str = "${hydra:runtime.output_dir}"
 
 
@@ -50,6 +59,12 @@ class TrainerConfig:
     steps_per_execution: int = 1
     validation_freq: int = 1
     jit_compile: Any = "auto"
+    initial_epoch: int = 0
+
+
+@dataclass
+class CustomLoopConfig(TrainerConfig):
+    train_step: Any = field(default_factory=lambda: {"_target_": "tftrain.trainers.SupervisedStep"})
 
 
 @dataclass
@@ -128,7 +143,7 @@ class RMSpropConfig(OptimizerConfig):
 
 
 SCHEMAS = {
-    "trainer": {"trainer": TrainerConfig},
+    "trainer": {"fit": TrainerConfig, "custom_loop": CustomLoopConfig},
     "dataset": {"digits": DigitsConfig, "synthetic": SyntheticConfig},
     "optimizer": {
         "adam": AdamConfig,
@@ -141,6 +156,24 @@ SCHEMAS = {
 
 POSITIVE = {"trainer": ("epochs", "batch_size", "steps_per_execution", "validation_freq")}
 JIT_CHOICES = ("auto", True, False)
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+LR_CALLBACKS = ("keras.callbacks.ReduceLROnPlateau", "keras.callbacks.LearningRateScheduler")
+_steps_per_epoch: list[int] = []
+
+
+def set_steps_per_epoch(steps: int) -> None:
+    """Called by the runner once the data is built: `${epochs_to_steps:N}` resolves from then on."""
+    _steps_per_epoch[:] = [steps]
+
+
+def epochs_to_steps(epochs: Any) -> int | str:
+    """The `${epochs_to_steps:N}` resolver: N epochs in optimizer steps, for LR schedules.
+
+    Before a run has built its data (`--cfg job --resolve`) it shows what it will compute.
+    """
+    if not _steps_per_epoch:
+        return f"<{epochs} epochs in steps>"
+    return int(float(epochs) * _steps_per_epoch[0])
 
 
 def validate(cfg: DictConfig) -> None:
@@ -165,10 +198,30 @@ def validate(cfg: DictConfig) -> None:
     if cfg.objective.mode not in ("auto", "min", "max"):
         raise TftrainError(f"objective.mode={cfg.objective.mode!r} is not valid; "
                            "use min, max or auto.")
+    if cfg.precision.policy not in PRECISIONS:
+        raise TftrainError(f"precision.policy={cfg.precision.policy!r} is not valid; "
+                           f"use one of: {', '.join(PRECISIONS)}.")
+    if trainer.initial_epoch < 0 or trainer.initial_epoch >= trainer.epochs:
+        raise TftrainError(f"trainer.initial_epoch={trainer.initial_epoch} must be in "
+                           f"[0, trainer.epochs={trainer.epochs}).")
+    check_lr_control(cfg)
+
+
+def check_lr_control(cfg: DictConfig) -> None:
+    """Keras cannot both follow a LearningRateSchedule and let a callback set the rate."""
+    schedule = (cfg.get("lr_schedule") or {}).get("_target_")
+    callbacks = [name for name, node in (cfg.get("callbacks") or {}).items()
+                 if node is not None and node.get("_target_") in LR_CALLBACKS]
+    if schedule and callbacks:
+        raise TftrainError(
+            f"lr_schedule ({schedule.rsplit('.', 1)[-1]}) and the callback "
+            f"'{callbacks[0]}' both want to set the learning rate, and Keras cannot do both. "
+            f"Keep one: lr_schedule=constant, or drop the callback with ~callbacks.{callbacks[0]}.")
 
 
 def register() -> None:
     """Store the schemas where the YAML defaults lists look for them."""
+    OmegaConf.register_new_resolver("epochs_to_steps", epochs_to_steps, replace=True)
     store = ConfigStore.instance()
     store.store(name="tftrain_schema", node=TrainConfig)
     for group, nodes in SCHEMAS.items():

@@ -4,36 +4,40 @@ Shaped like TF Model Garden's Orbit: the trainer owns the loop; one `tf.function
 `steps_per_execution` steps, pulling batches from an iterator passed in as an argument
 (not a `for x in dataset` loop, which TensorFlow turns into a slower dataset reduction);
 the host reads metrics once per call, never per step, and the loop never asks the
-iterator for more batches than the epoch has. Model, optimizer and metric variables
-are all built before the first trace, so each function traces once. Callbacks receive the
-same hooks, in the same order, with the same logs as under `fit`.
+iterator for more batches than the epoch has. Every variable is built before the first
+trace, so each function traces once. Callbacks receive the same hooks, in the same order,
+with the same logs as under `fit`; what one step does is the pluggable `train_step`.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import keras
 import tensorflow as tf
+from hydra.utils import instantiate
 
 from tftrain.callbacks import floats
 from tftrain.data import Data
 from tftrain.trainers.base import Trainer
-from tftrain.trainers.steps import SupervisedStep
 
-LoopFunction = Callable[[object, tf.Tensor], dict]
+LoopFunction = Callable[[Any, tf.Tensor], dict]
 
 
 class CustomLoopTrainer(Trainer):
+    def __init__(self, train_step: Any = None, **knobs: Any) -> None:
+        super().__init__(**knobs)
+        self.step_config = train_step or {"_target_": "tftrain.trainers.SupervisedStep"}
+        self.step: Any = None
+        self.train_function: LoopFunction | None = None
+        self.test_function: LoopFunction | None = None
+
     def train(self, model: keras.Model, data: Data, callbacks: list[keras.callbacks.Callback],
               initial_epoch: int = 0) -> None:
         hooks = keras.callbacks.CallbackList(callbacks, add_history=True, model=model,
                                              epochs=self.epochs, steps=data.steps_per_epoch,
                                              verbose=0)
-        build_state(model, data)
-        step = SupervisedStep(model)
-        self.train_function = self.loop_function(model, step.train)
-        self.test_function = self.loop_function(model, step.test)
+        self.prepare(model, data.train)
         model.stop_training = False
         hooks.on_train_begin()
         # BackupAndRestore sets model._initial_epoch when it restores, as fit honours.
@@ -41,11 +45,10 @@ class CustomLoopTrainer(Trainer):
         train = model.distribute_strategy.experimental_distribute_dataset(data.train)
         epoch_logs: dict[str, float] = {}
         for epoch in range(first_epoch, self.epochs):
-            model.reset_metrics()
+            self.step.reset()
             hooks.on_epoch_begin(epoch)
             data.set_epoch(epoch)
-            iterator = iter(train)
-            logs = self.run_steps(self.train_function, iterator, data.steps_per_epoch, hooks, "train")
+            logs = self.run_steps(self.train_function, iter(train), data.steps_per_epoch, hooks, "train")
             epoch_logs = floats(logs)
             if data.val is not None and (epoch + 1) % self.validation_freq == 0:
                 val_logs = self.evaluate(model, data.val, hooks)
@@ -56,14 +59,26 @@ class CustomLoopTrainer(Trainer):
         hooks.on_train_end(epoch_logs)
 
     def evaluate(self, model: keras.Model, dataset: tf.data.Dataset,
-                 hooks: keras.callbacks.CallbackList) -> dict[str, float]:
-        model.reset_metrics()
+                 hooks: keras.callbacks.CallbackList | None = None) -> dict[str, float]:
+        hooks = hooks or keras.callbacks.CallbackList([], model=model)
+        self.prepare(model, dataset)
+        self.step.reset()
         hooks.on_test_begin()
         iterator = iter(model.distribute_strategy.experimental_distribute_dataset(dataset))
         steps = int(dataset.cardinality())
         logs = floats(self.run_steps(self.test_function, iterator, steps, hooks, "test"))
         hooks.on_test_end(logs)
         return logs
+
+    def prepare(self, model: keras.Model, dataset: tf.data.Dataset) -> None:
+        """Build the step and its variables once, then the two loop functions."""
+        if self.step is not None and self.step.model is model:
+            return
+        self.step = instantiate(self.step_config, model=model)
+        with model.distribute_strategy.scope():
+            self.step.build(zeros_like_batch(dataset))
+        self.train_function = self.loop_function(model, self.step.train)
+        self.test_function = self.loop_function(model, self.step.test)
 
     def run_steps(self, function: LoopFunction, iterator, steps: int,
                   hooks: keras.callbacks.CallbackList, mode: str) -> dict:
@@ -89,24 +104,14 @@ class CustomLoopTrainer(Trainer):
         def loop(iterator, count):
             for _ in tf.range(count):
                 strategy.run(one_step, args=(next(iterator),))
-            return model.get_metrics_result()
+            return self.step.results()
 
         return loop
 
 
-def build_state(model: keras.Model, data: Data) -> None:
-    """Create every optimizer, loss and metric variable eagerly, before any tracing.
-
-    One eager forward pass on a batch of zeros (shaped from the dataset's element spec)
-    builds the compiled loss and metrics; their state is reset afterwards.
-    """
+def zeros_like_batch(dataset: tf.data.Dataset):
+    """A batch of one example of zeros, shaped and typed from the dataset's element spec."""
     def zeros(spec: tf.TensorSpec) -> tf.Tensor:
         return tf.zeros([1 if d is None else d for d in spec.shape], spec.dtype)
 
-    x, y = tf.nest.map_structure(zeros, data.train.element_spec)
-    with model.distribute_strategy.scope():
-        y_pred = model(x, training=False)
-        model.compute_loss(x, y, y_pred, training=False)
-        model.compute_metrics(x, y, y_pred)
-        model.optimizer.build(model.trainable_variables)
-    model.reset_metrics()
+    return tf.nest.map_structure(zeros, dataset.element_spec)

@@ -1,8 +1,9 @@
-"""`trainer=fit`: Keras' own model.fit."""
+"""`trainer=fit`: Keras' own model.fit and model.evaluate."""
 
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from tftrain.data import Data
 from tftrain.trainers.base import Trainer
@@ -18,3 +19,6 @@ class FitTrainer(Trainer):
                   validation_data=data.val, validation_freq=self.validation_freq,
                   callbacks=[epoch_setter, *callbacks], verbose=0,
                   shuffle=False)  # the data shuffles itself, per epoch
+
+    def evaluate(self, model: keras.Model, dataset: tf.data.Dataset) -> dict[str, float]:
+        return {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}

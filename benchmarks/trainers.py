@@ -1,0 +1,294 @@
+"""Training throughput: a textbook Keras script against tftrain's two trainers.
+
+    python benchmarks/trainers.py [--models mlp,cnn] [--repeats 3] [--epochs 3]
+                                  [--samples N] [--spe-sweep]
+
+Four variants train the same architecture on the same synthetic data (28x28x1, 10 classes)
+with a global batch of 128, side by side in one process, interleaved (a, b, c, d, a, ...):
+  (a) textbook Keras    compile("adam", ...), fit(x, y) on numpy arrays: Keras defaults
+  (b) textbook, spe=S   the same with compile(steps_per_execution=S), S = tftrain's default
+  (c) tftrain fit       FitTrainer, driven the way `tftrain trainer=fit` drives it
+  (d) tftrain custom    CustomLoopTrainer, driven the way `tftrain trainer=custom_loop` does
+A run's samples/s is the median of its epochs after the first (the first one traces); each
+table shows the median over repeats. There is no validation split, and the timer stops at the
+last training batch of each epoch. --spe-sweep also times tftrain's trainers on the MLP for
+several steps_per_execution, to choose the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from tftrain import runtime  # first: sets TensorFlow's environment before it is imported
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+from omegaconf import DictConfig, open_dict  # noqa: E402
+
+from tftrain import cli, schema  # noqa: E402
+from tftrain.callbacks import build_callbacks  # noqa: E402
+from tftrain.data import build_data  # noqa: E402
+from tftrain.models import build_model  # noqa: E402
+from tftrain.runner import compile_model  # noqa: E402
+
+BATCH = 128
+CLASSES = 10
+SHAPE = (28, 28, 1)
+SWEEP_SPE = (1, 8, 32, 64, 128)
+# One epoch of about 1-3 s on 2 cores for each model; --samples replaces both.
+DEFAULT_SAMPLES = {"mlp": 24_576, "cnn": 4_096}
+
+Layer = tuple[str, dict[str, Any]]  # a keras.layers class name and its arguments
+# The hidden layers; both builds end in Dense(10, softmax). No Dropout: tftrain's
+# catalogue mlp/cnn differ, so both sides build these exact layers instead.
+ARCHITECTURES: dict[str, list[Layer]] = {
+    "mlp": [("Flatten", {}),
+            ("Dense", {"units": 256, "activation": "relu"}),
+            ("Dense", {"units": 128, "activation": "relu"})],
+    "cnn": [("Conv2D", {"filters": 32, "kernel_size": 3, "activation": "relu"}),
+            ("MaxPooling2D", {}),
+            ("Conv2D", {"filters": 64, "kernel_size": 3, "activation": "relu"}),
+            ("MaxPooling2D", {}),
+            ("Flatten", {}),
+            ("Dense", {"units": 128, "activation": "relu"})],
+}
+MLP_WIDTHS = (784, 256, 128, CLASSES)
+# Forward is 2 FLOP per multiply-add; backward (input and weight gradients) twice that.
+MLP_FLOP_PER_SAMPLE = 3 * 2 * sum(a * b for a, b in zip(MLP_WIDTHS, MLP_WIDTHS[1:]))
+GOALS = "goals: c/b >= 0.98, d/b >= 1.00, tftrain default (c) >= 1.6x (a) on the MLP"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run: the seconds each epoch spent training, and what it trained."""
+
+    seconds: list[float]
+    samples_per_epoch: int
+    params: int
+
+    @property
+    def rate(self) -> float:
+        """Samples/s over the epochs after the first, which pays for tracing."""
+        return self.samples_per_epoch / statistics.median(self.seconds[1:] or self.seconds)
+
+
+def compose(model: str, trainer: str, samples: int, epochs: int,
+            overrides: tuple[str, ...] = ()) -> DictConfig:
+    """tftrain's real composed config, with the benchmark's data, batch and model.
+
+    No validation or test split: every sample trains, and no variant spends time evaluating.
+    """
+    cfg = cli.compose(["dataset=synthetic", f"dataset.shape=[{','.join(map(str, SHAPE))}]",
+                       f"dataset.num_classes={CLASSES}", f"dataset.num_samples={samples}",
+                       "dataset.val_split=0", "dataset.test_split=0", "callbacks=none",
+                       f"trainer={trainer}", f"trainer.batch_size={BATCH}",
+                       f"trainer.epochs={epochs}", *overrides])
+    schema.validate(cfg)
+    with open_dict(cfg):
+        cfg.model = {"_target_": "tftrain.models.sequential", "name": model,
+                     "layers": [{"_target_": f"keras.layers.{cls}", **kwargs}
+                                for cls, kwargs in ARCHITECTURES[model]]}
+    return cfg
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Each epoch's training seconds: from on_epoch_begin to its last on_train_batch_end.
+
+    Ending at the last training batch keeps validation and on_epoch_end work out of the
+    time, for every variant alike.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._started = self._last = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = self._last = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._last = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(self._last - self._started)
+
+
+def run_tftrain(cfg: DictConfig) -> Run:
+    """tftrain.runner.run's steps up to training, as `tftrain callbacks=none` runs them.
+
+    The callbacks are `build_callbacks`' (the guards every run gets) plus the timer.
+    """
+    runtime.setup(cfg.seed, cfg.deterministic, cfg.precision.policy)
+    strategy = instantiate(cfg.distribute)
+    trainer = instantiate(cfg.trainer, _recursive_=False)
+    data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
+    schema.set_steps_per_epoch(data.steps_per_epoch)
+    with strategy.scope():
+        model = build_model(cfg.model, data.spec)
+        compile_model(model, cfg, data.spec, trainer)
+    timer = EpochTimer()
+    trainer.train(model, data, [*build_callbacks(cfg.callbacks), timer], trainer.initial_epoch)
+    return Run(timer.seconds, data.steps_per_epoch * data.batch_size, model.count_params())
+
+
+def training_arrays(cfg: DictConfig) -> tuple[np.ndarray, np.ndarray]:
+    """tftrain's training split as numpy arrays: the very samples (c) and (d) train on."""
+    runtime.setup(cfg.seed, cfg.deterministic, cfg.precision.policy)
+    batches = list(build_data(cfg.dataset, BATCH, cfg.seed).train.as_numpy_iterator())
+    return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
+
+
+def run_textbook(model_name: str, x: np.ndarray, y: np.ndarray, epochs: int, seed: int,
+                 steps_per_execution: int) -> Run:
+    """What a Keras tutorial writes: Sequential, compile with strings, fit on arrays."""
+    runtime.setup(seed, False, "float32")  # the same clean, seeded session as tftrain's runs get
+    layers = [getattr(keras.layers, cls)(**kwargs) for cls, kwargs in ARCHITECTURES[model_name]]
+    model = keras.Sequential([keras.Input(SHAPE), *layers,
+                              keras.layers.Dense(CLASSES, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution)
+    timer = EpochTimer()
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[timer])
+    return Run(timer.seconds, len(x), model.count_params())
+
+
+def measure(variants: dict[str, Callable[[], Run]], repeats: int) -> dict[str, list[float]]:
+    """Each variant's samples/s per repeat, interleaved so drifts in machine speed hit all alike.
+
+    Fails if the variants' models differ in size: then they would not train the same thing.
+    """
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    params: set[int] = set()
+    for _ in range(repeats):
+        for name, variant in variants.items():
+            run = variant()
+            rates[name].append(run.rate)
+            params.add(run.params)
+    assert len(params) == 1, f"the variants' models differ: {sorted(params)} parameters"
+    return rates
+
+
+def compare(model: str, samples: int, epochs: int, repeats: int, spe: int) -> dict[str, float]:
+    """Time the four variants on one model; return each one's median samples/s."""
+    fit_cfg = compose(model, "fit", samples, epochs)
+    loop_cfg = compose(model, "custom_loop", samples, epochs)
+    x, y = training_arrays(fit_cfg)
+    variants = {
+        "(a) textbook Keras, spe=1": lambda: run_textbook(model, x, y, epochs, fit_cfg.seed, 1),
+        f"(b) textbook Keras, spe={spe}": lambda: run_textbook(model, x, y, epochs, fit_cfg.seed, spe),
+        "(c) tftrain fit (default)": lambda: run_tftrain(fit_cfg),
+        "(d) tftrain custom_loop": lambda: run_tftrain(loop_cfg),
+    }
+    rates = measure(variants, repeats)
+    print(f"\n{model}: {len(x):,} samples/epoch = {len(x) // BATCH} steps of {BATCH}; "
+          f"{epochs} epochs/run, samples/s = median of epochs 2..{epochs}, then of {repeats} repeats")
+    return print_table(rates, gflop_per_sample=MLP_FLOP_PER_SAMPLE / 1e9 if model == "mlp" else None)
+
+
+def print_table(rates: dict[str, list[float]], gflop_per_sample: float | None) -> dict[str, float]:
+    """One row per variant: median samples/s, its spread over repeats, ratios to (a) and (b)."""
+    medians = {name: statistics.median(r) for name, r in rates.items()}
+    a, b = list(medians.values())[:2]
+    print(f"{'variant':<28}{'samples/s':>11}{'spread':>8}{'vs (a)':>8}{'vs (b)':>8}"
+          + (f"{'GFLOP/s':>9}" if gflop_per_sample else ""))
+    for name, median in medians.items():
+        spread = (max(rates[name]) - min(rates[name])) / median
+        print(f"{name:<28}{median:>11,.0f}{spread:>7.0%} {median / a:>7.2f}x{median / b:>7.2f}x"
+              + (f"{median * gflop_per_sample:>9.1f}" if gflop_per_sample else ""))
+    return medians
+
+
+def print_goals(medians: dict[str, float], model: str) -> None:
+    a, b, c, d = medians.values()
+    checks = [("c/b", c / b, 0.98), ("d/b", d / b, 1.00)]
+    if model == "mlp":
+        checks.append(("c/a", c / a, 1.6))
+    print("  ".join(f"{name} = {value:.2f} (goal >= {goal:.2f}: {'met' if value >= goal else 'NOT MET'})"
+                    for name, value, goal in checks))
+
+
+def spe_sweep(samples: int, epochs: int, repeats: int) -> None:
+    """tftrain's fit and custom loop on the MLP at each steps_per_execution, interleaved."""
+    variants = {f"{trainer} spe={spe}": (lambda cfg: lambda: run_tftrain(cfg))(
+                    compose("mlp", trainer, samples, epochs, (f"trainer.steps_per_execution={spe}",)))
+                for spe in SWEEP_SPE for trainer in ("fit", "custom_loop")}
+    rates = measure(variants, repeats)
+    print(f"\nsteps_per_execution sweep, mlp, tftrain trainers: samples/s (median of {repeats}; "
+          f"{samples // BATCH} steps/epoch)")
+    print(f"{'steps_per_execution':<22}" + "".join(f"{spe:>9}" for spe in SWEEP_SPE))
+    for trainer in ("fit", "custom_loop"):
+        print(f"{trainer:<22}" + "".join(
+            f"{statistics.median(rates[f'{trainer} spe={spe}']):>9,.0f}" for spe in SWEEP_SPE))
+
+
+def cpu_mhz() -> tuple[float, str]:
+    """The highest clock the system reports: lscpu's max MHz, else /proc/cpuinfo's cpu MHz."""
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    found = re.search(r"CPU max MHz:\s*([\d.]+)", lscpu)
+    if found:
+        return float(found.group(1)), "lscpu 'CPU max MHz'"
+    reported = re.findall(r"cpu MHz\s*:\s*([\d.]+)", Path("/proc/cpuinfo").read_text())
+    return max(map(float, reported)), "highest 'cpu MHz' in /proc/cpuinfo (no max in lscpu)"
+
+
+def cpu_peak() -> tuple[float, str]:
+    """FP32 peak GFLOP/s, estimated as cores x GHz x FLOP/cycle, and how it was estimated."""
+    cores = os.cpu_count() or 1
+    flags = set(re.search(r"^flags\s*:(.*)$", Path("/proc/cpuinfo").read_text(), re.M).group(1).split())
+    if "avx512f" in flags:
+        per_cycle, unit = 64, "AVX-512: 2 FMA units x 16 FP32 lanes x 2 FLOP"
+    elif {"avx2", "fma"} <= flags:
+        per_cycle, unit = 32, "AVX2: 2 FMA units x 8 FP32 lanes x 2 FLOP"
+    else:
+        per_cycle, unit = 8, "no AVX2/FMA: 4-lane SSE add + multiply"
+    mhz, source = cpu_mhz()
+    peak = cores * mhz / 1000 * per_cycle
+    return peak, (f"FP32 peak ~ {cores} cores (os.cpu_count) x {mhz / 1000:.2f} GHz ({source}) x "
+                  f"{per_cycle} FLOP/cycle ({unit}) = {peak:.0f} GFLOP/s")
+
+
+def print_flops(medians: dict[str, float]) -> None:
+    widths = "*".join(map(str, MLP_WIDTHS[:2]))
+    terms = " + ".join(f"{a}*{b}" for a, b in zip(MLP_WIDTHS, MLP_WIDTHS[1:]))
+    peak, how = cpu_peak()
+    print(f"MLP FLOP/sample = 3 (fwd + 2 bwd) * 2 * ({terms}) = {MLP_FLOP_PER_SAMPLE / 1e6:.2f} M "
+          f"(Flatten, bias, relu, softmax and Adam not counted; {widths} is the first layer)")
+    print(how)
+    print("achieved: " + ", ".join(f"{name[:3]} {rate * MLP_FLOP_PER_SAMPLE / 1e9:.1f} GFLOP/s "
+                                   f"({rate * MLP_FLOP_PER_SAMPLE / 1e9 / peak:.0%} of peak)"
+                                   for name, rate in medians.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3, help="per run; the first is not timed")
+    parser.add_argument("--samples", type=int, help=f"per epoch (default: {DEFAULT_SAMPLES})")
+    parser.add_argument("--spe-sweep", action="store_true",
+                        help=f"also time tftrain's trainers on the MLP at steps_per_execution {SWEEP_SPE}")
+    args = parser.parse_args()
+    schema.register()
+    spe = compose("mlp", "fit", BATCH, 1).trainer.steps_per_execution
+    print(f"tftrain default trainer.steps_per_execution = {spe}; batch {BATCH}; {os.cpu_count()} CPUs")
+    print(GOALS)
+    for model in args.models.split(","):
+        medians = compare(model, args.samples or DEFAULT_SAMPLES[model], args.epochs, args.repeats, spe)
+        print_goals(medians, model)
+        if model == "mlp":
+            print_flops(medians)
+    if args.spe_sweep:
+        spe_sweep(args.samples or DEFAULT_SAMPLES["mlp"], args.epochs, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -46,7 +46,7 @@ def check_run_folder(run: RunFolder, epochs: int, trainer: str) -> None:
     assert summary["train_samples_per_s"] > 0 and summary["wall_time_s"] > 0
 
     log = (run.path / "train.log").read_text()
-    assert f"epoch {epochs}/{epochs}" in log and "test: accuracy" in log
+    assert f"epoch {epochs}/{epochs}" in log and "test: loss" in log
 
 
 def load_and_predict(path: Path) -> np.ndarray:

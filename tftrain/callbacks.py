@@ -112,8 +112,15 @@ class MetricsWriter(EpochRecorder):
         write_text_atomic(self.path, buffer.getvalue())
 
 
+def ordered(logs: dict[str, float]) -> dict[str, float]:
+    """loss, the other training metrics, then val_loss and the other validation metrics."""
+    rank = lambda k: (k.startswith("val_"), k.removeprefix("val_") != "loss")
+    return dict(sorted(logs.items(), key=lambda item: rank(item[0])))
+
+
 def format_metrics(logs: dict[str, float]) -> str:
-    return "  ".join(f"{k} {v:.4f}" if math.isfinite(v) else f"{k} {v}" for k, v in logs.items())
+    return "  ".join(f"{k} {v:.4f}" if math.isfinite(v) else f"{k} {v}"
+                     for k, v in ordered(logs).items())
 
 
 class Progress(keras.callbacks.Callback):

@@ -22,7 +22,7 @@ from omegaconf import DictConfig  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from tftrain import artifacts, schema, task  # noqa: E402
-from tftrain.callbacks import EpochRecorder, InterruptGuard, build_callbacks, recorder  # noqa: E402
+from tftrain.callbacks import EpochRecorder, InterruptGuard, build_callbacks, format_metrics, ordered, recorder  # noqa: E402
 from tftrain.console import console, echo  # noqa: E402
 from tftrain.data import Data, Spec, build_data  # noqa: E402
 from tftrain.errors import Diverged, Interrupted, TftrainError  # noqa: E402
@@ -61,7 +61,7 @@ def run(cfg: DictConfig) -> float:
     stopped = train(trainer, model, data, callbacks, first_epoch, run_dir)
     test = {}
     if stopped is None:
-        test = trainer.evaluate(model, data.test) if data.test is not None else {}
+        test = ordered(trainer.evaluate(model, data.test)) if data.test is not None else {}
         artifacts.save_model_atomic(model, run_dir / artifacts.MODEL)
     summary = summarize(cfg, data, trainer, recorder(callbacks), test, started,
                         time.perf_counter() - wall, stopped)
@@ -173,7 +173,6 @@ def report(summary: dict[str, Any], run_dir: Path) -> None:
         cells = (final.get(name), best.get(f"val_{name}"), test.get(name))
         table.add_row(name, *("" if c is None else f"{c:.4f}" for c in cells))
     console().print(table)
-    test_line = "  ".join(f"{k} {v:.4f}" for k, v in test.items())
-    echo(f"test: {test_line}" if test_line else "test: no test split")
+    echo(f"test: {format_metrics(test)}" if test else "test: no test split")
     echo(f"done in {summary['wall_time_s']:.1f}s, {summary['train_samples_per_s'] or 0:,.0f} "
          f"samples/s; outputs in {run_dir}")

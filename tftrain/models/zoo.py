@@ -48,3 +48,43 @@ class ResidualMLP(keras.Model):
         return {**super().get_config(), "num_outputs": self.num_outputs,
                 "output_activation": self.output_activation, "width": self.width,
                 "blocks": self.blocks, "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="tftrain")
+class ImageGAN(keras.Model):
+    """A small DCGAN-style pair for small images: `generator` (noise -> image in [0, 1]) and
+    `discriminator` (image -> real/fake logit). Calling the model runs the discriminator.
+
+    Trained by `tftrain.trainers.GANStep` (see experiment=digits_gan): a step `fit` cannot
+    express, which is what the custom loop's pluggable step is for.
+    """
+
+    def __init__(self, input_shape: tuple[int, ...], latent_dim: int = 16, width: int = 64, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape, self.latent_dim, self.width = tuple(input_shape), latent_dim, width
+        pixels = 1
+        for size in self.image_shape:
+            pixels *= size
+        self.generator = keras.Sequential([
+            keras.Input((latent_dim,)),
+            keras.layers.Dense(width * 2, activation="relu"),
+            keras.layers.Dense(width * 2, activation="relu"),
+            keras.layers.Dense(pixels, activation="sigmoid", dtype="float32"),
+            keras.layers.Reshape(self.image_shape),
+        ], name="generator")
+        self.discriminator = keras.Sequential([
+            keras.Input(self.image_shape),
+            keras.layers.Flatten(),
+            keras.layers.Dense(width * 2),
+            keras.layers.LeakyReLU(0.2),
+            keras.layers.Dense(width),
+            keras.layers.LeakyReLU(0.2),
+            keras.layers.Dense(1, dtype="float32"),
+        ], name="discriminator")
+
+    def call(self, images, training=False):
+        return self.discriminator(images, training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "input_shape": self.image_shape,
+                "latent_dim": self.latent_dim, "width": self.width}

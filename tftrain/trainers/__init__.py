@@ -3,6 +3,6 @@
 from tftrain.trainers.base import Trainer
 from tftrain.trainers.custom_loop import CustomLoopTrainer
 from tftrain.trainers.fit import FitTrainer
-from tftrain.trainers.steps import SupervisedStep
+from tftrain.trainers.steps import GANStep, SupervisedStep
 
-__all__ = ["CustomLoopTrainer", "FitTrainer", "SupervisedStep", "Trainer"]
+__all__ = ["CustomLoopTrainer", "FitTrainer", "GANStep", "SupervisedStep", "Trainer"]

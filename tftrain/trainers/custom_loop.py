@@ -74,8 +74,8 @@ class CustomLoopTrainer(Trainer):
         """Build the step and its variables once, then the two loop functions."""
         if self.step is not None and self.step.model is model:
             return
-        self.step = instantiate(self.step_config, model=model)
-        with model.distribute_strategy.scope():
+        with model.distribute_strategy.scope():  # the step's own variables are mirrored too
+            self.step = instantiate(self.step_config, model=model)
             self.step.build(zeros_like_batch(dataset))
         self.train_function = self.loop_function(model, self.step.train)
         self.test_function = self.loop_function(model, self.step.test)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tftrain.console import echo
 from tftrain.data import Data
 from tftrain.trainers.base import Trainer
 
@@ -12,6 +13,11 @@ from tftrain.trainers.base import Trainer
 class FitTrainer(Trainer):
     def train(self, model: keras.Model, data: Data, callbacks: list[keras.callbacks.Callback],
               initial_epoch: int = 0) -> None:
+        if model.distribute_strategy.num_replicas_in_sync > 1 and model.steps_per_execution > 1:
+            echo("note: Keras fit fails with steps_per_execution > 1 on several replicas "
+                 "(keras-team/keras#19246), so fit runs 1 step per call here; "
+                 "trainer=custom_loop has no such limit.")
+            model.steps_per_execution = 1
         # fit creates each epoch's iterator after on_epoch_begin: set the data's epoch there.
         epoch_setter = keras.callbacks.LambdaCallback(
             on_epoch_begin=lambda epoch, logs: data.set_epoch(epoch))

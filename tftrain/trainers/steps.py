@@ -69,3 +69,62 @@ class SupervisedStep:
 
     def reset(self) -> None:
         self.model.reset_metrics()
+
+
+class GANStep:
+    """Adversarial training for `tftrain.models.zoo.ImageGAN`, labels ignored.
+
+    Each batch: one discriminator update (real images vs generated), then one generator
+    update (fool the discriminator). The compiled optimizer trains the generator; a copy of
+    its config trains the discriminator. Logs `d_loss`, `g_loss` and `loss` (their sum).
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+        self.g_optimizer = model.optimizer
+        self.d_optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
+        self.cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.seeds = keras.random.SeedGenerator(model.latent_dim)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "d_loss", "g_loss")}
+
+    def build(self, batch) -> None:
+        model = self.model
+        model.generator(keras.ops.zeros((1, model.latent_dim)))
+        self.g_optimizer.build(model.generator.trainable_variables)
+        self.d_optimizer.build(model.discriminator.trainable_variables)
+
+    def losses(self, real, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        model = self.model
+        noise = keras.random.normal((tf.shape(real)[0], model.latent_dim), seed=self.seeds)
+        fake_logits = model.discriminator(model.generator(noise, training=training), training=training)
+        real_logits = model.discriminator(real, training=training)
+        d_loss = (self.cross_entropy(tf.ones_like(real_logits), real_logits)
+                  + self.cross_entropy(tf.zeros_like(fake_logits), fake_logits))
+        g_loss = self.cross_entropy(tf.ones_like(fake_logits), fake_logits)
+        return d_loss, g_loss
+
+    def train(self, batch) -> None:
+        model = self.model
+        real, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        with tf.GradientTape(persistent=True) as tape:
+            d_loss, g_loss = self.losses(real, training=True)
+        for loss, optimizer, net in ((d_loss, self.d_optimizer, model.discriminator),
+                                     (g_loss, self.g_optimizer, model.generator)):
+            weights = net.trainable_weights
+            optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        self.track(d_loss, g_loss)
+
+    def test(self, batch) -> None:
+        real, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        self.track(*self.losses(real, training=False))
+
+    def track(self, d_loss: tf.Tensor, g_loss: tf.Tensor) -> None:
+        for name, value in (("d_loss", d_loss), ("g_loss", g_loss), ("loss", d_loss + g_loss)):
+            self.trackers[name].update_state(global_loss(value))
+
+    def results(self) -> dict[str, tf.Tensor]:
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def reset(self) -> None:
+        for tracker in self.trackers.values():
+            tracker.reset_state()

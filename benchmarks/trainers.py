@@ -45,7 +45,7 @@ CLASSES = 10
 SHAPE = (28, 28, 1)
 SWEEP_SPE = (1, 8, 32, 64, 128)
 # One epoch of about 1-3 s on 2 cores for each model; --samples replaces both.
-DEFAULT_SAMPLES = {"mlp": 24_576, "cnn": 4_096}
+DEFAULT_SAMPLES = {"mlp": 49_152, "cnn": 8_192}
 
 Layer = tuple[str, dict[str, Any]]  # a keras.layers class name and its arguments
 # The hidden layers; both builds end in Dense(10, softmax). No Dropout: tftrain's

@@ -32,7 +32,7 @@ from tftrain.errors import Diverged, Interrupted
 def build_callbacks(cfg: DictConfig) -> list[keras.callbacks.Callback]:
     """The guards, then the configured callbacks in order, then an EpochRecorder if none."""
     callbacks = [DivergenceGuard(), InterruptGuard(), EpochSeeds()]
-    callbacks += [instantiate(node) for node in cfg.values() if node is not None]
+    callbacks += [instantiate(node, _convert_="all") for node in cfg.values() if node is not None]
     if not any(isinstance(c, EpochRecorder) for c in callbacks):
         callbacks.append(EpochRecorder())
     return callbacks
@@ -97,7 +97,8 @@ class MetricsWriter(EpochRecorder):
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self.path.exists():
             with open(self.path, newline="") as handle:
-                self.rows = [{k: float(v) for k, v in row.items() if v != ""}
+                self.rows = [{k: int(v) if k == "epoch" else float(v)
+                              for k, v in row.items() if v != ""}
                              for row in csv.DictReader(handle)]
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

@@ -63,8 +63,11 @@ def run(cfg: DictConfig) -> float:
     if stopped is None:
         test = ordered(trainer.evaluate(model, data.test)) if data.test is not None else {}
         artifacts.save_model_atomic(model, run_dir / artifacts.MODEL)
+    setup = {"precision": cfg.precision.policy, "replicas": strategy.num_replicas_in_sync,
+             "jit_compile": bool(model.jit_compile),
+             "loss_scaling": isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)}
     summary = summarize(cfg, data, trainer, recorder(callbacks), test, started,
-                        time.perf_counter() - wall, stopped)
+                        time.perf_counter() - wall, stopped, setup)
     artifacts.write_json_atomic(run_dir / artifacts.SUMMARY, summary)
     if stopped is not None:
         raise stopped
@@ -74,8 +77,8 @@ def run(cfg: DictConfig) -> float:
 
 def compile_model(model: keras.Model, cfg: DictConfig, spec: Spec, trainer: Trainer) -> None:
     """Optimizer (with the LR schedule, if any), loss and metrics, inside the strategy scope."""
-    learning_rate = {"learning_rate": instantiate(cfg.lr_schedule)} if cfg.lr_schedule else {}
-    optimizer = instantiate(cfg.optimizer, _partial_=True)(**learning_rate)
+    learning_rate = {"learning_rate": instantiate(cfg.lr_schedule, _convert_="all")} if cfg.lr_schedule else {}
+    optimizer = instantiate(cfg.optimizer, _partial_=True, _convert_="all")(**learning_rate)
     loss, metrics = task.loss_and_metrics(cfg.loss, cfg.metrics, spec)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                   steps_per_execution=trainer.steps_per_execution, jit_compile=trainer.jit_compile)
@@ -121,7 +124,7 @@ def metrics_of(row: dict[str, float]) -> dict[str, float]:
 
 def summarize(cfg: DictConfig, data: Data, trainer: Trainer, record: EpochRecorder,
               test: dict[str, float], started: datetime, seconds: float,
-              stopped: Exception | None) -> dict[str, Any]:
+              stopped: Exception | None, setup: dict[str, Any]) -> dict[str, Any]:
     rows = record.rows
     metric, mode = task.objective(cfg.objective.metric, cfg.objective.mode, data.spec,
                                   data.val is not None)
@@ -152,6 +155,7 @@ def summarize(cfg: DictConfig, data: Data, trainer: Trainer, record: EpochRecord
         "batch_size": data.batch_size,
         "steps_per_epoch": data.steps_per_epoch,
         "trainer": type(trainer).__name__,
+        **setup,
         "data": {"sizes": data.sizes, "fingerprint": data.fingerprint,
                  "input_shape": list(data.spec.input_shape), "task": data.spec.task,
                  "class_names": list(data.spec.class_names or [])},

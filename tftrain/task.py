@@ -26,7 +26,7 @@ def resolve(node: Any, wrapper: type) -> Any:
         return node
     target = get_object(node._target_)
     if inspect.isclass(target):
-        return instantiate(node)
+        return instantiate(node, _convert_="all")
     extra = {k: v for k, v in node.items() if k != "_target_"}
     return wrapper(target, name=target.__name__, **extra) if extra else target
 

@@ -1,0 +1,239 @@
+"""Both trainers, one contract: the same knobs, callbacks and outputs, and the same numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import RunFolder, run_cli, tftrain_command
+
+QUICK = ("trainer.epochs=2", "dataset.limit_batches=12", "trainer.steps_per_execution=5")
+
+
+def both_trainers(tmp_path: Path, *args: str) -> dict[str, RunFolder]:
+    runs = {}
+    for trainer in ("fit", "custom_loop"):
+        folder = tmp_path / trainer
+        result = run_cli(f"trainer={trainer}", *args, f"hydra.run.dir={folder}", cwd=tmp_path)
+        assert result.returncode == 0, result.output
+        runs[trainer] = RunFolder(folder)
+    return runs
+
+
+METRIC_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
+
+
+@pytest.mark.parametrize("case", [
+    ("dataset.shuffle=false",),
+    ("optimizer.clipvalue=0.02",),
+    ("optimizer.global_clipnorm=0.5", "lr_schedule=warmup_cosine"),
+    ("optimizer.gradient_accumulation_steps=3",),
+], ids=["plain", "clipped-by-value", "clipped-by-norm-with-schedule", "accumulated"])
+def test_fit_and_custom_loop_give_the_same_losses(tmp_path, case):
+    runs = both_trainers(tmp_path, *QUICK, *case)
+    fit, loop = runs["fit"].metrics, runs["custom_loop"].metrics
+    assert len(fit) == len(loop) == 2
+    for fit_row, loop_row in zip(fit, loop):
+        for key in METRIC_COLUMNS:
+            assert float(loop_row[key]) == pytest.approx(float(fit_row[key]), rel=1e-5, abs=1e-7), key
+    assert runs["fit"].summary["test"] == pytest.approx(runs["custom_loop"].summary["test"], rel=1e-5)
+
+
+def test_the_custom_loop_traces_each_function_once_and_syncs_once_per_call(tmp_path):
+    """In-process: 3 epochs of 12 steps at 5 per call -> calls of 5, 5, 2 steps; one trace."""
+    import keras
+    from hydra.utils import instantiate
+
+    from tftrain import cli, runner, runtime, schema
+    from tftrain.data import build_data
+    from tftrain.models import build_model
+
+    schema.register()
+    cfg = cli.compose(["trainer=custom_loop", "trainer.epochs=3", "dataset.limit_batches=12",
+                       "trainer.steps_per_execution=5", f"run_dir={tmp_path}"])
+    runtime.setup(cfg.seed, False, "float32")
+    trainer = instantiate(cfg.trainer, _recursive_=False)
+    data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
+    model = build_model(cfg.model, data.spec)
+    runner.compile_model(model, cfg, data.spec, trainer)
+
+    seen = []
+    probe = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: seen.append((batch, sorted(logs))))
+    trainer.train(model, data, [probe])
+    assert trainer.train_function.experimental_get_tracing_count() == 1
+    assert trainer.test_function.experimental_get_tracing_count() == 1
+    assert [batch for batch, _ in seen] == [4, 9, 11] * 3  # once per call, not per step
+    assert seen[0][1] == ["accuracy", "loss"]
+    assert int(model.optimizer.iterations.numpy()) == 36
+
+
+@pytest.mark.parametrize("trainer", ["fit", "custom_loop"])
+def test_keras_callbacks_work_unchanged_with_both_trainers(tmp_path, trainer):
+    result = run_cli(f"trainer={trainer}", "trainer.epochs=3", "dataset.limit_batches=6",
+                     "callbacks=[default,tensorboard,csv_logger,terminate_on_nan,reduce_lr]",
+                     "callbacks.reduce_lr.patience=0", "callbacks.reduce_lr.min_delta=100",
+                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    run = RunFolder(tmp_path / "run")
+    lrs = [float(r["lr"]) for r in run.metrics]
+    # ReduceLROnPlateau halves the rate at the end of epochs 2 and 3 (no improvement >= 100);
+    # metrics.csv logs the rate each epoch ran with.
+    assert lrs == pytest.approx([1e-3, 1e-3, 5e-4])
+    assert list((run.path / "tensorboard").rglob("events.out.tfevents.*"))
+    with open(run.path / "history.csv") as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["0", "1", "2"]
+    assert (run.path / "checkpoints/best.keras").is_file()
+
+
+@pytest.mark.parametrize("trainer", ["fit", "custom_loop"])
+def test_early_stopping_stops_both_trainers(tmp_path, trainer):
+    result = run_cli(f"trainer={trainer}", "trainer.epochs=10", "dataset.limit_batches=4",
+                     "callbacks.early_stopping.patience=0", "callbacks.early_stopping.min_delta=100",
+                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    assert RunFolder(tmp_path / "run").summary["epochs_completed"] == 2
+
+
+@pytest.mark.parametrize("trainer", ["fit", "custom_loop"])
+def test_validation_frequency_and_initial_epoch(tmp_path, trainer):
+    result = run_cli(f"trainer={trainer}", "trainer.epochs=4", "trainer.initial_epoch=1",
+                     "trainer.validation_freq=2", "dataset.limit_batches=4",
+                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    rows = RunFolder(tmp_path / "run").metrics
+    assert [r["epoch"] for r in rows] == ["2", "3", "4"]
+    assert [bool(r["val_loss"]) for r in rows] == [True, False, True]  # epochs 2 and 4
+
+
+@pytest.mark.parametrize("schedule", ["exponential", "cosine", "warmup_cosine", "piecewise"])
+def test_lr_schedules_drive_the_learning_rate(tmp_path, schedule):
+    result = run_cli("trainer=custom_loop", "trainer.epochs=3", "dataset.limit_batches=4",
+                     f"lr_schedule={schedule}", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    lrs = [float(r["lr"]) for r in RunFolder(tmp_path / "run").metrics]
+    expected = {
+        "exponential": [1e-3 * 0.9, 1e-3 * 0.81, 1e-3 * 0.729],  # x0.9 per epoch of 4 steps
+        "piecewise": [1e-3, 1e-3, 1e-3],                          # first boundary at epoch 10
+    }
+    if schedule in expected:
+        assert lrs == pytest.approx(expected[schedule], rel=1e-4)
+    elif schedule == "warmup_cosine":
+        assert lrs[0] == pytest.approx(1e-3, rel=1e-4) and lrs[1] > lrs[2]  # warm after epoch 1
+    else:
+        assert lrs[0] > lrs[1] > lrs[2] >= 0  # cosine reaches alpha * lr = 0 at the end
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_trains_with_both_trainers(tmp_path, precision):
+    runs = both_trainers(tmp_path, "debug=smoke", f"precision={precision}")
+    for run in runs.values():
+        assert run.summary["precision"] == precision
+        assert run.summary["status"] == "completed" and run.summary["test"]["loss"] < 2.5
+    if precision == "mixed_float16":  # loss scaling on in both
+        assert all(run.summary["loss_scaling"] for run in runs.values())
+
+
+def test_jit_compile_runs_the_custom_loop_under_xla(tmp_path):
+    result = run_cli("trainer=custom_loop", "trainer.jit_compile=true", "debug=smoke",
+                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    assert RunFolder(tmp_path / "run").summary["jit_compile"] is True
+
+
+@pytest.mark.parametrize("trainer", ["fit", "custom_loop"])
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, trainer):
+    result = run_cli(f"trainer={trainer}", "distribute=mirrored", "debug=smoke",
+                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    summary = RunFolder(tmp_path / "run").summary
+    assert summary["replicas"] == 2 and summary["status"] == "completed"
+
+
+def test_gan_experiment_uses_its_own_step(tmp_path):
+    result = run_cli("experiment=digits_gan", "debug=smoke", f"hydra.run.dir={tmp_path / 'run'}",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    run = RunFolder(tmp_path / "run")
+    assert {"d_loss", "g_loss", "val_d_loss", "val_g_loss"} <= set(run.metrics[0])
+    assert run.summary["objective_metric"] == "val_loss"
+    code = ("import keras, tftrain.models.zoo as z; m = keras.models.load_model(r'%s');"
+            "import numpy as np; g = m.generator(np.zeros((2, 16), 'float32')).numpy();"
+            "print(g.shape, bool(((g >= 0) & (g <= 1)).all()))" % (run.path / "model.keras"))
+    out = subprocess.run(["python", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.stdout.strip().endswith("(2, 8, 8, 1) True"), out.stderr[-2000:]
+
+
+def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    """Epoch 1 trains normally; from epoch 2 the learning rate is absurd and the loss explodes."""
+    run_dir = tmp_path / "run"
+    result = run_cli("trainer=custom_loop", "optimizer=sgd", "trainer.epochs=4", "dataset.limit_batches=5",
+                     "lr_schedule=piecewise", "lr_schedule.boundaries=[5]", "lr_schedule.values=[0.01,1e30]",
+                     "~callbacks.early_stopping", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 3, result.output
+    assert "epoch 2" in result.stderr and "step" in result.stderr and "Traceback" not in result.output
+    summary = RunFolder(run_dir).summary
+    assert summary["status"] == "diverged" and summary["epochs_completed"] == 1
+    assert json.loads((run_dir / "checkpoints/backup/training_metadata.json").read_text())["epoch"] == 1
+    assert not (run_dir / "model.keras").exists()
+
+
+SLOW_EPOCHS = ("dataset=synthetic", "dataset.num_samples=40000", "dataset.shape=[32]",
+               "dataset.noise=3.0", "trainer.epochs=4", "deterministic=true",
+               "~callbacks.early_stopping")
+
+
+def start_and_stop_after_epoch(tmp_path: Path, name: str, trainer: str, epoch: int,
+                               signal_number: int) -> subprocess.CompletedProcess:
+    folder = tmp_path / name
+    proc = subprocess.Popen([*tftrain_command(), f"trainer={trainer}", *SLOW_EPOCHS,
+                             f"hydra.run.dir={folder}"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        metrics = folder / "metrics.csv"
+        if metrics.exists() and len(metrics.read_text().splitlines()) > epoch:
+            proc.send_signal(signal_number)
+            break
+        time.sleep(0.02)
+    stdout, stderr = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+    stopped = start_and_stop_after_epoch(tmp_path, "cut", "custom_loop", 1, signal.SIGTERM)
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr
+    last = stopped.stderr.strip().splitlines()[-1]
+    assert "Resume with: tftrain resume=" in last and str(tmp_path / "cut") in last
+    folder = RunFolder(tmp_path / "cut")
+    assert folder.summary["status"] == "interrupted"
+    assert (folder.path / "checkpoints/interrupted.keras").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trainer", ["fit", "custom_loop"])
+def test_a_killed_run_resumes_to_the_same_final_metrics(tmp_path, trainer):
+    """SIGKILL after epoch 2, `tftrain resume=DIR`, and compare with an uninterrupted run."""
+    full = run_cli(f"trainer={trainer}", *SLOW_EPOCHS, f"hydra.run.dir={tmp_path / 'full'}",
+                   cwd=tmp_path)
+    assert full.returncode == 0, full.output
+    killed = start_and_stop_after_epoch(tmp_path, "cut", trainer, 2, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    assert not (tmp_path / "cut/summary.json").exists()
+    resumed = run_cli(f"resume={tmp_path / 'cut'}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.output
+    assert "resuming after epoch" in resumed.stdout
+    expected, got = RunFolder(tmp_path / "full"), RunFolder(tmp_path / "cut")
+    assert [r["epoch"] for r in got.metrics] == ["1", "2", "3", "4"]
+    for want, have in zip(expected.metrics, got.metrics):
+        for key in METRIC_COLUMNS:
+            assert float(have[key]) == pytest.approx(float(want[key]), rel=1e-5, abs=1e-7), key
+    assert got.summary["test"] == pytest.approx(expected.summary["test"], rel=1e-5, abs=1e-7)
+    rerun = run_cli(f"resume={tmp_path / 'cut'}", cwd=tmp_path)
+    assert rerun.returncode == 2 and "already completed all 4 epochs" in rerun.stderr

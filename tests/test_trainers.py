@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import signal
 import subprocess
 import time
@@ -237,3 +238,35 @@ def test_a_killed_run_resumes_to_the_same_final_metrics(tmp_path, trainer):
     assert got.summary["test"] == pytest.approx(expected.summary["test"], rel=1e-5, abs=1e-7)
     rerun = run_cli(f"resume={tmp_path / 'cut'}", cwd=tmp_path)
     assert rerun.returncode == 2 and "already completed all 4 epochs" in rerun.stderr
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_train_identical_weights_and_only_the_chief_writes(tmp_path):
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    workers = []
+    for index in range(2):
+        env = {**__import__("os").environ,
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        workers.append(subprocess.Popen(
+            [*tftrain_command(), "distribute=multi_worker", "trainer=custom_loop", "debug=smoke",
+             f"hydra.run.dir={tmp_path / f'worker{index}'}"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [worker.communicate(timeout=240)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    fingerprints = [re.search(r"weights fingerprint: (\w+)", out).group(1) for out in outputs]
+    assert fingerprints[0] == fingerprints[1]
+    chief = RunFolder(tmp_path / "worker0")
+    assert chief.summary["replicas"] == 2 and chief.summary["weights_fingerprint"] == fingerprints[0]
+    assert sorted(p.name for p in (tmp_path / "worker1").iterdir()) == [".hydra", "train.log"]
+
+
+def test_fit_refuses_multi_worker_before_starting(tmp_path):
+    result = run_cli("distribute=multi_worker", "trainer=fit", cwd=tmp_path)
+    assert result.returncode == 2 and "keras-team/keras#20585" in result.stderr

@@ -7,6 +7,7 @@ complete version or nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -71,6 +72,14 @@ def git_commit(folder: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def weights_fingerprint(model: Any) -> str:
+    """A short hash of every weight: equal fingerprints mean bit-identical models."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(weight.numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -36,7 +37,8 @@ def run(cfg: DictConfig) -> float:
     started, wall = datetime.now(timezone.utc), time.perf_counter()
     runtime.setup(cfg.seed, cfg.deterministic, cfg.precision.policy)
     strategy = instantiate(cfg.distribute)
-    if not runtime.is_chief(strategy):  # workers write their copies where nobody looks
+    chief = runtime.is_chief(strategy)
+    if not chief:  # a worker writes its copies (collectives need every worker) where nobody looks
         cfg.run_dir = tempfile.mkdtemp(prefix="tftrain-worker-")
     run_dir = Path(cfg.run_dir)
 
@@ -63,7 +65,8 @@ def run(cfg: DictConfig) -> float:
     if stopped is None:
         test = ordered(trainer.evaluate(model, data.test)) if data.test is not None else {}
         artifacts.save_model_atomic(model, run_dir / artifacts.MODEL)
-    setup = {"precision": cfg.precision.policy, "replicas": strategy.num_replicas_in_sync,
+    setup = {"weights_fingerprint": artifacts.weights_fingerprint(model),
+             "precision": cfg.precision.policy, "replicas": strategy.num_replicas_in_sync,
              "jit_compile": bool(model.jit_compile),
              "loss_scaling": isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)}
     summary = summarize(cfg, data, trainer, recorder(callbacks), test, started,
@@ -72,6 +75,8 @@ def run(cfg: DictConfig) -> float:
     if stopped is not None:
         raise stopped
     report(summary, run_dir)
+    if not chief:
+        shutil.rmtree(run_dir, ignore_errors=True)
     return summary["objective"]
 
 
@@ -178,5 +183,6 @@ def report(summary: dict[str, Any], run_dir: Path) -> None:
         table.add_row(name, *("" if c is None else f"{c:.4f}" for c in cells))
     console().print(table)
     echo(f"test: {format_metrics(test)}" if test else "test: no test split")
+    echo(f"weights fingerprint: {summary['weights_fingerprint']}")
     echo(f"done in {summary['wall_time_s']:.1f}s, {summary['train_samples_per_s'] or 0:,.0f} "
          f"samples/s; outputs in {run_dir}")

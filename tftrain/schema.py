@@ -205,6 +205,11 @@ def validate(cfg: DictConfig) -> None:
         raise TftrainError(f"trainer.initial_epoch={trainer.initial_epoch} must be in "
                            f"[0, trainer.epochs={trainer.epochs}).")
     check_lr_control(cfg)
+    if (str(cfg.distribute.get("_target_", "")).endswith("multi_worker_strategy")
+            and str(trainer._target_).endswith("FitTrainer")):
+        raise TftrainError("trainer=fit cannot train under distribute=multi_worker: Keras 3's fit "
+                           "does not support MultiWorkerMirroredStrategy (keras-team/keras#20585). "
+                           "Use trainer=custom_loop, which does.")
 
 
 def check_lr_control(cfg: DictConfig) -> None:

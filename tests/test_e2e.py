@@ -232,3 +232,48 @@ def test_user_model_loss_and_metric_import_from_the_working_folder(tmp_path, tra
     assert summary["test"]["loss"] == pytest.approx(3 * summary["test"]["scaled_mse"], rel=1e-4)
     config = (run.path / ".hydra/config.yaml").read_text()
     assert "usercode.Tiny" in config and "width: 12" in config
+
+
+USER_STEP = '''
+import keras
+import tensorflow as tf
+
+from tftrain.trainers import SupervisedStep
+
+
+class ConfidencePenaltyStep(SupervisedStep):
+    def __init__(self, model, beta=0.1):
+        super().__init__(model)
+        self.beta = beta
+        self.entropy = keras.metrics.Mean(name="entropy")
+
+    def train(self, batch):
+        model = self.model
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            entropy = -tf.reduce_mean(tf.reduce_sum(y_pred * tf.math.log(y_pred + 1e-7), axis=-1))
+            loss = model.compute_loss(x, y, y_pred, training=True) - self.beta * entropy
+        self.loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        self.entropy.update_state(entropy)
+        weights = model.trainable_weights
+        model.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        model.compute_metrics(x, y, y_pred)
+
+    def results(self):
+        return {**super().results(), "entropy": self.entropy.result()}
+
+    def reset(self):
+        super().reset()
+        self.entropy.reset_state()
+'''
+
+
+def test_a_user_step_plugs_into_the_custom_loop(tmp_path, train):
+    (tmp_path / "usersteps.py").write_text(USER_STEP)
+    run = train("trainer=custom_loop", "debug=smoke",
+                "trainer.train_step._target_=usersteps.ConfidencePenaltyStep",
+                "+trainer.train_step.beta=0.5")
+    rows = run.metrics
+    assert "entropy" in rows[0] and float(rows[0]["entropy"]) > 0
+    assert run.summary["status"] == "completed"

@@ -1,6 +1,6 @@
 """Training throughput: a textbook Keras script against tftrain's two trainers.
 
-    python benchmarks/trainers.py [--models mlp,cnn] [--repeats 3] [--epochs 3]
+    python benchmarks/trainers.py [--models mlp,cnn] [--repeats 3] [--epochs 4]
                                   [--samples N] [--spe-sweep]
 
 Four variants train the same architecture on the same synthetic data (28x28x1, 10 classes)
@@ -10,14 +10,17 @@ with a global batch of 128, side by side in one process, interleaved (a, b, c, d
   (c) tftrain fit       FitTrainer, driven the way `tftrain trainer=fit` drives it
   (d) tftrain custom    CustomLoopTrainer, driven the way `tftrain trainer=custom_loop` does
 A run's samples/s is the median of its epochs after the first (the first one traces); each
-table shows the median over repeats. There is no validation split, and the timer stops at the
-last training batch of each epoch. --spe-sweep also times tftrain's trainers on the MLP for
+table shows the median over repeats, and the spread of the repeats (max - min) / median as a
+measure of the machine's noise. There is no validation split, and the timer stops at the last
+training batch of each epoch. For the MLP the table adds the achieved GFLOP/s against an
+estimate of the CPU's FP32 peak. --spe-sweep also times tftrain's trainers on the MLP for
 several steps_per_execution, to choose the default.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import statistics
@@ -31,6 +34,7 @@ from tftrain import runtime  # first: sets TensorFlow's environment before it is
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
@@ -178,32 +182,36 @@ def measure(variants: dict[str, Callable[[], Run]], repeats: int) -> dict[str, l
 
 
 def compare(model: str, samples: int, epochs: int, repeats: int, spe: int) -> dict[str, float]:
-    """Time the four variants on one model; return each one's median samples/s."""
+    """Time the four variants on one model, print the table; return their median samples/s."""
     fit_cfg = compose(model, "fit", samples, epochs)
-    loop_cfg = compose(model, "custom_loop", samples, epochs)
     x, y = training_arrays(fit_cfg)
+    textbook = functools.partial(run_textbook, model, x, y, epochs, fit_cfg.seed)
     variants = {
-        "(a) textbook Keras, spe=1": lambda: run_textbook(model, x, y, epochs, fit_cfg.seed, 1),
-        f"(b) textbook Keras, spe={spe}": lambda: run_textbook(model, x, y, epochs, fit_cfg.seed, spe),
-        "(c) tftrain fit (default)": lambda: run_tftrain(fit_cfg),
-        "(d) tftrain custom_loop": lambda: run_tftrain(loop_cfg),
+        "(a) textbook Keras, spe=1": functools.partial(textbook, 1),
+        f"(b) textbook Keras, spe={spe}": functools.partial(textbook, spe),
+        "(c) tftrain fit (default)": functools.partial(run_tftrain, fit_cfg),
+        "(d) tftrain custom_loop": functools.partial(
+            run_tftrain, compose(model, "custom_loop", samples, epochs)),
     }
     rates = measure(variants, repeats)
-    print(f"\n{model}: {len(x):,} samples/epoch = {len(x) // BATCH} steps of {BATCH}; "
-          f"{epochs} epochs/run, samples/s = median of epochs 2..{epochs}, then of {repeats} repeats")
-    return print_table(rates, gflop_per_sample=MLP_FLOP_PER_SAMPLE / 1e9 if model == "mlp" else None)
+    print(f"\n{model}: {len(x):,} samples/epoch = {len(x) // BATCH} steps of {BATCH}; {epochs} "
+          f"epochs/run; samples/s = median of epochs 2..{epochs}, then median of {repeats} repeats")
+    return print_table(rates, MLP_FLOP_PER_SAMPLE if model == "mlp" else None)
 
 
-def print_table(rates: dict[str, list[float]], gflop_per_sample: float | None) -> dict[str, float]:
-    """One row per variant: median samples/s, its spread over repeats, ratios to (a) and (b)."""
+def print_table(rates: dict[str, list[float]], flop_per_sample: float | None) -> dict[str, float]:
+    """One row per variant: median samples/s, spread over repeats, ratios to (a) and (b),
+    and with `flop_per_sample` the achieved GFLOP/s and its share of the CPU's peak."""
     medians = {name: statistics.median(r) for name, r in rates.items()}
     a, b = list(medians.values())[:2]
+    peak = cpu_peak()[0] if flop_per_sample else 0.0
     print(f"{'variant':<28}{'samples/s':>11}{'spread':>8}{'vs (a)':>8}{'vs (b)':>8}"
-          + (f"{'GFLOP/s':>9}" if gflop_per_sample else ""))
+          + (f"{'GFLOP/s':>9}{'of peak':>9}" if flop_per_sample else ""))
     for name, median in medians.items():
         spread = (max(rates[name]) - min(rates[name])) / median
+        gflops = median * (flop_per_sample or 0) / 1e9
         print(f"{name:<28}{median:>11,.0f}{spread:>7.0%} {median / a:>7.2f}x{median / b:>7.2f}x"
-              + (f"{median * gflop_per_sample:>9.1f}" if gflop_per_sample else ""))
+              + (f"{gflops:>9.1f}{gflops / peak:>9.1%}" if flop_per_sample else ""))
     return medians
 
 
@@ -218,8 +226,8 @@ def print_goals(medians: dict[str, float], model: str) -> None:
 
 def spe_sweep(samples: int, epochs: int, repeats: int) -> None:
     """tftrain's fit and custom loop on the MLP at each steps_per_execution, interleaved."""
-    variants = {f"{trainer} spe={spe}": (lambda cfg: lambda: run_tftrain(cfg))(
-                    compose("mlp", trainer, samples, epochs, (f"trainer.steps_per_execution={spe}",)))
+    variants = {f"{trainer} spe={spe}": functools.partial(run_tftrain, compose(
+                    "mlp", trainer, samples, epochs, (f"trainer.steps_per_execution={spe}",)))
                 for spe in SWEEP_SPE for trainer in ("fit", "custom_loop")}
     rates = measure(variants, repeats)
     print(f"\nsteps_per_execution sweep, mlp, tftrain trainers: samples/s (median of {repeats}; "
@@ -256,36 +264,38 @@ def cpu_peak() -> tuple[float, str]:
                   f"{per_cycle} FLOP/cycle ({unit}) = {peak:.0f} GFLOP/s")
 
 
-def print_flops(medians: dict[str, float]) -> None:
-    widths = "*".join(map(str, MLP_WIDTHS[:2]))
+def print_flop_model() -> None:
+    """How the MLP table's GFLOP/s and peak were computed, so readers can check them."""
     terms = " + ".join(f"{a}*{b}" for a, b in zip(MLP_WIDTHS, MLP_WIDTHS[1:]))
-    peak, how = cpu_peak()
-    print(f"MLP FLOP/sample = 3 (fwd + 2 bwd) * 2 * ({terms}) = {MLP_FLOP_PER_SAMPLE / 1e6:.2f} M "
-          f"(Flatten, bias, relu, softmax and Adam not counted; {widths} is the first layer)")
-    print(how)
-    print("achieved: " + ", ".join(f"{name[:3]} {rate * MLP_FLOP_PER_SAMPLE / 1e9:.1f} GFLOP/s "
-                                   f"({rate * MLP_FLOP_PER_SAMPLE / 1e9 / peak:.0%} of peak)"
-                                   for name, rate in medians.items()))
+    print(f"GFLOP/s = samples/s x {MLP_FLOP_PER_SAMPLE / 1e6:.2f} MFLOP/sample = 3 (forward + "
+          f"2 backward) x 2 x ({terms}); biases, activations and Adam not counted")
+    print(cpu_peak()[1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=3, help="per run; the first is not timed")
+    parser.add_argument("--epochs", type=int, default=4, help="per run; the first is not timed")
     parser.add_argument("--samples", type=int, help=f"per epoch (default: {DEFAULT_SAMPLES})")
     parser.add_argument("--spe-sweep", action="store_true",
                         help=f"also time tftrain's trainers on the MLP at steps_per_execution {SWEEP_SPE}")
     args = parser.parse_args()
+    # Every run builds a new model, whose tf.functions trace once each; TF's frequent-retracing
+    # detector counts those traces across instances and would warn after a few runs.
+    tf.get_logger().setLevel("ERROR")
+    models = args.models.split(",")
+    if not set(models) <= set(ARCHITECTURES):
+        parser.error(f"--models takes a comma-separated list of: {', '.join(ARCHITECTURES)}")
     schema.register()
-    spe = compose("mlp", "fit", BATCH, 1).trainer.steps_per_execution
+    spe = cli.compose([]).trainer.steps_per_execution
     print(f"tftrain default trainer.steps_per_execution = {spe}; batch {BATCH}; {os.cpu_count()} CPUs")
     print(GOALS)
-    for model in args.models.split(","):
+    for model in models:
         medians = compare(model, args.samples or DEFAULT_SAMPLES[model], args.epochs, args.repeats, spe)
         print_goals(medians, model)
         if model == "mlp":
-            print_flops(medians)
+            print_flop_model()
     if args.spe_sweep:
         spe_sweep(args.samples or DEFAULT_SAMPLES["mlp"], args.epochs, args.repeats)
 

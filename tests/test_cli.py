@@ -23,8 +23,12 @@ def test_help_lists_every_group_and_option_without_tensorflow(tmp_path, no_tenso
     assert result.returncode == 0, result.output
     for group, options in {"dataset": ["digits*", "synthetic"], "model": ["mlp*", "cnn", "resmlp"],
                            "optimizer": ["adam*", "adamw", "rmsprop", "sgd"],
-                           "callbacks": ["default*", "none"], "trainer": ["fit*", "custom_loop"],
-                           "debug": ["smoke"]}.items():
+                           "callbacks": ["default*", "none", "tensorboard", "reduce_lr"],
+                           "trainer": ["fit*", "custom_loop"], "debug": ["smoke"],
+                           "lr_schedule": ["constant*", "cosine", "exponential", "piecewise", "warmup_cosine"],
+                           "precision": ["float32*", "mixed_float16", "mixed_bfloat16"],
+                           "distribute": ["default*", "mirrored", "multi_worker"],
+                           "experiment": ["digits_cnn_custom_loop", "digits_gan"]}.items():
         line = next(l for l in result.stdout.splitlines() if l.strip().startswith(group + " "))
         for option in options:
             assert option in line, (group, option, line)
@@ -58,7 +62,7 @@ def test_debug_smoke_and_experiment_compose(tmp_path, no_tensorflow):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["model=nope"], ["'nope'", "'model'", "cnn, mlp, resmlp"]),
+    (["model=nope"], ["'nope'", "'model'", "cnn, gan, mlp, resmlp"]),
     (["trainer.epochz=3"], ["trainer.epochz", "batch_size", "epochs", "steps_per_execution", "+trainer.epochz=3"]),
     (["lr_schedule=cosine", "callbacks=[default,reduce_lr]"], ["CosineDecay", "reduce_lr", "cannot do both"]),
     (["precision=float8"], ["'float8'", "float32, mixed_bfloat16, mixed_float16"]),
@@ -68,7 +72,7 @@ def test_debug_smoke_and_experiment_compose(tmp_path, no_tensorflow):
     (["trainer.epochs=0"], ["trainer.epochs=0", "positive integer"]),
     (["trainer.jit_compile=sometimes"], ["sometimes", "auto, true or false"]),
     (["dataset.val_split=0.5", "dataset.test_split=0.5"], ["val_split + dataset.test_split", "below 1"]),
-    (["-m", "model=mlp,nope"], ["'nope'", "cnn, mlp, resmlp"]),
+    (["-m", "model=mlp,nope"], ["'nope'", "cnn, gan, mlp, resmlp"]),
     (["trainer=fast"], ["'fast'", "custom_loop, fit"]),
 ])
 def test_bad_input_is_one_clear_message_exit_2_and_no_output(tmp_path, no_tensorflow, args, expected):

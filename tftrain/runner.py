@@ -43,21 +43,14 @@ def run(cfg: DictConfig) -> float:
     run_dir = Path(cfg.run_dir)
 
     trainer: Trainer = instantiate(cfg.trainer, _recursive_=False)
+    first_epoch = resume_point(cfg, trainer)
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
     schema.set_steps_per_epoch(data.steps_per_epoch)
     artifacts.write_resolved_config(cfg, run_dir)
-    first_epoch = resume_point(cfg, trainer)
-    echo(f"run folder: {run_dir}" + (f" (resuming after epoch {first_epoch})" if cfg.resume else ""))
-    echo(f"data: {data.sizes['train']} train / {data.sizes['val']} val / {data.sizes['test']} test, "
-         f"input {data.spec.input_shape}, {data.spec.task}"
-         + (f", {data.spec.num_classes} classes" if data.spec.num_classes else ""))
-
     with strategy.scope():
         model = build_model(cfg.model, data.spec)
         compile_model(model, cfg, data.spec, trainer)
-    echo(f"model: {model.name}, {model.count_params():,} parameters; trainer: "
-         f"{type(trainer).__name__}, {trainer.epochs} epochs x {data.steps_per_epoch} steps"
-         + (f"; {strategy.num_replicas_in_sync} replicas" if strategy.num_replicas_in_sync > 1 else ""))
+    announce(run_dir, first_epoch if cfg.resume else None, data, model, trainer)
 
     callbacks = build_callbacks(cfg.callbacks)
     stopped = train(trainer, model, data, callbacks, first_epoch, run_dir)
@@ -80,9 +73,23 @@ def run(cfg: DictConfig) -> float:
     return summary["objective"]
 
 
+def announce(run_dir: Path, resumed_at: int | None, data: Data, model: keras.Model,
+             trainer: Trainer) -> None:
+    spec, replicas = data.spec, model.distribute_strategy.num_replicas_in_sync
+    echo(f"run folder: {run_dir}"
+         + (f" (resuming after epoch {resumed_at})" if resumed_at is not None else ""))
+    echo(f"data: {data.sizes['train']} train / {data.sizes['val']} val / {data.sizes['test']} "
+         f"test, input {spec.input_shape}, {spec.task}"
+         + (f", {spec.num_classes} classes" if spec.num_classes else ""))
+    echo(f"model: {model.name}, {model.count_params():,} parameters; trainer: "
+         f"{type(trainer).__name__}, {trainer.epochs} epochs x {data.steps_per_epoch} steps"
+         + (f"; {replicas} replicas" if replicas > 1 else ""))
+
+
 def compile_model(model: keras.Model, cfg: DictConfig, spec: Spec, trainer: Trainer) -> None:
     """Optimizer (with the LR schedule, if any), loss and metrics, inside the strategy scope."""
-    learning_rate = {"learning_rate": instantiate(cfg.lr_schedule, _convert_="all")} if cfg.lr_schedule else {}
+    schedule = instantiate(cfg.lr_schedule, _convert_="all") if cfg.lr_schedule else None
+    learning_rate = {"learning_rate": schedule} if schedule is not None else {}
     optimizer = instantiate(cfg.optimizer, _partial_=True, _convert_="all")(**learning_rate)
     loss, metrics = task.loss_and_metrics(cfg.loss, cfg.metrics, spec)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
@@ -147,7 +154,7 @@ def summarize(cfg: DictConfig, data: Data, trainer: Trainer, record: EpochRecord
     return {
         "status": status[type(stopped) if stopped else None],
         "error": str(stopped) if stopped else None,
-        "objective": float(best.get(metric, math.nan)) if best else float("nan"),
+        "objective": float(best[metric]) if best else None,
         "objective_metric": metric,
         "objective_mode": mode,
         "best_epoch": int(best["epoch"]) if best else None,

@@ -108,7 +108,7 @@ def test_subclassed_model_saves_and_loads_in_safe_mode(tmp_path):
 def test_a_model_that_does_not_fit_the_data_names_both_shapes():
     cfg = compose("model=cnn", "dataset=synthetic", "dataset.shape=[20]")
     data = build_data(cfg.dataset, batch_size=4, seed=0)
-    with pytest.raises(TftrainError, match=r"model 'cnn'.*shape \(20,\).*ndim"):
+    with pytest.raises(TftrainError, match=r"model 'cnn'.*input \(20,\) float32.*ndim"):
         build_model(cfg.model, data.spec)
 
 

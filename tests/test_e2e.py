@@ -147,7 +147,7 @@ def test_a_model_that_does_not_fit_the_data_fails_cleanly_without_output(tmp_pat
     result = run_cli("model=cnn", "dataset=synthetic", "debug=smoke", cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.output
-    assert "model 'cnn'" in result.stderr and "(16,)" in result.stderr
+    assert "model 'cnn'" in result.stderr and "input (16,)" in result.stderr
     assert not list((tmp_path / "outputs").glob("*/*"))
 
 

@@ -79,8 +79,7 @@ def announce(run_dir: Path, resumed_at: int | None, data: Data, model: keras.Mod
     echo(f"run folder: {run_dir}"
          + (f" (resuming after epoch {resumed_at})" if resumed_at is not None else ""))
     echo(f"data: {data.sizes['train']} train / {data.sizes['val']} val / {data.sizes['test']} "
-         f"test, input {spec.input_shape}, {spec.task}"
-         + (f", {spec.num_classes} classes" if spec.num_classes else ""))
+         f"test; {spec.describe()}")
     echo(f"model: {model.name}, {model.count_params():,} parameters; trainer: "
          f"{type(trainer).__name__}, {trainer.epochs} epochs x {data.steps_per_epoch} steps"
          + (f"; {replicas} replicas" if replicas > 1 else ""))
@@ -169,7 +168,9 @@ def summarize(cfg: DictConfig, data: Data, trainer: Trainer, record: EpochRecord
         "trainer": type(trainer).__name__,
         **setup,
         "data": {"sizes": data.sizes, "fingerprint": data.fingerprint,
-                 "input_shape": list(data.spec.input_shape), "task": data.spec.task,
+                 "inputs": {f.name: {"shape": list(f.shape), "dtype": f.dtype, "kind": f.kind}
+                            for f in data.spec.inputs},
+                 "task": data.spec.task,
                  "class_names": list(data.spec.class_names or [])},
         "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
         "started_at": started.isoformat(timespec="seconds"),

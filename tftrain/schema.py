@@ -9,7 +9,7 @@ refused while Hydra composes, before TensorFlow is imported. Keys that belong to
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -78,6 +78,10 @@ class DatasetConfig:
     cache: bool = True
     drop_remainder: bool = True
     limit_batches: Optional[int] = None
+    normalize: bool = False
+    standardize_target: bool = True
+    augment: Optional[List[Any]] = None
+    augment_in: str = "model"
 
 
 @dataclass
@@ -93,6 +97,56 @@ class SyntheticConfig(DatasetConfig):
     shape: List[int] = field(default_factory=lambda: [16])
     num_classes: int = 4
     noise: float = 0.5
+    inputs: Optional[Dict[str, List[int]]] = None
+    text: bool = False
+
+
+@dataclass
+class NpzConfig(DatasetConfig):
+    _target_: str = "tftrain.data.sources.npz"
+    path: str = MISSING
+    x_key: str = "x_train"
+    y_key: str = "y_train"
+    x_test_key: str = "x_test"
+    y_test_key: str = "y_test"
+    task: str = "auto"
+
+
+@dataclass
+class KerasDatasetConfig(DatasetConfig):
+    _target_: str = "tftrain.data.sources.keras_dataset"
+    name: str = MISSING
+    path: Optional[str] = None
+    num_words: int = 10000
+
+
+@dataclass
+class CsvConfig(DatasetConfig):
+    _target_: str = "tftrain.data.tabular.csv_file"
+    path: str = MISSING
+    label: str = MISSING
+    task: str = "auto"
+    columns: Dict[str, str] = field(default_factory=dict)
+    drop: List[str] = field(default_factory=list)
+    max_tokens: int = 10000
+    text_output_mode: str = "multi_hot"
+
+
+@dataclass
+class ImageDirConfig(DatasetConfig):
+    _target_: str = "tftrain.data.sources.image_dir"
+    path: str = MISSING
+    image_size: List[int] = field(default_factory=lambda: [64, 64])
+    color_mode: str = "rgb"
+
+
+@dataclass
+class TextDirConfig(DatasetConfig):
+    _target_: str = "tftrain.data.sources.text_dir"
+    path: str = MISSING
+    max_tokens: int = 10000
+    output_mode: str = "multi_hot"
+    sequence_length: Optional[int] = None
 
 
 @dataclass
@@ -144,7 +198,9 @@ class RMSpropConfig(OptimizerConfig):
 
 SCHEMAS = {
     "trainer": {"fit": TrainerConfig, "custom_loop": CustomLoopConfig},
-    "dataset": {"digits": DigitsConfig, "synthetic": SyntheticConfig},
+    "dataset": {"digits": DigitsConfig, "synthetic": SyntheticConfig, "npz": NpzConfig,
+                "keras": KerasDatasetConfig, "csv": CsvConfig, "image_dir": ImageDirConfig,
+                "text_dir": TextDirConfig},
     "optimizer": {
         "adam": AdamConfig,
         "adamw": AdamWConfig,
@@ -192,6 +248,9 @@ def validate(cfg: DictConfig) -> None:
     if sum(splits.values()) >= 1.0:
         raise TftrainError(f"dataset.val_split + dataset.test_split = {sum(splits.values()):g} "
                            "leaves nothing to train on; keep their sum below 1.")
+    if dataset.get("augment_in", "model") not in ("model", "pipeline"):
+        raise TftrainError(f"dataset.augment_in={dataset.augment_in!r} is not valid; "
+                           "use model (augmentation layers inside the model) or pipeline (tf.data).")
     if dataset.get("limit_batches") is not None and dataset.limit_batches < 1:
         raise TftrainError(f"dataset.limit_batches={dataset.limit_batches} must be a positive "
                            "integer, or null for all batches.")

@@ -17,35 +17,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, fields
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
-from hydra.utils import get_method
+from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from tftrain.data.sources import Source
+from tftrain.data.features import as_columns, fit_features
+from tftrain.data.sources import Arrays, Source, check_lengths
+from tftrain.data.spec import Spec
 from tftrain.errors import TftrainError
 from tftrain.schema import DatasetConfig
 
 PIPELINE_KEYS = {f.name for f in fields(DatasetConfig)} - {"_target_"}
-
-
-@dataclass(frozen=True)
-class Spec:
-    """What a model needs to know about the data, so nobody types a shape twice."""
-
-    input_shape: tuple[int, ...]
-    input_dtype: str
-    task: str
-    num_classes: int | None = None
-    class_names: tuple[str, ...] | None = None
-
-    @property
-    def num_outputs(self) -> int:
-        return self.num_classes if self.task == "classification" else 1
-
-    @property
-    def output_activation(self) -> str | None:
-        return "softmax" if self.task == "classification" else None
+Split = tuple[Arrays, np.ndarray]
 
 
 @dataclass
@@ -66,56 +52,81 @@ class Data:
 
 
 def build_data(cfg: DictConfig, batch_size: int, seed: int) -> Data:
-    """Load the source a dataset config names, split it, and build the datasets."""
+    """Load the source a dataset config names, split it, fit the encodings, build the datasets."""
     options = OmegaConf.to_container(cfg, resolve=True)
     pipeline = {key: options.pop(key) for key in PIPELINE_KEYS if key in options}
     source: Source = get_method(options.pop("_target_"))(**options, seed=seed)
-    check_source(source)
-    train_idx, val_idx, test_idx = split(source, pipeline["val_split"], pipeline["test_split"], seed)
-    limit = pipeline.get("limit_batches")
-    x, y = source.x, source.y
-    steps = steps_per_epoch(len(train_idx), batch_size, pipeline["drop_remainder"], limit)
+    check_lengths(source.x, source.y, "the data")
+    (x_train, y_train), val, test = split(source, pipeline["val_split"], pipeline["test_split"], seed)
+    limit = pipeline["limit_batches"]
+    steps = steps_per_epoch(len(y_train), batch_size, pipeline["drop_remainder"], limit)
     with tf.device("/cpu:0"):  # read by tf.data on the host
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
+    augment_nodes = tuple(pipeline["augment"] or ())
+    in_model = pipeline["augment_in"] == "model"
     return Data(
         spec=Spec(
-            input_shape=tuple(x.shape[1:]),
-            input_dtype=str(x.dtype),
+            inputs=fit_features(as_columns(x_train), source.kinds, pipeline["normalize"], source.text),
             task=source.task,
-            num_classes=int(y.max()) + 1 if source.task == "classification" else None,
+            num_classes=len(source.class_names) if source.class_names else None,
             class_names=tuple(source.class_names) if source.class_names else None,
+            target_moments=target_moments(y_train, source.task, pipeline["standardize_target"]),
+            augment=augment_nodes if in_model else (),
         ),
-        train=train_dataset(x[train_idx], y[train_idx], batch_size, seed, epoch,
-                            pipeline["shuffle"], pipeline["drop_remainder"], steps),
+        train=train_dataset(x_train, y_train, batch_size, seed, epoch, pipeline["shuffle"],
+                            pipeline["drop_remainder"], steps,
+                            None if in_model else augmentation(augment_nodes)),
         epoch=epoch,
         steps_per_epoch=steps,
         batch_size=batch_size,
-        val=eval_dataset(x[val_idx], y[val_idx], batch_size, pipeline["cache"], limit),
-        test=eval_dataset(x[test_idx], y[test_idx], batch_size, pipeline["cache"], limit),
-        sizes={"train": len(train_idx), "val": len(val_idx), "test": len(test_idx)},
-        fingerprint=fingerprint(x[train_idx], y[train_idx]),
+        val=eval_dataset(*val, batch_size, pipeline["cache"], limit),
+        test=eval_dataset(*test, batch_size, pipeline["cache"], limit),
+        sizes={"train": len(y_train), "val": len(val[1]), "test": len(test[1])},
+        fingerprint=fingerprint(x_train, y_train),
     )
 
 
-def check_source(source: Source) -> None:
-    if len(source.x) != len(source.y):
-        raise TftrainError(f"the data has {len(source.x)} inputs but {len(source.y)} labels; "
-                           "inputs and labels must have the same length.")
+def rows(x: Arrays, index: np.ndarray) -> Arrays:
+    return {k: v[index] for k, v in x.items()} if isinstance(x, dict) else x[index]
 
 
-def split(source: Source, val: float, test: float, seed: int) -> tuple[np.ndarray, ...]:
-    """Seeded train/val/test indices; stratified by class for classification."""
+def split(source: Source, val: float, test: float, seed: int) -> tuple[Split, Split, Split]:
+    """Seeded train/val/test splits, stratified by class for classification.
+
+    A source with its own test split (keras.datasets, an .npz with x_test) keeps it and
+    takes only the validation split from its training data.
+    """
     rng = np.random.default_rng(seed)
+    y = source.y
     if source.task == "classification":
-        strata = [rng.permutation(np.flatnonzero(source.y == c)) for c in np.unique(source.y)]
+        strata = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
     else:
-        strata = [rng.permutation(len(source.y))]
+        strata = [rng.permutation(len(y))]
+    test = 0.0 if source.test is not None else test
     parts: list[list[np.ndarray]] = [[], [], []]
     for idx in strata:
         n_test, n_val = round(len(idx) * test), round(len(idx) * val)
         for part, chunk in zip(parts, (idx[n_test + n_val:], idx[n_test:n_test + n_val], idx[:n_test])):
             part.append(chunk)
-    return tuple(rng.permutation(np.concatenate(p)) for p in parts)
+    train, val_idx, test_idx = (rng.permutation(np.concatenate(p)) for p in parts)
+    held_out = source.test if source.test is not None else (rows(source.x, test_idx), y[test_idx])
+    return (rows(source.x, train), y[train]), (rows(source.x, val_idx), y[val_idx]), held_out
+
+
+def target_moments(y: np.ndarray, task: str, standardize: bool) -> tuple[float, float] | None:
+    """Regression targets are learned standardised; the model's head scales them back."""
+    if task != "regression" or not standardize:
+        return None
+    return float(y.mean()), float(y.std() or 1.0)
+
+
+def augmentation(nodes: tuple[Any, ...]):
+    """The training-only augmentation layers, when they run in the pipeline."""
+    if not nodes:
+        return None
+    import keras
+
+    return keras.Sequential([instantiate(node, _convert_="all") for node in nodes], name="augment")
 
 
 def steps_per_epoch(n: int, batch_size: int, drop_remainder: bool, limit: int | None) -> int:
@@ -128,10 +139,11 @@ def steps_per_epoch(n: int, batch_size: int, drop_remainder: bool, limit: int | 
     return min(steps, limit) if limit else steps
 
 
-def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epoch: tf.Variable,
-                  shuffle: bool, drop_remainder: bool, steps: int) -> tf.data.Dataset:
-    n = len(x)
-    features, labels = tf.constant(x), tf.constant(y)
+def train_dataset(x: Arrays, y: np.ndarray, batch_size: int, seed: int, epoch: tf.Variable,
+                  shuffle: bool, drop_remainder: bool, steps: int, augment=None) -> tf.data.Dataset:
+    n = len(y)
+    features = tf.nest.map_structure(tf.constant, x)
+    labels = tf.constant(y)
 
     def batches_of_epoch(_: tf.Tensor) -> tf.data.Dataset:
         order = tf.range(n, dtype=tf.int64)
@@ -140,16 +152,19 @@ def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epoc
             order = tf.random.experimental.stateless_shuffle(order, seed=key)
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder).take(steps)
 
+    def gather(index: tf.Tensor):
+        batch = tf.nest.map_structure(lambda t: tf.gather(t, index), features)
+        return (augment(batch, training=True) if augment else batch), tf.gather(labels, index)
+
     return (tf.data.Dataset.range(1).flat_map(batches_of_epoch)
-            .map(lambda idx: (tf.gather(features, idx), tf.gather(labels, idx)),
-                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .apply(tf.data.experimental.assert_cardinality(steps))
             .prefetch(tf.data.AUTOTUNE))
 
 
-def eval_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, cache: bool,
+def eval_dataset(x: Arrays, y: np.ndarray, batch_size: int, cache: bool,
                  limit: int | None) -> tf.data.Dataset | None:
-    if len(x) == 0:
+    if len(y) == 0:
         return None
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
     if limit:
@@ -159,10 +174,11 @@ def eval_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, cache: bool,
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def fingerprint(x: np.ndarray, y: np.ndarray) -> str:
+def fingerprint(x: Arrays, y: np.ndarray) -> str:
     """A short hash of the training split: two runs with equal fingerprints saw the same data."""
     digest = hashlib.sha256()
-    for array in (x, y):
+    for array in (*as_columns(x).values(), y):
         digest.update(str((array.shape, array.dtype)).encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(np.ascontiguousarray(array).tobytes() if array.dtype.kind != "O"
+                      else "\x00".join(map(str, array.ravel())).encode())
     return digest.hexdigest()[:16]

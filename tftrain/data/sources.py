@@ -1,57 +1,254 @@
 """Data sources: each returns a `Source` of in-memory arrays; the pipeline does the rest.
 
 A source is named by a dataset config's `_target_` and receives that config's own keys
-(the shared pipeline keys are taken off first) plus the run's `seed`.
+(the shared pipeline keys are taken off first) plus the run's `seed`. Every problem with
+the data (a missing file, a missing key, mismatched lengths) is found here, before any
+training, and reported as a TftrainError naming the file and what was expected.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tftrain.errors import TftrainError
 
 TASKS = ("classification", "regression")
+Arrays = np.ndarray | dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
 class Source:
-    x: np.ndarray
+    x: Arrays
     y: np.ndarray
     task: str
     class_names: list[str] | None = None
+    kinds: dict[str, str] = field(default_factory=dict)  # input name -> raw|numeric|categorical|text
+    test: tuple[Arrays, np.ndarray] | None = None  # the source's own test split, if it has one
+    text: dict[str, Any] = field(default_factory=dict)  # TextVectorization settings for text inputs
+
+
+def lengths(x: Arrays) -> set[int]:
+    return {len(v) for v in x.values()} if isinstance(x, dict) else {len(x)}
+
+
+def check_lengths(x: Arrays, y: np.ndarray, where: str) -> None:
+    sizes = lengths(x)
+    if len(sizes) != 1 or sizes != {len(y)}:
+        raise TftrainError(f"{where}: the inputs have {sorted(sizes)} rows but the labels have "
+                           f"{len(y)}; inputs and labels must have the same length.")
+
+
+def existing(path: str, what: str) -> Path:
+    found = Path(path).expanduser()
+    if not found.exists():
+        raise TftrainError(f"dataset.path={path}: no such {what} "
+                           f"(looked for {found.resolve()}).")
+    return found
+
+
+def labels(y: np.ndarray, task: str, where: str) -> tuple[np.ndarray, str, list[str] | None]:
+    """Integer class ids and names for classification, float targets for regression.
+
+    `auto` picks classification for strings, booleans and integers with few values.
+    """
+    y = np.asarray(y).reshape(len(y), -1)[:, 0] if np.ndim(y) > 1 else np.asarray(y)
+    if task == "auto":
+        few_ints = y.dtype.kind in "iub" and len(np.unique(y)) <= 20
+        task = "classification" if y.dtype.kind in "OUSb" or few_ints else "regression"
+    if task not in TASKS:
+        raise TftrainError(f"dataset.task={task!r} is not valid for {where}; "
+                           f"use auto, {', '.join(TASKS)}.")
+    if task == "regression":
+        if y.dtype.kind in "OUS":
+            raise TftrainError(f"{where}: regression needs numeric targets, got strings "
+                               f"such as {y[0]!r}; set dataset.task=classification.")
+        return y.astype(np.float32)[:, None], task, None
+    names, ids = np.unique(y.astype(str) if y.dtype.kind in "OUSb" else y, return_inverse=True)
+    return ids.astype(np.int32), task, [str(n) for n in names]
 
 
 def digits(seed: int = 0) -> Source:
     """The UCI 8x8 handwritten digits shipped with tftrain, scaled to [0, 1], shape (8, 8, 1)."""
     del seed  # the data is fixed; splits are seeded by the pipeline
     with np.load(files("tftrain.data").joinpath("digits.npz").open("rb")) as arrays:
-        images, labels = arrays["images"], arrays["labels"]
+        images, targets = arrays["images"], arrays["labels"]
     x = (images.astype(np.float32) / 16.0)[..., None]
-    return Source(x, labels.astype(np.int32), "classification", [str(i) for i in range(10)])
+    return Source(x, targets.astype(np.int32), "classification", [str(i) for i in range(10)])
 
 
-def synthetic(task: str, num_samples: int, shape: list[int], num_classes: int,
-              noise: float, seed: int = 0) -> Source:
-    """Seeded, learnable data of any shape: Gaussian class clusters or a noisy linear target."""
+def synthetic(task: str, num_samples: int, shape: list[int], num_classes: int, noise: float,
+              inputs: dict[str, list[int]] | None = None, text: bool = False,
+              seed: int = 0) -> Source:
+    """Seeded, learnable data of any shape: Gaussian class clusters or a noisy linear target.
+
+    `inputs` (name -> shape) makes several named inputs; `text: true` makes short texts
+    whose words depend on the class.
+    """
     if task not in TASKS:
         raise TftrainError(f"dataset.task={task!r} is not a task tftrain knows; "
                            f"use one of: {', '.join(TASKS)}.")
-    if num_samples < 10 or any(d < 1 for d in shape) or num_classes < 2:
-        raise TftrainError(
-            f"synthetic data needs num_samples >= 10, positive shape dims and num_classes >= 2; "
-            f"got num_samples={num_samples}, shape={list(shape)}, num_classes={num_classes}.")
     rng = np.random.default_rng(seed)
-    features = int(np.prod(shape))
+    shapes = dict(inputs) if inputs else {"input": list(shape)}
+    if text:
+        return synthetic_text(rng, num_samples, num_classes, noise)
+    sizes = {name: int(np.prod(s)) for name, s in shapes.items()}
+    features = sum(sizes.values())
     if task == "classification":
         centers = rng.normal(size=(num_classes, features)).astype(np.float32)
         y = rng.integers(0, num_classes, size=num_samples).astype(np.int32)
-        x = centers[y] + noise * rng.normal(size=(num_samples, features)).astype(np.float32)
+        flat = centers[y] + noise * rng.normal(size=(num_samples, features)).astype(np.float32)
         names = [f"class_{i}" for i in range(num_classes)]
-        return Source(x.reshape(num_samples, *shape).astype(np.float32), y, task, names)
-    weights = rng.normal(size=(features, 1)).astype(np.float32) / np.sqrt(features)
-    x = rng.normal(size=(num_samples, features)).astype(np.float32)
-    y = x @ weights + noise * rng.normal(size=(num_samples, 1)).astype(np.float32)
-    return Source(x.reshape(num_samples, *shape), y.astype(np.float32), task)
+    else:
+        flat = rng.normal(size=(num_samples, features)).astype(np.float32)
+        weights = rng.normal(size=(features, 1)).astype(np.float32) / np.sqrt(features)
+        y = (flat @ weights + noise * rng.normal(size=(num_samples, 1))).astype(np.float32)
+        names = None
+    parts = np.split(flat, np.cumsum(list(sizes.values()))[:-1], axis=1)
+    x = {name: part.reshape(num_samples, *shapes[name]).astype(np.float32)
+         for name, part in zip(shapes, parts)}
+    return Source(x if inputs else x["input"], y, task, names)
+
+
+def synthetic_text(rng: np.random.Generator, num_samples: int, num_classes: int,
+                   noise: float) -> Source:
+    words = [f"w{i}" for i in range(200)]
+    own = np.arange(200).reshape(num_classes, -1) if 200 % num_classes == 0 else None
+    y = rng.integers(0, num_classes, size=num_samples).astype(np.int32)
+    texts = []
+    for label in y:
+        pool = own[label] if own is not None else rng.integers(0, 200, size=20)
+        picks = np.where(rng.random(12) < noise / (1 + noise), rng.integers(0, 200, size=12),
+                         rng.choice(pool, size=12))
+        texts.append(" ".join(words[i] for i in picks))
+    x = np.array(texts, dtype=object)[:, None]
+    return Source(x, y, "classification", [f"class_{i}" for i in range(num_classes)],
+                  kinds={"input": "text"},
+                  text={"max_tokens": 1000, "output_mode": "multi_hot", "sequence_length": None})
+
+
+def npz(path: str, x_key: str = "x_train", y_key: str = "y_train", x_test_key: str = "x_test",
+        y_test_key: str = "y_test", task: str = "auto", seed: int = 0) -> Source:
+    """Arrays from an .npz file by key; the test arrays are optional."""
+    del seed
+    with np.load(existing(path, "file"), allow_pickle=False) as arrays:
+        keys = sorted(arrays.files)
+        for key in (x_key, y_key):
+            if key not in keys:
+                raise TftrainError(f"{path}: no array '{key}' (dataset.{'x_key' if key == x_key else 'y_key'}); "
+                                   f"the file holds: {', '.join(keys)}.")
+        x, y = arrays[x_key], arrays[y_key]
+        test = (arrays[x_test_key], arrays[y_test_key]) if {x_test_key, y_test_key} <= set(keys) else None
+    check_lengths(x, y, path)
+    y, task, names = labels(y, task, path)
+    if test is not None:
+        check_lengths(*test, path)
+        test = (test[0], encode_like(test[1], task, names))
+    return Source(x, y, task, names, test=test)
+
+
+def encode_like(y: np.ndarray, task: str, names: list[str] | None) -> np.ndarray:
+    """Test labels in the training split's encoding (class ids by the same names)."""
+    if task == "regression":
+        return np.asarray(y, np.float32).reshape(len(y), 1)
+    index = {name: i for i, name in enumerate(names)}
+    flat = np.asarray(y).reshape(len(y), -1)[:, 0]
+    unknown = sorted({str(v) for v in flat} - set(index))
+    if unknown:
+        raise TftrainError(f"the test labels hold classes the training labels do not: {unknown[:5]}.")
+    return np.array([index[str(v)] for v in flat], np.int32)
+
+
+KERAS_IMAGES = {"mnist": 255, "fashion_mnist": 255, "cifar10": 255, "cifar100": 255}
+KERAS_SEQUENCES = ("imdb", "reuters")
+KERAS_DATASETS = (*KERAS_IMAGES, *KERAS_SEQUENCES, "boston_housing")
+WITH_PATH = ("mnist", "imdb", "reuters", "boston_housing")
+
+
+def keras_dataset(name: str, path: str | None = None, num_words: int = 10000,
+                  seed: int = 0) -> Source:
+    """A `keras.datasets` dataset: downloaded and cached by Keras (KERAS_HOME), or read from
+    a local copy given as `path` (mnist, imdb, reuters, boston_housing)."""
+    import keras
+
+    if name not in KERAS_DATASETS:
+        raise TftrainError(f"dataset.name={name!r} is not a keras.datasets dataset tftrain loads; "
+                           f"use one of: {', '.join(KERAS_DATASETS)}.")
+    options: dict[str, Any] = {}
+    if path:
+        if name not in WITH_PATH:
+            raise TftrainError(f"keras.datasets.{name} takes no path; put its files under "
+                               "$KERAS_HOME/datasets instead.")
+        options["path"] = str(existing(path, "file").resolve())
+    if name in KERAS_SEQUENCES:
+        options["num_words"] = num_words
+    if name == "boston_housing":
+        options["seed"] = seed
+    try:
+        (x, y), test = getattr(keras.datasets, name).load_data(**options)
+    except Exception as error:  # a download that cannot happen offline, a corrupt cache
+        raise TftrainError(f"keras.datasets.{name} could not be loaded ({error}). Offline, give "
+                           "a local copy with dataset.path=FILE or set KERAS_HOME to a folder "
+                           "whose datasets/ holds it.") from error
+    if name in KERAS_SEQUENCES:
+        x, test = multi_hot(x, num_words), (multi_hot(test[0], num_words), test[1])
+    if name in KERAS_IMAGES and x.ndim == 3:
+        x, test = x[..., None], (test[0][..., None], test[1])
+    task = "regression" if name == "boston_housing" else "classification"
+    y, task, names = labels(y, task, f"keras.datasets.{name}")
+    kinds = {"input": "numeric"} if name == "boston_housing" else {}
+    return Source(x, y, task, names, kinds, test=(test[0], encode_like(test[1], task, names)))
+
+
+def multi_hot(sequences: np.ndarray, width: int) -> np.ndarray:
+    """Word-index sequences as 0/1 vectors (uint8: a quarter of float32's memory)."""
+    out = np.zeros((len(sequences), width), np.uint8)
+    for row, sequence in enumerate(sequences):
+        out[row, [i for i in sequence if i < width]] = 1
+    return out
+
+
+def image_dir(path: str, image_size: list[int], color_mode: str = "rgb", seed: int = 0) -> Source:
+    """One subfolder per class of image files (keras.utils.image_dataset_from_directory)."""
+    import keras
+
+    folder = class_folders(path, ("bmp", "gif", "jpeg", "jpg", "png"), "images")
+    dataset = keras.utils.image_dataset_from_directory(
+        folder, image_size=tuple(image_size), color_mode=color_mode, batch_size=None,
+        shuffle=False, verbose=False)
+    images, targets = zip(*((x.numpy(), y.numpy()) for x, y in dataset))
+    x = np.clip(np.stack(images), 0, 255).astype(np.uint8)
+    return Source(x, np.array(targets, np.int32), "classification", list(dataset.class_names))
+
+
+def text_dir(path: str, max_tokens: int = 10000, output_mode: str = "multi_hot",
+             sequence_length: int | None = None, seed: int = 0) -> Source:
+    """One subfolder per class of .txt files (keras.utils.text_dataset_from_directory)."""
+    import keras
+
+    folder = class_folders(path, ("txt",), "text files")
+    dataset = keras.utils.text_dataset_from_directory(folder, batch_size=None, shuffle=False,
+                                                      verbose=False)
+    texts, targets = zip(*((x.numpy().decode(), y.numpy()) for x, y in dataset))
+    return Source(np.array(texts, dtype=object)[:, None], np.array(targets, np.int32),
+                  "classification", list(dataset.class_names), kinds={"input": "text"},
+                  text={"max_tokens": max_tokens, "output_mode": output_mode,
+                        "sequence_length": sequence_length})
+
+
+def class_folders(path: str, extensions: tuple[str, ...], what: str) -> Path:
+    """The folder, checked: it has class subfolders and each holds at least one file."""
+    folder = existing(path, "folder")
+    classes = sorted(p for p in folder.iterdir() if p.is_dir())
+    if not classes:
+        raise TftrainError(f"{folder}: no class subfolders; put the {what} of each class in a "
+                           f"subfolder named after the class (e.g. {folder}/cats/1.{extensions[0]}).")
+    for cls in classes:
+        if not any(f.suffix.lower().lstrip(".") in extensions for f in cls.rglob("*")):
+            raise TftrainError(f"{cls}: the class folder '{cls.name}' holds no {what} "
+                               f"(looked for {', '.join('.' + e for e in extensions)}).")
+    return folder

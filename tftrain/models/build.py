@@ -10,11 +10,14 @@ from omegaconf import DictConfig
 
 from tftrain.data import Spec
 from tftrain.errors import TftrainError
+from tftrain.models.head import unscale
+from tftrain.models.inputs import model_inputs, needs_preprocessing
 
 
 def spec_arguments(spec: Spec) -> dict:
     return {"spec": spec, "num_outputs": spec.num_outputs, "num_classes": spec.num_classes,
             "output_activation": spec.output_activation, "input_shape": spec.input_shape}
+
 
 
 def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
@@ -26,14 +29,25 @@ def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
                if k in accepted and k not in factory.keywords}
     try:
         model = factory(**offered)
-        if not model.built:  # a subclassed model: one call on a zero batch builds every layer
-            model(keras.ops.zeros((1, *spec.input_shape), dtype=spec.input_dtype))
+        if not model.built:  # a subclassed model: wrap it in the data's inputs and encodings
+            model = around(model, spec)
     except TftrainError:
         raise
     except (ValueError, TypeError) as error:
         raise TftrainError(
             f"model '{cfg.get('name', target)}' ({target}) does not fit the data: the data gives "
-            f"inputs of shape {spec.input_shape} ({spec.input_dtype}) for a {spec.task} task"
-            f"{f' with {spec.num_classes} classes' if spec.num_classes else ''}. "
-            f"Keras said: {' '.join(str(error).split())}") from error
+            f"{spec.describe()}. Keras said: {' '.join(str(error).split())}") from error
     return model
+
+
+def around(core: keras.Model, spec: Spec) -> keras.Model:
+    """A subclassed model on plain inputs is built by one call; on encoded inputs (tabular,
+    text, normalised) it becomes the body of a functional model carrying the encodings."""
+    if not needs_preprocessing(spec) and spec.target_moments is None:
+        core(keras.ops.zeros((1, *spec.single.shape), dtype=spec.single.dtype))
+        return core
+    inputs, tensors = model_inputs(spec)
+    outputs = core(tensors["input"])
+    for layer in unscale(spec):
+        outputs = layer(outputs)
+    return keras.Model(inputs, outputs, name=core.name)

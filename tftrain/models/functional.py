@@ -1,6 +1,7 @@
 """`model=cnn` and any layer graph: a keras.Model built with the Functional API.
 
-Each node is `{name, layer, inputs}`; `inputs` names earlier nodes (or `input`), several
+Each node is `{name, layer, inputs}`; `inputs` names earlier nodes, the data's named
+inputs (encoded), or `input` (all inputs joined); several
 names are passed as a list (e.g. to a Concatenate), and a node without `inputs` takes the
 node before it. The last node feeds the output head. Each layer is named after its node,
 so `model.get_layer("conv1")` finds what the config calls conv1.
@@ -15,11 +16,11 @@ import keras
 from tftrain.data import Spec
 from tftrain.errors import TftrainError
 from tftrain.models.head import head
+from tftrain.models.inputs import model_inputs
 
 
 def functional(spec: Spec, nodes: list[dict[str, Any]], name: str = "functional") -> keras.Model:
-    inputs = keras.Input(shape=spec.input_shape, name="input")
-    tensors = {"input": inputs}
+    inputs, tensors = model_inputs(spec)
     previous = "input"
     for node in nodes:
         wanted = node.get("inputs", previous)
@@ -34,4 +35,7 @@ def functional(spec: Spec, nodes: list[dict[str, Any]], name: str = "functional"
         layer.name = node["name"]
         tensors[node["name"]] = layer(args)
         previous = node["name"]
-    return keras.Model(inputs, head(spec)(tensors[previous]), name=name)
+    outputs = tensors[previous]
+    for layer in head(spec):
+        outputs = layer(outputs)
+    return keras.Model(inputs, outputs, name=name)

@@ -1,11 +1,21 @@
-"""The output layer every builder ends with, sized and activated from the data's Spec."""
+"""The output layers every model ends with, sized and activated from the data's Spec."""
 
 import keras
 
 from tftrain.data import Spec
 
 
-def head(spec: Spec) -> keras.layers.Layer:
-    # float32 even under mixed precision: softmax and losses need the range.
-    return keras.layers.Dense(spec.num_outputs, activation=spec.output_activation,
-                              dtype="float32", name="head")
+def head(spec: Spec) -> list[keras.layers.Layer]:
+    """Dense(num_outputs) — float32 even under mixed precision: softmax and losses need the
+    range — and, for a standardised regression target, the rescaling back to its units."""
+    layers = [keras.layers.Dense(spec.num_outputs, activation=spec.output_activation,
+                                 dtype="float32", name="head")]
+    return layers + unscale(spec)
+
+
+def unscale(spec: Spec) -> list[keras.layers.Layer]:
+    """The network learns the target in standard units; predictions come out in the target's."""
+    if spec.target_moments is None:
+        return []
+    mean, std = spec.target_moments
+    return [keras.layers.Rescaling(std, offset=mean, dtype="float32", name="target_units")]

@@ -1,0 +1,66 @@
+"""Fit each input's encoding on the training split only (never on validation or test data).
+
+Numbers get a fill value for missing entries and normalisation moments, strings a
+vocabulary, text a TextVectorization vocabulary. The statistics go into the Spec, and the
+model builds its preprocessing layers from them (tftrain.models.inputs), so the saved model
+carries them and predicts from raw inputs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from tftrain.data.spec import Feature
+
+Columns = dict[str, np.ndarray]
+
+
+def as_columns(x: np.ndarray | Columns) -> Columns:
+    return x if isinstance(x, dict) else {"input": x}
+
+
+def dtype_name(values: np.ndarray) -> str:
+    return "string" if values.dtype.kind in "OUS" else str(values.dtype)
+
+
+def fit_features(train: Columns, kinds: dict[str, str], normalize: bool,
+                 text: dict[str, Any]) -> tuple[Feature, ...]:
+    return tuple(Feature(name, tuple(values.shape[1:]), dtype_name(values), kinds.get(name, "raw"),
+                         fit_stats(values, kinds.get(name, "raw"), normalize, text))
+                 for name, values in train.items())
+
+
+def fit_stats(values: np.ndarray, kind: str, normalize: bool, text: dict[str, Any]) -> dict[str, Any]:
+    if kind == "numeric":  # per column (last axis): a median fill, then mean and variance
+        values = values.astype(np.float32)
+        axes = tuple(range(values.ndim - 1))
+        finite = np.where(np.isfinite(values), values, np.nan)
+        fill = np.nan_to_num(np.nanmedian(finite, axis=axes)) if finite.size else np.zeros(values.shape[-1])
+        filled = np.where(np.isfinite(values), values, fill)
+        return {"fill": fill.tolist(), "mean": filled.mean(axis=axes).tolist(),
+                "variance": filled.var(axis=axes).tolist()}
+    if kind == "categorical":
+        counts = Counter(v for v in values.ravel().tolist() if v != "")
+        return {"vocabulary": [v for v, _ in counts.most_common()]}
+    if kind == "text":
+        return {"vocabulary": text_vocabulary(values, text["max_tokens"]), **text}
+    stats: dict[str, Any] = {}
+    if values.dtype.kind in "iu" and values.dtype.itemsize == 1:  # uint8 pixels stay small in memory
+        stats["scale"] = 1.0 / 255.0
+    if normalize:
+        axes = tuple(range(values.ndim - 1))
+        scaled = values.astype(np.float32) * stats.get("scale", 1.0)
+        stats.update(mean=scaled.mean(axis=axes).tolist(), variance=scaled.var(axis=axes).tolist())
+    return stats
+
+
+def text_vocabulary(values: np.ndarray, max_tokens: int) -> list[str]:
+    """The same vocabulary TextVectorization.adapt would build, from the training texts only."""
+    import keras
+
+    vectorizer = keras.layers.TextVectorization(max_tokens=max_tokens)
+    vectorizer.adapt(values.ravel())
+    return [token for token in vectorizer.get_vocabulary() if token not in ("", "[UNK]")]

@@ -1,0 +1,110 @@
+"""`dataset=csv`: a CSV file of numeric, categorical, boolean, text and missing values.
+
+Each column becomes a named model input of shape (1,): numbers as float32 with NaN for a
+missing value, everything else as strings ("" when missing). Column kinds are inferred
+(numbers -> numeric; anything else -> categorical) or set per column in `columns`.
+The model fills, normalises and looks up each column itself (see tftrain.models.inputs),
+with statistics fitted on the training split, so a saved model predicts from raw rows.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tftrain.data.sources import Source, existing, labels
+from tftrain.errors import TftrainError
+
+MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
+KINDS = ("numeric", "categorical", "text")
+
+
+def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header:
+            raise TftrainError(f"{path}: the file is empty; a CSV needs a header row of column names.")
+        rows = [row for row in reader if row]
+    for number, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise TftrainError(f"{path}, line {number}: {len(row)} fields where the header "
+                               f"has {len(header)}.")
+    return header, rows
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def infer_kind(values: list[str]) -> str:
+    present = [v for v in values if v.strip().lower() not in MISSING]
+    return "numeric" if present and all(is_number(v) for v in present) else "categorical"
+
+
+def numeric(values: list[str], path: Path, column: str) -> np.ndarray:
+    out = np.empty((len(values), 1), np.float32)
+    for row, text in enumerate(values):
+        if text.strip().lower() in MISSING:
+            out[row] = np.nan
+        elif is_number(text):
+            out[row] = float(text)
+        else:
+            raise TftrainError(f"{path}, line {row + 2}, column '{column}': {text!r} is not a "
+                               "number, and the column is numeric. Fix the value, or declare "
+                               f"the column categorical with dataset.columns.{column}=categorical.")
+    return out
+
+
+def strings(values: list[str]) -> np.ndarray:
+    return np.array([["" if v.strip().lower() in MISSING else v.strip()] for v in values], dtype=object)
+
+
+def label_values(values: list[str], path: Path, label: str) -> np.ndarray:
+    if any(v.strip().lower() in MISSING for v in values):
+        raise TftrainError(f"{path}: the label column '{label}' has missing values; drop those "
+                           "rows or choose another label.")
+    if all(is_number(v) for v in values):
+        numbers = np.array([float(v) for v in values])
+        return numbers.astype(np.int64) if np.all(numbers == np.round(numbers)) else numbers
+    lowered = {v.strip().lower() for v in values}
+    return np.array([v.strip().lower() == "true" for v in values]) if lowered <= {"true", "false"} \
+        else np.array([v.strip() for v in values], dtype=object)
+
+
+def csv_file(path: str, label: str, task: str = "auto", columns: dict[str, str] | None = None,
+             drop: list[str] | None = None, max_tokens: int = 10000,
+             text_output_mode: str = "multi_hot", seed: int = 0) -> Source:
+    del seed
+    file = existing(path, "file")
+    header, rows = read_rows(file)
+    if label not in header:
+        raise TftrainError(f"{file}: no label column '{label}' (dataset.label); the columns "
+                           f"are: {', '.join(header)}.")
+    declared = dict(columns or {})
+    unknown = sorted(set(declared) - set(header)) + sorted(set(drop or []) - set(header))
+    if unknown:
+        raise TftrainError(f"{file}: dataset.columns/drop name {unknown}, which the file does not "
+                           f"have; the columns are: {', '.join(header)}.")
+    bad = {c: k for c, k in declared.items() if k not in KINDS}
+    if bad:
+        raise TftrainError(f"dataset.columns: {bad} — a column kind is one of {', '.join(KINDS)}.")
+    by_name = {name: [row[i] for row in rows] for i, name in enumerate(header)}
+    y, task, names = labels(label_values(by_name.pop(label), file, label), task, str(file))
+    x: dict[str, np.ndarray] = {}
+    kinds: dict[str, str] = {}
+    for name, values in by_name.items():
+        if name in (drop or []):
+            continue
+        kinds[name] = declared.get(name) or infer_kind(values)
+        x[name] = numeric(values, file, name) if kinds[name] == "numeric" else strings(values)
+    text: dict[str, Any] = {"max_tokens": max_tokens, "output_mode": text_output_mode,
+                            "sequence_length": None}
+    return Source(x, y, task, names, kinds, text=text)

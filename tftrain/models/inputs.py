@@ -1,0 +1,72 @@
+"""The model's inputs and preprocessing, built from the data's Spec.
+
+Every builder starts here: one `keras.Input` per named input, then the encoding the data
+fitted on its training split (missing-value fill and normalisation for numbers, a string
+lookup for categories, TextVectorization for text, rescaling of uint8 pixels), then the
+configured augmentation layers (active in training only). The preprocessing lives in the
+model, so `model.keras` predicts from raw inputs.
+"""
+
+from __future__ import annotations
+
+import re
+
+import keras
+from hydra.utils import instantiate
+
+from tftrain.data import Feature, Spec
+from tftrain.models.layers import FillMissing
+
+
+def layer_name(feature: Feature, suffix: str = "") -> str:
+    """Keras names allow no spaces: 'fixed acidity' becomes fixed_acidity (data keys stay)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", feature.name) + suffix
+
+
+def encode(feature: Feature, tensor):
+    stats, kind = feature.stats, feature.kind
+    if kind == "numeric":
+        tensor = FillMissing(stats["fill"], name=layer_name(feature, "_fill"))(tensor)
+        return keras.layers.Normalization(mean=stats["mean"], variance=stats["variance"],
+                                          name=layer_name(feature, "_norm"))(tensor)
+    if kind == "categorical":
+        return keras.layers.StringLookup(vocabulary=stats["vocabulary"], output_mode="one_hot",
+                                         name=layer_name(feature, "_lookup"))(tensor)
+    if kind == "text":
+        vectorize = keras.layers.TextVectorization(
+            max_tokens=stats["max_tokens"], output_mode=stats["output_mode"],
+            output_sequence_length=stats.get("sequence_length"), vocabulary=stats["vocabulary"],
+            name=layer_name(feature, "_vectorize"))
+        return vectorize(keras.layers.Reshape((), name=layer_name(feature, "_flat"))(tensor)
+                         if feature.shape == (1,) else tensor)
+    if "scale" in stats:
+        tensor = keras.layers.Rescaling(stats["scale"], name=layer_name(feature, "_rescale"))(tensor)
+    if "mean" in stats:
+        tensor = keras.layers.Normalization(mean=stats["mean"], variance=stats["variance"],
+                                            name=layer_name(feature, "_norm"))(tensor)
+    return tensor
+
+
+def needs_preprocessing(spec: Spec) -> bool:
+    """Whether the model is more than a plain stack on one float input."""
+    single = spec.single
+    return (single is None or single.kind != "raw" or bool(single.stats)
+            or not single.dtype.startswith("float") or bool(spec.augment))
+
+
+def model_inputs(spec: Spec) -> tuple[keras.KerasTensor | dict, dict[str, keras.KerasTensor]]:
+    """(the model's inputs, every encoded input by name plus `input`: all of them joined)."""
+    raw = {f.name: keras.Input(shape=f.shape, dtype=f.dtype, name=layer_name(f)) for f in spec.inputs}
+    encoded = {f.name: encode(f, raw[f.name]) for f in spec.inputs}
+    if spec.augment:
+        augment = keras.Sequential([instantiate(n, _convert_="all") for n in spec.augment],
+                                   name="augment")
+        encoded = {name: augment(t) for name, t in encoded.items()}
+    if spec.single:
+        joined = encoded[spec.single.name]
+    else:
+        flat = [keras.layers.Flatten(name=layer_name(f, "_flatten"))(encoded[f.name])
+                if len(encoded[f.name].shape) > 2 else encoded[f.name] for f in spec.inputs]
+        joined = keras.layers.Concatenate(name="features")(flat)
+    inputs = raw[spec.single.name] if spec.single else raw
+    return inputs, {**encoded, "input": joined}

@@ -97,7 +97,7 @@ class SyntheticConfig(DatasetConfig):
     shape: List[int] = field(default_factory=lambda: [16])
     num_classes: int = 4
     noise: float = 0.5
-    inputs: Optional[Dict[str, List[int]]] = None
+    inputs: Any = None  # {name: shape, ...}: several named inputs
     text: bool = False
 
 

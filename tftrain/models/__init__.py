@@ -5,8 +5,17 @@ head; a class gets whichever of `spec`, `num_outputs`, `num_classes`, `output_ac
 and `input_shape` its constructor declares. Nobody types a shape or a class count twice.
 """
 
+import keras
+
+from tftrain.models import layers, zoo  # noqa: F401  (registers tftrain's serializable classes)
 from tftrain.models.build import build_model
 from tftrain.models.functional import functional
 from tftrain.models.sequential import sequential
 
-__all__ = ["build_model", "functional", "sequential"]
+
+def load_model(path: str) -> keras.Model:
+    """Load a tftrain model.keras in Keras' safe mode, tftrain's own layers registered."""
+    return keras.models.load_model(path, safe_mode=True)
+
+
+__all__ = ["build_model", "functional", "load_model", "sequential"]

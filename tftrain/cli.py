@@ -181,13 +181,18 @@ def preflight(argv: list[str]) -> str | None:
 
 def _task(cfg: DictConfig) -> float:
     """Hydra's task function: validate, run, and turn a stopped run into a message."""
-    from tftrain.errors import Diverged, Interrupted
+    from tftrain.errors import Diverged, Interrupted, user_error
 
     try:
-        schema.validate(cfg)
-        from tftrain.runner import run  # the first TensorFlow import happens here
+        try:
+            schema.validate(cfg)
+            from tftrain.runner import run  # the first TensorFlow import happens here
 
-        return run(cfg)
+            return run(cfg)
+        except (Diverged, Interrupted):
+            raise
+        except Exception as error:  # a TftrainError wrapped by a resolver or instantiate
+            raise user_error(error) or error
     except (TftrainError, Diverged, Interrupted) as error:
         message = str(error)
         if isinstance(error, Diverged):

@@ -28,3 +28,11 @@ class Interrupted(Exception):
         super().__init__(f"interrupted by signal {signal_number} during epoch {epoch + 1}")
         self.exit_code = 128 + signal_number
         self.epoch = epoch
+
+
+def user_error(error: BaseException | None) -> TftrainError | None:
+    """The TftrainError behind an exception, if any: resolvers and Hydra's instantiate wrap
+    the errors they meet in their own exceptions."""
+    while error is not None and not isinstance(error, TftrainError):
+        error = error.__cause__ or error.__context__
+    return error

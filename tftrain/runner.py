@@ -28,6 +28,7 @@ from tftrain.console import console, echo  # noqa: E402
 from tftrain.data import Data, Spec, build_data  # noqa: E402
 from tftrain.errors import Diverged, Interrupted, TftrainError  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
+from tftrain.plots import plot_history  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
 
 BACKUP = "keras.callbacks.BackupAndRestore"
@@ -45,7 +46,9 @@ def run(cfg: DictConfig) -> float:
     trainer: Trainer = instantiate(cfg.trainer, _recursive_=False)
     first_epoch = resume_point(cfg, trainer)
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
-    schema.set_steps_per_epoch(data.steps_per_epoch)
+    schema.set_data_facts(data.steps_per_epoch, {
+        f.name: len(f.stats["vocabulary"]) + 2  # + padding and out-of-vocabulary tokens
+        for f in data.spec.inputs if f.kind == "text" and f.stats["output_mode"] == "int"})
     artifacts.write_resolved_config(cfg, run_dir)
     with strategy.scope():
         model = build_model(cfg.model, data.spec)
@@ -54,10 +57,13 @@ def run(cfg: DictConfig) -> float:
 
     callbacks = build_callbacks(cfg.callbacks)
     stopped = train(trainer, model, data, callbacks, first_epoch, run_dir)
+    plot_history(recorder(callbacks).rows, run_dir / "history.png")
     test = {}
     if stopped is None:
         test = ordered(trainer.evaluate(model, data.test)) if data.test is not None else {}
         artifacts.save_model_atomic(model, run_dir / artifacts.MODEL)
+        if cfg.export == "savedmodel":
+            model.export(str(run_dir / "export"), format="tf_saved_model", verbose=False)
     setup = {"weights_fingerprint": artifacts.weights_fingerprint(model),
              "precision": cfg.precision.policy, "replicas": strategy.num_replicas_in_sync,
              "jit_compile": bool(model.jit_compile),

@@ -48,6 +48,7 @@ class TrainConfig:
     seed: int = 42
     deterministic: bool = False
     resume: Optional[str] = None
+    export: Optional[str] = None
     run_dir: str = "${hydra:runtime.output_dir}"
 
 
@@ -99,6 +100,17 @@ class SyntheticConfig(DatasetConfig):
     noise: float = 0.5
     inputs: Any = None  # {name: shape, ...}: several named inputs
     text: bool = False
+    text_output_mode: str = "multi_hot"
+    sequence_length: Optional[int] = None
+
+
+@dataclass
+class LineConfig(DatasetConfig):
+    _target_: str = "tftrain.data.sources.line"
+    slope: float = 3.0
+    intercept: float = 7.0
+    noise: float = 1.0
+    num_samples: int = 1000
 
 
 @dataclass
@@ -198,7 +210,8 @@ class RMSpropConfig(OptimizerConfig):
 
 SCHEMAS = {
     "trainer": {"fit": TrainerConfig, "custom_loop": CustomLoopConfig},
-    "dataset": {"digits": DigitsConfig, "synthetic": SyntheticConfig, "npz": NpzConfig,
+    "dataset": {"digits": DigitsConfig, "synthetic": SyntheticConfig, "line": LineConfig,
+                "npz": NpzConfig,
                 "keras": KerasDatasetConfig, "csv": CsvConfig, "image_dir": ImageDirConfig,
                 "text_dir": TextDirConfig},
     "optimizer": {
@@ -214,22 +227,37 @@ POSITIVE = {"trainer": ("epochs", "batch_size", "steps_per_execution", "validati
 JIT_CHOICES = ("auto", True, False)
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 LR_CALLBACKS = ("keras.callbacks.ReduceLROnPlateau", "keras.callbacks.LearningRateScheduler")
-_steps_per_epoch: list[int] = []
+_data_facts: dict[str, Any] = {}
 
 
-def set_steps_per_epoch(steps: int) -> None:
-    """Called by the runner once the data is built: `${epochs_to_steps:N}` resolves from then on."""
-    _steps_per_epoch[:] = [steps]
+def set_data_facts(steps_per_epoch: int, vocabulary_sizes: dict[str, int]) -> None:
+    """Called by the runner once the data is built: the resolvers below answer from then on."""
+    _data_facts.update(steps_per_epoch=steps_per_epoch, vocabulary_sizes=vocabulary_sizes)
 
 
 def epochs_to_steps(epochs: Any) -> int | str:
-    """The `${epochs_to_steps:N}` resolver: N epochs in optimizer steps, for LR schedules.
+    """`${epochs_to_steps:N}`: N epochs in optimizer steps, for LR schedules.
 
     Before a run has built its data (`--cfg job --resolve`) it shows what it will compute.
     """
-    if not _steps_per_epoch:
+    if not _data_facts:
         return f"<{epochs} epochs in steps>"
-    return int(float(epochs) * _steps_per_epoch[0])
+    return int(float(epochs) * _data_facts["steps_per_epoch"])
+
+
+def vocabulary_size(name: str = "input") -> int | str:
+    """`${vocabulary_size:}` (or `${vocabulary_size:column}`): the token count of a text
+    input's vocabulary, padding and out-of-vocabulary tokens included: an Embedding's input_dim."""
+    if not _data_facts:
+        return f"<vocabulary size of {name}>"
+    sizes = _data_facts["vocabulary_sizes"]
+    if name not in sizes:
+        raise TftrainError(
+            f"this model embeds token ids of a text input '{name}' (${{vocabulary_size:{name}}}), "
+            f"but the data has no such input in int mode (text inputs in int mode: "
+            f"{', '.join(sizes) or 'none'}). Use text data with dataset.output_mode=int "
+            "(dataset.text_output_mode=int for csv and synthetic).")
+    return sizes[name]
 
 
 def validate(cfg: DictConfig) -> None:
@@ -264,6 +292,9 @@ def validate(cfg: DictConfig) -> None:
         raise TftrainError(f"trainer.initial_epoch={trainer.initial_epoch} must be in "
                            f"[0, trainer.epochs={trainer.epochs}).")
     check_lr_control(cfg)
+    if cfg.get("export") not in (None, "savedmodel"):
+        raise TftrainError(f"export={cfg.export!r} is not valid; use savedmodel (writes export/ "
+                           "with model.export) or leave it null.")
     if (str(cfg.distribute.get("_target_", "")).endswith("multi_worker_strategy")
             and str(trainer._target_).endswith("FitTrainer")):
         raise TftrainError("trainer=fit cannot train under distribute=multi_worker: Keras 3's fit "
@@ -286,6 +317,7 @@ def check_lr_control(cfg: DictConfig) -> None:
 def register() -> None:
     """Store the schemas where the YAML defaults lists look for them."""
     OmegaConf.register_new_resolver("epochs_to_steps", epochs_to_steps, replace=True)
+    OmegaConf.register_new_resolver("vocabulary_size", vocabulary_size, replace=True)
     store = ConfigStore.instance()
     store.store(name="tftrain_schema", node=TrainConfig)
     for group, nodes in SCHEMAS.items():

@@ -86,6 +86,7 @@ def digits(seed: int = 0) -> Source:
 
 def synthetic(task: str, num_samples: int, shape: list[int], num_classes: int, noise: float,
               inputs: dict[str, list[int]] | None = None, text: bool = False,
+              text_output_mode: str = "multi_hot", sequence_length: int | None = None,
               seed: int = 0) -> Source:
     """Seeded, learnable data of any shape: Gaussian class clusters or a noisy linear target.
 
@@ -98,7 +99,9 @@ def synthetic(task: str, num_samples: int, shape: list[int], num_classes: int, n
     rng = np.random.default_rng(seed)
     shapes = dict(inputs) if inputs else {"input": list(shape)}
     if text:
-        return synthetic_text(rng, num_samples, num_classes, noise)
+        return synthetic_text(rng, num_samples, num_classes, noise,
+                              {"max_tokens": 1000, "output_mode": text_output_mode,
+                               "sequence_length": sequence_length})
     sizes = {name: int(np.prod(s)) for name, s in shapes.items()}
     features = sum(sizes.values())
     if task == "classification":
@@ -118,7 +121,7 @@ def synthetic(task: str, num_samples: int, shape: list[int], num_classes: int, n
 
 
 def synthetic_text(rng: np.random.Generator, num_samples: int, num_classes: int,
-                   noise: float) -> Source:
+                   noise: float, text: dict[str, Any]) -> Source:
     words = [f"w{i}" for i in range(200)]
     own = np.arange(200).reshape(num_classes, -1) if 200 % num_classes == 0 else None
     y = rng.integers(0, num_classes, size=num_samples).astype(np.int32)
@@ -130,8 +133,16 @@ def synthetic_text(rng: np.random.Generator, num_samples: int, num_classes: int,
         texts.append(" ".join(words[i] for i in picks))
     x = np.array(texts, dtype=object)[:, None]
     return Source(x, y, "classification", [f"class_{i}" for i in range(num_classes)],
-                  kinds={"input": "text"},
-                  text={"max_tokens": 1000, "output_mode": "multi_hot", "sequence_length": None})
+                  kinds={"input": "text"}, text=text)
+
+
+def line(slope: float = 3.0, intercept: float = 7.0, noise: float = 1.0, num_samples: int = 1000,
+         seed: int = 0) -> Source:
+    """y = slope * x + intercept + noise, x uniform in [-5, 5]: the guides' first regression."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-5, 5, size=(num_samples, 1)).astype(np.float32)
+    y = (slope * x + intercept + noise * rng.normal(size=(num_samples, 1))).astype(np.float32)
+    return Source(x, y, "regression")
 
 
 def npz(path: str, x_key: str = "x_train", y_key: str = "y_train", x_test_key: str = "x_test",

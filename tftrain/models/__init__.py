@@ -11,6 +11,7 @@ from tftrain.models import layers, zoo  # noqa: F401  (registers tftrain's seria
 from tftrain.models.build import build_model
 from tftrain.models.functional import functional
 from tftrain.models.sequential import sequential
+from tftrain.models.transfer import transfer
 
 
 def load_model(path: str) -> keras.Model:
@@ -18,4 +19,4 @@ def load_model(path: str) -> keras.Model:
     return keras.models.load_model(path, safe_mode=True)
 
 
-__all__ = ["build_model", "functional", "load_model", "sequential"]
+__all__ = ["build_model", "functional", "load_model", "sequential", "transfer"]

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from tftrain.data import Spec
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, user_error
 from tftrain.models.head import unscale
 from tftrain.models.inputs import model_inputs, needs_preprocessing
 
@@ -23,7 +23,10 @@ def spec_arguments(spec: Spec) -> dict:
 def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
     """Build the model a config names against the data's input shape."""
     target = cfg.get("_target_", "?")
-    factory = instantiate(cfg, _partial_=True, _convert_="all")
+    try:
+        factory = instantiate(cfg, _partial_=True, _convert_="all")
+    except Exception as error:  # a resolver's TftrainError arrives wrapped by OmegaConf/Hydra
+        raise user_error(error) or error
     accepted = inspect.signature(factory.func).parameters
     offered = {k: v for k, v in spec_arguments(spec).items()
                if k in accepted and k not in factory.keywords}
@@ -35,7 +38,7 @@ def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
         raise
     except (ValueError, TypeError) as error:
         raise TftrainError(
-            f"model '{cfg.get('name', target)}' ({target}) does not fit the data: the data gives "
+            f"model '{cfg.get('name') or target.rsplit('.', 1)[-1]}' ({target}) does not fit the data: the data gives "
             f"{spec.describe()}. Keras said: {' '.join(str(error).split())}") from error
     return model
 

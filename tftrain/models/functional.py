@@ -19,7 +19,8 @@ from tftrain.models.head import head
 from tftrain.models.inputs import model_inputs
 
 
-def functional(spec: Spec, nodes: list[dict[str, Any]], name: str = "functional") -> keras.Model:
+def functional(spec: Spec, nodes: list[dict[str, Any]], name: str = "functional",
+               logits: bool = False) -> keras.Model:
     inputs, tensors = model_inputs(spec)
     previous = "input"
     for node in nodes:
@@ -36,6 +37,6 @@ def functional(spec: Spec, nodes: list[dict[str, Any]], name: str = "functional"
         tensors[node["name"]] = layer(args)
         previous = node["name"]
     outputs = tensors[previous]
-    for layer in head(spec):
+    for layer in head(spec, logits):
         outputs = layer(outputs)
     return keras.Model(inputs, outputs, name=name)

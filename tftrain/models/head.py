@@ -5,11 +5,13 @@ import keras
 from tftrain.data import Spec
 
 
-def head(spec: Spec) -> list[keras.layers.Layer]:
+def head(spec: Spec, logits: bool = False) -> list[keras.layers.Layer]:
     """Dense(num_outputs) — float32 even under mixed precision: softmax and losses need the
-    range — and, for a standardised regression target, the rescaling back to its units."""
-    layers = [keras.layers.Dense(spec.num_outputs, activation=spec.output_activation,
-                                 dtype="float32", name="head")]
+    range — and, for a standardised regression target, the rescaling back to its units.
+    `logits=True` leaves out the softmax (pair it with a `from_logits=True` loss)."""
+    activation = None if logits else spec.output_activation
+    layers = [keras.layers.Dense(spec.num_outputs, activation=activation, dtype="float32",
+                                 name="head")]
     return layers + unscale(spec)
 
 

@@ -14,8 +14,9 @@ from tftrain.models.head import head
 from tftrain.models.inputs import model_inputs, needs_preprocessing
 
 
-def sequential(spec: Spec, layers: list[keras.layers.Layer], name: str = "sequential") -> keras.Model:
-    stack = [*layers, *head(spec)]
+def sequential(spec: Spec, layers: list[keras.layers.Layer], name: str = "sequential",
+               logits: bool = False) -> keras.Model:
+    stack = [*layers, *head(spec, logits)]
     if not needs_preprocessing(spec):
         return keras.Sequential([keras.Input(shape=spec.single.shape, name="input"), *stack],
                                 name=name)

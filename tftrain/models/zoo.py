@@ -88,3 +88,40 @@ class ImageGAN(keras.Model):
     def get_config(self):
         return {**super().get_config(), "input_shape": self.image_shape,
                 "latent_dim": self.latent_dim, "width": self.width}
+
+
+@keras.saving.register_keras_serializable(package="tftrain")
+class SmallResNet(keras.Model):
+    """Conv stem, then `stages` residual stages (two 3x3 convs and a skip; the width doubles
+    and the resolution halves between stages), global pooling and the head."""
+
+    def __init__(self, num_outputs: int, output_activation: str | None = None, filters: int = 32,
+                 stages: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.num_outputs, self.output_activation = num_outputs, output_activation
+        self.filters, self.stages = filters, stages
+        self.stem = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")
+        self.blocks = []
+        for stage in range(stages):
+            width = filters * 2 ** stage
+            self.blocks.append([
+                keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
+                keras.layers.Conv2D(width, 3, padding="same"),
+                keras.layers.Conv2D(width, 1, padding="same"),  # the skip's projection
+                keras.layers.MaxPooling2D(padding="same") if stage < stages - 1 else None,
+            ])
+        self.pool = keras.layers.GlobalAveragePooling2D()
+        self.head = keras.layers.Dense(num_outputs, activation=output_activation, dtype="float32")
+
+    def call(self, inputs):
+        hidden = self.stem(inputs)
+        for first, second, skip, downsample in self.blocks:
+            hidden = keras.ops.relu(second(first(hidden)) + skip(hidden))
+            if downsample is not None:
+                hidden = downsample(hidden)
+        return self.head(self.pool(hidden))
+
+    def get_config(self):
+        return {**super().get_config(), "num_outputs": self.num_outputs,
+                "output_activation": self.output_activation, "filters": self.filters,
+                "stages": self.stages}

@@ -1,0 +1,102 @@
+"""The model catalogue and the guides' experiments, each one config away."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, RunFolder, run_cli
+
+EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
+
+
+def offline(experiment: str) -> list[str]:
+    """Experiments on keras.datasets download them; offline they run on the embedded digits."""
+    from tftrain import cli, schema
+
+    schema.register()
+    cfg = cli.compose([f"experiment={experiment}"])
+    return ["dataset=digits"] if cfg.dataset._target_.endswith("keras_dataset") else []
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_runs_in_smoke_mode(tmp_path, experiment):
+    result = run_cli(f"experiment={experiment}", "debug=smoke", *offline(experiment),
+                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    run = RunFolder(tmp_path / "run")
+    assert run.summary["status"] == "completed" and run.summary["epochs_completed"] == 2
+    assert (run.path / "history.png").stat().st_size > 5000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment, metric, bound", [
+    ("regression_functional", "mae", 1.2),       # noise has sigma 1: MAE ~0.8 is the floor
+    ("image_augmentation", "accuracy", 0.85),    # digits with flips and rotations
+    ("mnist_cnn_custom_loop", "accuracy", 0.93),
+    ("linear_regression_sgd", "loss", 1.5),      # mse; the noise variance is 1
+])
+def test_offline_experiments_reach_sensible_quality(tmp_path, experiment, metric, bound):
+    result = run_cli(f"experiment={experiment}", *offline(experiment),
+                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    value = RunFolder(tmp_path / "run").summary["test"][metric]
+    assert value >= bound if metric == "accuracy" else value <= bound, value
+
+
+CATALOGUE = {
+    "mlp": [], "cnn": [], "resmlp": [], "resnet": [], "image_augmented": [], "gan": [],
+    "regression": ["dataset=line"],
+    "text_classifier": ["dataset=synthetic", "dataset.text=true", "dataset.text_output_mode=int",
+                        "dataset.sequence_length=10"],
+    "wide_deep": ["dataset=synthetic", "dataset.inputs={wide_input: [10], deep_input: [5]}"],
+    "transfer": ["dataset=synthetic", "dataset.shape=[32,32,3]", "dataset.num_samples=64"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_every_catalogue_model_saves_and_loads_with_identical_predictions(tmp_path, name):
+    import tensorflow as tf
+
+    from tftrain import cli, schema
+    from tftrain.data import build_data
+    from tftrain.models import build_model, load_model
+
+    schema.register()
+    cfg = cli.compose([f"model={name}", *CATALOGUE[name]])
+    data = build_data(cfg.dataset, batch_size=4, seed=0)
+    schema.set_data_facts(data.steps_per_epoch, {f.name: len(f.stats["vocabulary"]) + 2
+                                                 for f in data.spec.inputs if f.kind == "text"})
+    model = build_model(cfg.model, data.spec)
+    x, _ = next(iter(data.test))
+    model.save(tmp_path / "model.keras")
+    loaded = load_model(str(tmp_path / "model.keras"))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_export_writes_a_savedmodel_that_tensorflow_serves(tmp_path):
+    result = run_cli("debug=smoke", "export=savedmodel", f"hydra.run.dir={tmp_path / 'run'}",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    code = f"""
+import numpy as np, tensorflow as tf
+served = tf.saved_model.load(r"{tmp_path / 'run' / 'export'}")
+p = served.serve(tf.constant(np.zeros((2, 8, 8, 1), "float32"))).numpy()
+print(p.shape, round(float(p.sum()), 3))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "(2, 10) 2.0"
+
+
+def test_a_text_model_on_image_data_names_what_it_expected(tmp_path):
+    result = run_cli("model=text_classifier", "debug=smoke", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.output
+    message = result.stderr.strip().splitlines()[-1]
+    assert "text input 'input'" in message and "int mode: none" in message
+    assert not list((tmp_path / "outputs").glob("*/*"))

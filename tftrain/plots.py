@@ -1,0 +1,46 @@
+"""history.png: training against validation curves for the loss and each metric.
+
+matplotlib is optional (pip install "tftrain[plot]"); without it a run says so once and
+writes everything else. The plot is drawn from the same rows as metrics.csv.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tftrain.console import echo
+
+
+def plot_history(rows: list[dict[str, float]], path: Path) -> bool:
+    """Draw one panel per metric (train and val_ curves); False when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # headless: no display needed, ever
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        echo('note: history.png needs matplotlib (pip install "tftrain[plot]"); skipped.')
+        return False
+    names = [k for k in rows[0] if k not in ("epoch", "lr", "epoch_time_s") and not k.startswith("val_")] \
+        if rows else []
+    if not names:
+        return False
+    figure, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+    epochs = [r["epoch"] for r in rows]
+    for axis, name in zip(axes[0], names):
+        axis.plot(epochs, [r.get(name) for r in rows], marker=".", label="train")
+        validated = [(r["epoch"], r[f"val_{name}"]) for r in rows if f"val_{name}" in r]
+        if validated:
+            axis.plot(*zip(*validated), marker=".", label="validation")
+        axis.set(title=name, xlabel="epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    figure.savefig(tmp, dpi=100)
+    plt.close(figure)
+    os.replace(tmp, path)
+    return True

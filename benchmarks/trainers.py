@@ -151,7 +151,7 @@ def run_tftrain(cfg: DictConfig) -> Run:
     strategy = instantiate(cfg.distribute)
     trainer = instantiate(cfg.trainer, _recursive_=False)
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
-    schema.set_steps_per_epoch(data.steps_per_epoch)
+    schema.set_data_facts(data.steps_per_epoch, {})  # no text inputs: no vocabulary sizes
     with strategy.scope():
         model = build_model(cfg.model, data.spec)
         compile_model(model, cfg, data.spec, trainer)

@@ -62,7 +62,7 @@ def test_debug_smoke_and_experiment_compose(tmp_path, no_tensorflow):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["model=nope"], ["'nope'", "'model'", "cnn, gan, mlp, resmlp"]),
+    (["model=nope"], ["'nope'", "'model'", "cnn, gan, image_augmented, mlp, regression, resmlp"]),
     (["trainer.epochz=3"], ["trainer.epochz", "batch_size", "epochs", "steps_per_execution", "+trainer.epochz=3"]),
     (["lr_schedule=cosine", "callbacks=[default,reduce_lr]"], ["CosineDecay", "reduce_lr", "cannot do both"]),
     (["precision=float8"], ["'float8'", "float32, mixed_bfloat16, mixed_float16"]),
@@ -72,7 +72,7 @@ def test_debug_smoke_and_experiment_compose(tmp_path, no_tensorflow):
     (["trainer.epochs=0"], ["trainer.epochs=0", "positive integer"]),
     (["trainer.jit_compile=sometimes"], ["sometimes", "auto, true or false"]),
     (["dataset.val_split=0.5", "dataset.test_split=0.5"], ["val_split + dataset.test_split", "below 1"]),
-    (["-m", "model=mlp,nope"], ["'nope'", "cnn, gan, mlp, resmlp"]),
+    (["-m", "model=mlp,nope"], ["'nope'", "cnn, gan, image_augmented, mlp"]),
     (["trainer=fast"], ["'fast'", "custom_loop, fit"]),
 ])
 def test_bad_input_is_one_clear_message_exit_2_and_no_output(tmp_path, no_tensorflow, args, expected):

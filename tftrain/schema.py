@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from tftrain.errors import TftrainError
 
@@ -49,6 +49,7 @@ class TrainConfig:
     deterministic: bool = False
     resume: Optional[str] = None
     run_dir: str = "${hydra:runtime.output_dir}"
+    allow_targets: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -205,6 +206,7 @@ def validate(cfg: DictConfig) -> None:
         raise TftrainError(f"trainer.initial_epoch={trainer.initial_epoch} must be in "
                            f"[0, trainer.epochs={trainer.epochs}).")
     check_lr_control(cfg)
+    check_targets(cfg)
     if (str(cfg.distribute.get("_target_", "")).endswith("multi_worker_strategy")
             and str(trainer._target_).endswith("FitTrainer")):
         raise TftrainError("trainer=fit cannot train under distribute=multi_worker: Keras 3's fit "
@@ -222,6 +224,43 @@ def check_lr_control(cfg: DictConfig) -> None:
             f"lr_schedule ({schedule.rsplit('.', 1)[-1]}) and the callback "
             f"'{callbacks[0]}' both want to set the learning rate, and Keras cannot do both. "
             f"Keep one: lr_schedule=constant, or drop the callback with ~callbacks.{callbacks[0]}.")
+
+
+TRUSTED_MODULES = ("tftrain", "keras", "tensorflow")
+
+
+def targets(node: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every `_target_` in a config, with where it is, however deep (lists included)."""
+    found = []
+    if isinstance(node, DictConfig):
+        for key in node.keys():
+            child = node._get_node(key)
+            where = f"{path}.{key}" if path else str(key)
+            if key == "_target_":
+                found.append((where, str(node[key])))
+            elif isinstance(child, (DictConfig, ListConfig)):
+                found += targets(child, where)
+    elif isinstance(node, ListConfig):
+        for index in range(len(node)):
+            found += targets(node._get_node(index), f"{path}[{index}]")
+    return found
+
+
+def check_targets(cfg: DictConfig) -> None:
+    """A config may instantiate only tftrain, Keras, TensorFlow and the modules the user lists.
+
+    A config file is data: it must not become a way to run `os.system` or `builtins.eval`
+    when someone trains with a config they were sent.
+    """
+    allowed = (*TRUSTED_MODULES, *cfg.get("allow_targets", []))
+    for where, target in targets(cfg):
+        module = target.split(".", 1)[0]
+        if module not in allowed:
+            raise TftrainError(
+                f"{where}={target!r} is refused: `_target_` may only name something in "
+                f"{', '.join(allowed)}. If you trust the module '{module}', allow it with one "
+                f"line in your config, `allow_targets: [{module}]`, or on the command line "
+                f"`allow_targets=[{module}]`.")
 
 
 def register() -> None:

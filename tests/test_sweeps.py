@@ -1,0 +1,84 @@
+"""Sweeps through the real `tftrain -m`: failure isolation, the exit status, re-running an
+interrupted sweep, distinct folders, and the report written at the end of every multirun."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import pytest
+
+from conftest import RunFolder, run_cli, tftrain_command
+
+# cnn cannot take the synthetic data's (16,) vectors: job 0 fails when its model is built,
+# at run time (composition is fine), which is what a real job failure looks like.
+FAILING_SWEEP = ("-m", "debug=smoke", "dataset=synthetic", "model=cnn,mlp")
+
+
+def test_a_failing_job_does_not_stop_the_sweep_and_the_exit_status_names_it(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli(*FAILING_SWEEP, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 1, result.output
+    assert "Traceback" not in result.output
+    assert "1 job(s) of the sweep" in result.stderr and "0 (failed)" in result.stderr
+    failed, completed = RunFolder(sweep / "0").summary, RunFolder(sweep / "1").summary
+    assert failed["status"] == "failed" and failed["error_type"] == "TftrainError"
+    assert "does not fit the data" in failed["error"]
+    assert failed["overrides"][-1] == "model=cnn"
+    assert "Traceback" in (sweep / "0" / "train.log").read_text()  # the details stay in the log
+    assert completed["status"] == "completed" and completed["epochs_completed"] == 2
+
+    # the end-of-sweep report: best first, failed last, in the console and in the sweep folder
+    with open(sweep / "report.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["run"], r["model"], r["status"]) for r in rows] == [
+        ("1", "mlp", "completed"), ("0", "cnn", "failed")]
+    assert float(rows[0]["objective"]) == pytest.approx(completed["objective"], abs=1e-4)
+    assert "| 1 | mlp | completed |" in (sweep / "report.md").read_text()
+    assert (sweep / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert "objective val_accuracy" in result.stdout
+
+
+def test_rerunning_an_interrupted_sweep_runs_only_the_jobs_that_did_not_complete(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ("-m", "debug=smoke", "seed=1,2,3", f"hydra.sweep.dir={sweep}")
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    # a sweep killed during job 2 leaves job 2 without summary.json
+    (sweep / "2" / "summary.json").unlink()
+    before = {j: (sweep / j / "metrics.csv").stat().st_mtime_ns for j in "01"}
+    started = {j: RunFolder(sweep / j).summary["started_at"] for j in "01"}
+
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    assert "job 0: already completed" in result.stdout and "job 1: already completed" in result.stdout
+    assert "job 2: already completed" not in result.stdout
+    assert {j: (sweep / j / "metrics.csv").stat().st_mtime_ns for j in "01"} == before
+    assert {j: RunFolder(sweep / j).summary["started_at"] for j in "01"} == started
+    assert RunFolder(sweep / "2").summary["status"] == "completed"
+    assert "${" not in (sweep / "0" / ".hydra" / "config.yaml").read_text()  # still resolved
+    with open(sweep / "report.csv", newline="") as handle:
+        assert sorted(r["seed"] for r in csv.DictReader(handle)) == ["1", "2", "3"]
+
+
+def test_a_completed_folder_of_other_overrides_is_not_taken_for_this_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    assert run_cli("-m", "debug=smoke", "seed=1", f"hydra.sweep.dir={sweep}", cwd=tmp_path).returncode == 0
+    result = run_cli("-m", "debug=smoke", "seed=7", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    assert "already completed" not in result.stdout
+    assert RunFolder(sweep / "0").summary["overrides"] == ["debug=smoke", "seed=7"]
+
+
+def test_two_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
+    """Both runs ask for the same folder name at once; each must get its own."""
+    same = "hydra.run.dir=${unique_dir:outputs/same}"
+    procs = [subprocess.Popen([*tftrain_command(), "debug=smoke", "trainer.epochs=1", same],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for _ in range(2)]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stdout.read()
+    folders = sorted(p.name for p in (tmp_path / "outputs").iterdir())
+    assert folders == ["same", "same_1"]
+    assert all(json.loads((tmp_path / "outputs" / f / "summary.json").read_text())["status"]
+               == "completed" for f in folders)
+

@@ -82,3 +82,41 @@ def test_two_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
     assert all(json.loads((tmp_path / "outputs" / f / "summary.json").read_text())["status"]
                == "completed" for f in folders)
 
+
+
+def trials_of(sweep: Path) -> list[tuple[int, str, float | None]]:
+    """The study as Optuna stored it in the sweep folder (read back by Optuna itself)."""
+    import optuna
+
+    study = optuna.load_study(study_name="tftrain", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    return [(t.number, t.state.name, t.value) for t in study.trials]
+
+
+@pytest.mark.slow
+def test_optuna_search_records_failed_trials_and_continues_an_interrupted_study(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install tftrain[optuna]")
+    sweep = tmp_path / "sweep"
+    # cnn cannot take synthetic vectors: the trials that pick it fail, and the study goes on
+    args = ("-m", "hparams_search=optuna", "debug=smoke", "dataset=synthetic",
+            "model=choice(cnn,mlp)", f"hydra.sweep.dir={sweep}")
+    result = run_cli(*args, "hydra.sweeper.n_trials=4", cwd=tmp_path)
+    trials = trials_of(sweep)
+    assert [n for n, _, _ in trials] == [0, 1, 2, 3]
+    failed = [str(n) for n, state, _ in trials if state == "FAIL"]
+    assert failed and len(failed) < 4, trials  # seeded: some trials pick cnn, some mlp
+    assert result.returncode == 1 and all(f"{n} (failed)" in result.stderr for n in failed)
+    for number, state, value in trials:
+        summary = RunFolder(sweep / str(number)).summary
+        assert summary["status"] == ("failed" if state == "FAIL" else "completed")
+        if state == "COMPLETE":  # Optuna optimised exactly summary.json's objective
+            assert value == pytest.approx(summary["objective"]) and summary["objective_mode"] == "max"
+    results = (sweep / "optimization_results.yaml").read_text()
+    assert "best_params" in results and "best_value" in results
+    assert (sweep / "report.csv").is_file() and (sweep / "sweep.png").is_file()
+
+    # re-run with the same sweep folder: the study continues to 6 trials in new folders
+    before = (sweep / "0" / "summary.json").read_text()
+    run_cli(*args, "hydra.sweeper.n_trials=6", cwd=tmp_path)
+    assert [n for n, _, _ in trials_of(sweep)] == [0, 1, 2, 3, 4, 5]
+    assert (sweep / "5" / "summary.json").is_file()
+    assert (sweep / "0" / "summary.json").read_text() == before

@@ -227,6 +227,20 @@ def check_lr_control(cfg: DictConfig) -> None:
 
 
 TRUSTED_MODULES = ("tftrain", "keras", "tensorflow")
+# Objective metrics whose names contain one of these are maximised (by runs and by Optuna).
+MAXIMIZED = ("accuracy", "auc", "precision", "recall", "f1", "r2")
+
+
+def objective_direction(metric: str, mode: str, task: str) -> str:
+    """"max" or "min" for an objective config, from the config alone (no data, no TensorFlow).
+
+    `auto` follows the runner: val_accuracy (max) for classification, val_loss (min) otherwise.
+    """
+    if mode != "auto":
+        return mode
+    if metric == "auto":
+        return "max" if task == "classification" else "min"
+    return "max" if any(word in metric for word in MAXIMIZED) else "min"
 
 
 def targets(node: Any, path: str = "") -> list[tuple[str, str]]:

@@ -125,9 +125,9 @@ def exit_status() -> int:
     if not failed:
         return 0
     fail(f"{len(failed)} job(s) of the sweep in {outcome['sweep_dir']} did not complete: "
-         f"{', '.join(failed)}. Each job folder's summary.json and train.log say why. Re-run the "
-         f"same command with hydra.sweep.dir={outcome['sweep_dir']} to run only the jobs that "
-         f"did not complete.")
+         f"{', '.join(failed)}. Each job folder's summary.json and train.log say why. Re-running "
+         f"the same command with hydra.sweep.dir={outcome['sweep_dir']} runs only the jobs that "
+         f"did not complete (an Optuna search continues its study instead).")
     return 1
 
 

@@ -120,3 +120,27 @@ def test_optuna_search_records_failed_trials_and_continues_an_interrupted_study(
     assert [n for n, _, _ in trials_of(sweep)] == [0, 1, 2, 3, 4, 5]
     assert (sweep / "5" / "summary.json").is_file()
     assert (sweep / "0" / "summary.json").read_text() == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher, plugin", [
+    (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], "hydra_plugins.hydra_joblib_launcher"),
+    (["hydra/launcher=submitit_local"], "hydra_plugins.hydra_submitit_launcher"),
+])
+def test_jobs_in_their_own_processes_write_the_same_run_folders(tmp_path, launcher, plugin):
+    pytest.importorskip(plugin, reason="pip install tftrain[joblib] / tftrain[slurm]")
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", *launcher, "debug=smoke", "seed=1,2", f"hydra.sweep.dir={sweep}",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    for job, seed in (("0", "seed=1"), ("1", "seed=2")):
+        summary = RunFolder(sweep / job).summary
+        assert summary["status"] == "completed" and summary["overrides"][-1] == seed
+        assert "epoch 2/2" in (sweep / job / "train.log").read_text()
+    # two processes, two seeds: two different models, and the report covers both
+    assert RunFolder(sweep / "0").summary["weights_fingerprint"] != \
+        RunFolder(sweep / "1").summary["weights_fingerprint"]
+    assert len((sweep / "report.csv").read_text().splitlines()) == 3
+    if "joblib" in launcher[0]:  # parallel jobs share the console: every line names its job
+        epoch_lines = [l for l in result.stdout.splitlines() if "epoch 2/2" in l]
+        assert sorted(l.split("]")[0] for l in epoch_lines) == ["[job 0", "[job 1"]

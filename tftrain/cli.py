@@ -189,8 +189,10 @@ def _task(cfg: DictConfig) -> float:
     from tftrain.errors import Diverged, Interrupted
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    if multirun and (done := sweep.completed_objective(cfg)) is not None:
-        return done
+    if multirun:
+        sweep.label_parallel_job()
+        if (done := sweep.completed_objective(cfg)) is not None:
+            return done
     try:
         schema.validate(cfg)
         from tftrain.runner import run  # the first TensorFlow import happens here

@@ -21,7 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import artifacts, schema
-from tftrain.console import echo, fail
+from tftrain.console import console, echo, fail, label_lines
 
 log = logging.getLogger("tftrain")
 # The sweep that just ended (in the process that ran Hydra): its folder and the jobs in it
@@ -48,6 +48,13 @@ def unique_dir(path: str) -> str:
 
 def job_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task)
+
+
+def label_parallel_job() -> None:
+    """Jobs of a launcher other than Hydra's in-process one may run at the same time."""
+    hydra = HydraConfig.get()
+    if "BasicLauncher" not in str(hydra.launcher.get("_target_", "")):
+        label_lines(f"job {hydra.job.num}")
 
 
 def completed_objective(cfg: DictConfig) -> float | None:
@@ -112,8 +119,8 @@ class SweepEnd(Callback):
             return
         report.write_all(runs, sweep_dir)
         report.show(runs, title=f"sweep {sweep_dir}")
-        echo(f"report: {sweep_dir / report.MARKDOWN}, {sweep_dir / report.CSV}, "
-             f"{sweep_dir / report.PLOT}")
+        console().print(f"report: {sweep_dir / report.MARKDOWN}, {sweep_dir / report.CSV}, "
+             f"{sweep_dir / report.PLOT}", markup=False)
         outcome["sweep_dir"] = str(sweep_dir)
         outcome["failed"] = [f"{run.name} ({run.status})" for run in runs
                              if run.status != "completed"]

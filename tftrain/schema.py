@@ -50,6 +50,7 @@ class TrainConfig:
     resume: Optional[str] = None
     run_dir: str = "${hydra:runtime.output_dir}"
     allow_targets: List[str] = field(default_factory=list)
+    logger: Any = field(default_factory=dict)
 
 
 @dataclass

@@ -87,6 +87,8 @@ def help_text() -> str:
         "",
         "Runs write outputs/YYYY-MM-DD/HH-MM-SS/ (move it with hydra.run.dir=PATH).",
         "Hydra's own flags: tftrain --hydra-help.",
+        "Afterwards: tftrain-report outputs/ | tftrain-eval RUN_FOLDER | "
+        "tftrain-predict RUN_FOLDER input=FILE",
     ]
     return "\n".join(lines)
 

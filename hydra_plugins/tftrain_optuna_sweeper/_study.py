@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Any, List
 
 import optuna
@@ -24,6 +25,15 @@ class FailureTolerantStudy(optuna.study.Study):
         if state == TrialState.COMPLETE and any(v is None or not math.isfinite(v) for v in numbers):
             return super().tell(trial, state=TrialState.FAIL)
         return super().tell(trial, values=values, state=state)
+
+    @property
+    def best_trial(self) -> Any:
+        """When every trial failed, the results file says so (best_value: null) and the sweep
+        ends normally, naming the failed jobs, instead of a traceback from Optuna."""
+        try:
+            return super().best_trial
+        except ValueError:
+            return SimpleNamespace(params={}, value=None)
 
 
 class _OptunaWithTolerantStudies:

@@ -39,6 +39,16 @@ def test_a_failing_job_does_not_stop_the_sweep_and_the_exit_status_names_it(tmp_
     assert "objective val_accuracy" in result.stdout
 
 
+def test_a_diverging_job_is_recorded_as_diverged_and_the_sweep_goes_on(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", "debug=smoke", "optimizer=sgd", "optimizer.learning_rate=1e30,0.01",
+                     f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 1 and "0 (diverged)" in result.stderr, result.output
+    diverged = RunFolder(sweep / "0").summary
+    assert diverged["status"] == "diverged" and "loss became" in diverged["error"]
+    assert RunFolder(sweep / "1").summary["status"] == "completed"
+
+
 def test_rerunning_an_interrupted_sweep_runs_only_the_jobs_that_did_not_complete(tmp_path):
     sweep = tmp_path / "sweep"
     args = ("-m", "debug=smoke", "seed=1,2,3", f"hydra.sweep.dir={sweep}")

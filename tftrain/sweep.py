@@ -8,6 +8,8 @@ imports TensorFlow.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import math
 import os
@@ -40,10 +42,16 @@ def unique_dir(path: str) -> str:
         candidate = path if attempt == 0 else f"{path}_{attempt}"
         try:
             os.mkdir(candidate)
-            return candidate
         except FileExistsError:
             continue
+        atexit.register(remove_if_empty, candidate)  # claimed but never used (--cfg --resolve)
+        return candidate
     raise RuntimeError(f"no free folder name next to {path}")
+
+
+def remove_if_empty(folder: str) -> None:
+    with contextlib.suppress(OSError):  # not empty: a run or a sweep wrote into it; keep it
+        os.rmdir(folder)
 
 
 def job_overrides() -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import math
 import re
 import sys
@@ -230,7 +229,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--csv", metavar="FILE", help="also write the table as CSV ('-': stdout)")
     parser.add_argument("--markdown", metavar="FILE", help="also write it as Markdown ('-': stdout)")
     parser.add_argument("--plot", metavar="FILE", help="also draw the objective plots (a .png)")
-    parser.add_argument("--json", action="store_true", help="print the summaries as JSON instead")
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
@@ -242,9 +240,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"no run folders under {', '.join(map(str, args.paths))}: a run folder holds "
              f"summary.json or .hydra/overrides.yaml.")
         sys.exit(2)
-    if args.json:
-        print(json.dumps([{"run": r.name, **r.summary} for r in runs], indent=2))
-    elif args.csv != "-" and args.markdown != "-":
+    if args.csv != "-" and args.markdown != "-":  # a table would spoil CSV/Markdown on stdout
         show(runs, title=", ".join(map(str, args.paths)))
     if args.csv:
         write_or_print(to_csv(runs), args.csv)

@@ -14,7 +14,6 @@ from typing import Any
 import keras
 from omegaconf import OmegaConf
 
-from tftrain import artifacts
 
 MAX_PARAM_LENGTH = 500  # MLflow refuses longer parameter values
 

@@ -78,3 +78,17 @@ def train(tmp_path):
         return RunFolder(tmp_path / "run")
 
     return _train
+
+
+def console_script(name: str, module: str) -> list[str]:
+    """An installed console script next to this interpreter, else its module (same code)."""
+    script = Path(sys.executable).parent / name
+    return [str(script)] if script.exists() else [sys.executable, "-m", module]
+
+
+def run_tool(name: str, module: str, *args: str, cwd: Path, timeout: int = 300) -> Result:
+    """Run tftrain-report / tftrain-eval / tftrain-predict as a user would."""
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    done = subprocess.run([*console_script(name, module), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    return Result(done.returncode, done.stdout, done.stderr)

@@ -225,7 +225,7 @@ def test_user_model_loss_and_metric_import_from_the_working_folder(tmp_path, tra
     run = train("debug=smoke", "dataset=synthetic", "dataset.task=regression", "~model",
                 "+model={_target_: usercode.Tiny, width: 12}",
                 "loss={_target_: usercode.scaled_mse, scale: 3.0}",
-                "metrics=[mae, {_target_: usercode.scaled_mse}]")
+                "metrics=[mae, {_target_: usercode.scaled_mse}]", "allow_targets=[usercode]")
     summary = run.summary
     assert set(summary["test"]) == {"loss", "mae", "scaled_mse"}
     # the loss is 3x the (unscaled) metric on the same data
@@ -273,7 +273,7 @@ def test_a_user_step_plugs_into_the_custom_loop(tmp_path, train):
     (tmp_path / "usersteps.py").write_text(USER_STEP)
     run = train("trainer=custom_loop", "debug=smoke",
                 "trainer.train_step._target_=usersteps.ConfidencePenaltyStep",
-                "+trainer.train_step.beta=0.5")
+                "+trainer.train_step.beta=0.5", "allow_targets=[usersteps]")
     rows = run.metrics
     assert "entropy" in rows[0] and float(rows[0]["entropy"]) > 0
     assert run.summary["status"] == "completed"

@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from tftrain import schema
+from tftrain import schema, sweep
 from tftrain.console import fail
 from tftrain.errors import TftrainError
 
@@ -87,6 +87,8 @@ def help_text() -> str:
         "",
         "Runs write outputs/YYYY-MM-DD/HH-MM-SS/ (move it with hydra.run.dir=PATH).",
         "Hydra's own flags: tftrain --hydra-help.",
+        "Afterwards: tftrain-report outputs/ | tftrain-eval RUN_FOLDER | "
+        "tftrain-predict RUN_FOLDER input=FILE",
     ]
     return "\n".join(lines)
 
@@ -180,9 +182,19 @@ def preflight(argv: list[str]) -> str | None:
 
 
 def _task(cfg: DictConfig) -> float:
-    """Hydra's task function: validate, run, and turn a stopped run into a message."""
+    """Hydra's task function: validate, run, and turn a stopped run into a message.
+
+    In a sweep, a job that fails or diverges leaves its verdict in its summary.json and the
+    sweep goes on (the command exits non-zero at the end); a job that already completed in an
+    earlier attempt of the same sweep is skipped.
+    """
     from tftrain.errors import Diverged, Interrupted, user_error
 
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    if multirun:
+        sweep.label_parallel_job()
+        if (done := sweep.completed_objective(cfg)) is not None:
+            return done
     try:
         try:
             schema.validate(cfg)
@@ -200,11 +212,17 @@ def _task(cfg: DictConfig) -> float:
         if isinstance(error, Interrupted):
             message += f"; the last complete epoch is checkpointed. Resume with: tftrain resume={cfg.run_dir}"
         fail(message)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # the sweep goes on with the other jobs and exits non-zero at the end
+        if multirun and not isinstance(error, Interrupted):  # Ctrl-C stops the whole sweep
+            return sweep.record_failure(cfg, error)
         if isinstance(error, TftrainError):
             discard_unfinished(Path(cfg.run_dir))
         sys.exit(error.exit_code)
+    except Exception as error:
+        if not multirun:
+            raise
+        fail(f"job {HydraConfig.get().job.num} failed: {type(error).__name__}: {error} "
+             f"(traceback in {cfg.run_dir}/train.log)")
+        return sweep.record_failure(cfg, error)
 
 
 def discard_unfinished(run_dir: Path) -> None:
@@ -250,6 +268,7 @@ def main() -> None:
             fail(problem)
             sys.exit(2)
     hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)(_task)()
+    sys.exit(sweep.exit_status())
 
 
 if __name__ == "__main__":

@@ -14,6 +14,13 @@ from rich.console import Console
 
 log = logging.getLogger("tftrain")
 log.addHandler(logging.NullHandler())  # outside a run (no train.log yet) log nothing
+_job_label: list[str] = []  # set when jobs of a sweep run in parallel on one terminal
+
+
+def label_lines(label: str) -> None:
+    """Parallel jobs share the terminal: each console line names its job, and no job draws a
+    live display (two would overwrite each other). train.log stays unlabelled: it is per job."""
+    _job_label[:] = [label]
 
 
 @lru_cache(maxsize=None)
@@ -28,7 +35,7 @@ def error_console() -> Console:
 
 
 def echo(message: str) -> None:
-    console().print(message, markup=False)
+    console().print(f"[{_job_label[0]}] {message}" if _job_label else message, markup=False)
     log.info(message)
 
 
@@ -39,4 +46,4 @@ def fail(message: str) -> None:
 
 
 def interactive() -> bool:
-    return console().is_terminal and sys.stdout.isatty()
+    return not _job_label and console().is_terminal and sys.stdout.isatty()

@@ -1,7 +1,7 @@
 """history.png: training against validation curves for the loss and each metric.
 
-matplotlib is optional (pip install "tftrain[plot]"); without it a run says so once and
-writes everything else. The plot is drawn from the same rows as metrics.csv.
+matplotlib is a dependency, but a run without it (an install with --no-deps, a minimal
+image) says so and writes everything else. The plot is drawn from the same rows as metrics.csv.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def plot_history(rows: list[dict[str, float]], path: Path) -> bool:
         import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator
     except ImportError:
-        echo('note: history.png needs matplotlib (pip install "tftrain[plot]"); skipped.')
+        echo("note: history.png needs matplotlib (pip install matplotlib); skipped.")
         return False
     names = [k for k in rows[0] if k not in ("epoch", "lr", "epoch_time_s") and not k.startswith("val_")] \
         if rows else []

@@ -55,7 +55,7 @@ def run(cfg: DictConfig) -> float:
         compile_model(model, cfg, data.spec, trainer)
     announce(run_dir, first_epoch if cfg.resume else None, data, model, trainer)
 
-    callbacks = build_callbacks(cfg.callbacks)
+    callbacks = build_callbacks({**cfg.callbacks, **cfg.logger})  # loggers are callbacks too
     stopped = train(trainer, model, data, callbacks, first_epoch, run_dir)
     plot_history(recorder(callbacks).rows, run_dir / "history.png")
     test = {}

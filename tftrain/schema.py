@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from tftrain.errors import TftrainError
 
@@ -50,6 +50,8 @@ class TrainConfig:
     resume: Optional[str] = None
     export: Optional[str] = None
     run_dir: str = "${hydra:runtime.output_dir}"
+    allow_targets: List[str] = field(default_factory=list)
+    logger: Any = field(default_factory=dict)
 
 
 @dataclass
@@ -295,6 +297,7 @@ def validate(cfg: DictConfig) -> None:
     if cfg.get("export") not in (None, "savedmodel"):
         raise TftrainError(f"export={cfg.export!r} is not valid; use savedmodel (writes export/ "
                            "with model.export) or leave it null.")
+    check_targets(cfg)
     if (str(cfg.distribute.get("_target_", "")).endswith("multi_worker_strategy")
             and str(trainer._target_).endswith("FitTrainer")):
         raise TftrainError("trainer=fit cannot train under distribute=multi_worker: Keras 3's fit "
@@ -312,6 +315,57 @@ def check_lr_control(cfg: DictConfig) -> None:
             f"lr_schedule ({schedule.rsplit('.', 1)[-1]}) and the callback "
             f"'{callbacks[0]}' both want to set the learning rate, and Keras cannot do both. "
             f"Keep one: lr_schedule=constant, or drop the callback with ~callbacks.{callbacks[0]}.")
+
+
+TRUSTED_MODULES = ("tftrain", "keras", "tensorflow")
+# Objective metrics whose names contain one of these are maximised (by runs and by Optuna).
+MAXIMIZED = ("accuracy", "auc", "precision", "recall", "f1", "r2")
+
+
+def objective_direction(metric: str, mode: str, task: str) -> str:
+    """"max" or "min" for an objective config, from the config alone (no data, no TensorFlow).
+
+    `auto` follows the runner: val_accuracy (max) for classification, val_loss (min) otherwise.
+    """
+    if mode != "auto":
+        return mode
+    if metric == "auto":
+        return "max" if task == "classification" else "min"
+    return "max" if any(word in metric for word in MAXIMIZED) else "min"
+
+
+def targets(node: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every `_target_` in a config, with where it is, however deep (lists included)."""
+    found = []
+    if isinstance(node, DictConfig):
+        for key in node.keys():
+            child = node._get_node(key)
+            where = f"{path}.{key}" if path else str(key)
+            if key == "_target_":
+                found.append((where, str(node[key])))
+            elif isinstance(child, (DictConfig, ListConfig)):
+                found += targets(child, where)
+    elif isinstance(node, ListConfig):
+        for index in range(len(node)):
+            found += targets(node._get_node(index), f"{path}[{index}]")
+    return found
+
+
+def check_targets(cfg: DictConfig) -> None:
+    """A config may instantiate only tftrain, Keras, TensorFlow and the modules the user lists.
+
+    A config file is data: it must not become a way to run `os.system` or `builtins.eval`
+    when someone trains with a config they were sent.
+    """
+    allowed = (*TRUSTED_MODULES, *cfg.get("allow_targets", []))
+    for where, target in targets(cfg):
+        module = target.split(".", 1)[0]
+        if module not in allowed:
+            raise TftrainError(
+                f"{where}={target!r} is refused: `_target_` may only name something in "
+                f"{', '.join(allowed)}. If you trust the module '{module}', allow it with one "
+                f"line in your config, `allow_targets: [{module}]`, or on the command line "
+                f"`allow_targets=[{module}]`.")
 
 
 def register() -> None:

@@ -12,8 +12,7 @@ from omegaconf import DictConfig, ListConfig
 from tftrain.data import Spec
 from tftrain.errors import TftrainError
 from tftrain.losses import FunctionLoss
-
-MAXIMIZED = ("accuracy", "auc", "precision", "recall", "f1", "r2")
+from tftrain.schema import MAXIMIZED
 
 
 def resolve(node: Any, wrapper: type) -> Any:

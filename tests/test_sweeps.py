@@ -1,0 +1,156 @@
+"""Sweeps through the real `tftrain -m`: failure isolation, the exit status, re-running an
+interrupted sweep, distinct folders, and the report written at the end of every multirun."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import pytest
+
+from conftest import RunFolder, run_cli, tftrain_command
+
+# cnn cannot take the synthetic data's (16,) vectors: job 0 fails when its model is built,
+# at run time (composition is fine), which is what a real job failure looks like.
+FAILING_SWEEP = ("-m", "debug=smoke", "dataset=synthetic", "model=cnn,mlp")
+
+
+def test_a_failing_job_does_not_stop_the_sweep_and_the_exit_status_names_it(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli(*FAILING_SWEEP, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 1, result.output
+    assert "Traceback" not in result.output
+    assert "1 job(s) of the sweep" in result.stderr and "0 (failed)" in result.stderr
+    failed, completed = RunFolder(sweep / "0").summary, RunFolder(sweep / "1").summary
+    assert failed["status"] == "failed" and failed["error_type"] == "TftrainError"
+    assert "does not fit the data" in failed["error"]
+    assert failed["overrides"][-1] == "model=cnn"
+    assert "Traceback" in (sweep / "0" / "train.log").read_text()  # the details stay in the log
+    assert completed["status"] == "completed" and completed["epochs_completed"] == 2
+
+    # the end-of-sweep report: best first, failed last, in the console and in the sweep folder
+    with open(sweep / "report.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["run"], r["model"], r["status"]) for r in rows] == [
+        ("1", "mlp", "completed"), ("0", "cnn", "failed")]
+    assert float(rows[0]["objective"]) == pytest.approx(completed["objective"], abs=1e-4)
+    assert "| 1 | mlp | completed |" in (sweep / "report.md").read_text()
+    assert (sweep / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert "objective val_accuracy" in result.stdout
+
+
+def test_a_diverging_job_is_recorded_as_diverged_and_the_sweep_goes_on(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", "debug=smoke", "optimizer=sgd", "optimizer.learning_rate=1e30,0.01",
+                     f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 1 and "0 (diverged)" in result.stderr, result.output
+    diverged = RunFolder(sweep / "0").summary
+    assert diverged["status"] == "diverged" and "loss became" in diverged["error"]
+    assert RunFolder(sweep / "1").summary["status"] == "completed"
+
+
+def test_rerunning_an_interrupted_sweep_runs_only_the_jobs_that_did_not_complete(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ("-m", "debug=smoke", "seed=1,2,3", f"hydra.sweep.dir={sweep}")
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    # a sweep killed during job 2 leaves job 2 without summary.json
+    (sweep / "2" / "summary.json").unlink()
+    before = {j: (sweep / j / "metrics.csv").stat().st_mtime_ns for j in "01"}
+    started = {j: RunFolder(sweep / j).summary["started_at"] for j in "01"}
+
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    assert "job 0: already completed" in result.stdout and "job 1: already completed" in result.stdout
+    assert "job 2: already completed" not in result.stdout
+    assert {j: (sweep / j / "metrics.csv").stat().st_mtime_ns for j in "01"} == before
+    assert {j: RunFolder(sweep / j).summary["started_at"] for j in "01"} == started
+    assert RunFolder(sweep / "2").summary["status"] == "completed"
+    assert "${" not in (sweep / "0" / ".hydra" / "config.yaml").read_text()  # still resolved
+    with open(sweep / "report.csv", newline="") as handle:
+        assert sorted(r["seed"] for r in csv.DictReader(handle)) == ["1", "2", "3"]
+
+
+def test_a_completed_folder_of_other_overrides_is_not_taken_for_this_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    assert run_cli("-m", "debug=smoke", "seed=1", f"hydra.sweep.dir={sweep}", cwd=tmp_path).returncode == 0
+    result = run_cli("-m", "debug=smoke", "seed=7", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    assert "already completed" not in result.stdout
+    assert RunFolder(sweep / "0").summary["overrides"] == ["debug=smoke", "seed=7"]
+
+
+def test_two_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
+    """Both runs ask for the same folder name at once; each must get its own."""
+    same = "hydra.run.dir=${unique_dir:outputs/same}"
+    procs = [subprocess.Popen([*tftrain_command(), "debug=smoke", "trainer.epochs=1", same],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for _ in range(2)]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stdout.read()
+    folders = sorted(p.name for p in (tmp_path / "outputs").iterdir())
+    assert folders == ["same", "same_1"]
+    assert all(json.loads((tmp_path / "outputs" / f / "summary.json").read_text())["status"]
+               == "completed" for f in folders)
+
+
+
+def trials_of(sweep: Path) -> list[tuple[int, str, float | None]]:
+    """The study as Optuna stored it in the sweep folder (read back by Optuna itself)."""
+    import optuna
+
+    study = optuna.load_study(study_name="tftrain", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    return [(t.number, t.state.name, t.value) for t in study.trials]
+
+
+@pytest.mark.slow
+def test_optuna_search_records_failed_trials_and_continues_an_interrupted_study(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install tftrain[optuna]")
+    sweep = tmp_path / "sweep"
+    # cnn cannot take synthetic vectors: the trials that pick it fail, and the study goes on
+    args = ("-m", "hparams_search=optuna", "debug=smoke", "dataset=synthetic",
+            "model=choice(cnn,mlp)", f"hydra.sweep.dir={sweep}")
+    result = run_cli(*args, "hydra.sweeper.n_trials=4", cwd=tmp_path)
+    trials = trials_of(sweep)
+    assert [n for n, _, _ in trials] == [0, 1, 2, 3]
+    failed = [str(n) for n, state, _ in trials if state == "FAIL"]
+    assert failed and len(failed) < 4, trials  # seeded: some trials pick cnn, some mlp
+    assert result.returncode == 1 and all(f"{n} (failed)" in result.stderr for n in failed)
+    for number, state, value in trials:
+        summary = RunFolder(sweep / str(number)).summary
+        assert summary["status"] == ("failed" if state == "FAIL" else "completed")
+        if state == "COMPLETE":  # Optuna optimised exactly summary.json's objective
+            assert value == pytest.approx(summary["objective"]) and summary["objective_mode"] == "max"
+    results = (sweep / "optimization_results.yaml").read_text()
+    assert "best_params" in results and "best_value" in results
+    assert (sweep / "report.csv").is_file() and (sweep / "sweep.png").is_file()
+
+    # re-run with the same sweep folder: the study continues to 6 trials in new folders
+    before = (sweep / "0" / "summary.json").read_text()
+    run_cli(*args, "hydra.sweeper.n_trials=6", cwd=tmp_path)
+    assert [n for n, _, _ in trials_of(sweep)] == [0, 1, 2, 3, 4, 5]
+    assert (sweep / "5" / "summary.json").is_file()
+    assert (sweep / "0" / "summary.json").read_text() == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher, plugin", [
+    (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], "hydra_plugins.hydra_joblib_launcher"),
+    (["hydra/launcher=submitit_local"], "hydra_plugins.hydra_submitit_launcher"),
+])
+def test_jobs_in_their_own_processes_write_the_same_run_folders(tmp_path, launcher, plugin):
+    pytest.importorskip(plugin, reason="pip install tftrain[joblib] / tftrain[slurm]")
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", *launcher, "debug=smoke", "seed=1,2", f"hydra.sweep.dir={sweep}",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    for job, seed in (("0", "seed=1"), ("1", "seed=2")):
+        summary = RunFolder(sweep / job).summary
+        assert summary["status"] == "completed" and summary["overrides"][-1] == seed
+        assert "epoch 2/2" in (sweep / job / "train.log").read_text()
+    # two processes, two seeds: two different models, and the report covers both
+    assert RunFolder(sweep / "0").summary["weights_fingerprint"] != \
+        RunFolder(sweep / "1").summary["weights_fingerprint"]
+    assert len((sweep / "report.csv").read_text().splitlines()) == 3
+    if "joblib" in launcher[0]:  # parallel jobs share the console: every line names its job
+        epoch_lines = [l for l in result.stdout.splitlines() if "epoch 2/2" in l]
+        assert sorted(l.split("]")[0] for l in epoch_lines) == ["[job 0", "[job 1"]

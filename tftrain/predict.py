@@ -1,0 +1,151 @@
+"""`tftrain-predict RUN_FOLDER input=FILE [output=FILE]`: a trained model's predictions as CSV.
+
+Inputs come in whatever form fits the run's data (its summary records the input shape):
+`.npy`/`.npz` arrays, `.csv` rows of numbers, a folder of images (resized to the input,
+scaled to [0, 1]), or a text file (one input per line, for models that take strings).
+Classifiers get the class name and one probability column per class.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tftrain import artifacts
+from tftrain.console import echo
+from tftrain.errors import TftrainError
+from tftrain.evaluate import cli_main, load_model
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+ARGUMENTS = ("input", "output")
+
+
+def parse(arguments: list[str]) -> dict[str, str]:
+    given = dict(a.split("=", 1) for a in arguments if "=" in a)
+    unknown = [a for a in arguments if "=" not in a or a.split("=", 1)[0] not in ARGUMENTS]
+    if unknown or "input" not in given:
+        raise TftrainError(f"tftrain-predict takes input=FILE and optionally output=FILE; got "
+                           f"{' '.join(arguments) or 'nothing'}.")
+    return given
+
+
+def read_csv_rows(path: Path) -> np.ndarray:
+    """Numeric CSV rows; a first row that is not numbers is taken as a header."""
+    rows = [r for r in csv.reader(io.StringIO(path.read_text())) if r]
+    try:
+        [float(v) for v in rows[0]]
+    except ValueError:
+        rows = rows[1:]
+    except IndexError:
+        raise TftrainError(f"{path} is empty.") from None
+    try:
+        return np.array([[float(v) for v in r] for r in rows], dtype=np.float32)
+    except ValueError as error:
+        raise TftrainError(f"{path}: every CSV row must be numbers ({error}).") from None
+
+
+def read_images(folder: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, list[str]]:
+    import keras
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(shape) != 3 or not files:
+        raise TftrainError(f"{folder}: an image folder fits models that take images (height, "
+                           f"width, channels) and must hold {', '.join(sorted(IMAGE_SUFFIXES))} "
+                           f"files; this model takes {shape} and the folder has {len(files)} images.")
+    mode = {1: "grayscale", 3: "rgb", 4: "rgba"}[shape[2]]
+    images = [keras.utils.img_to_array(keras.utils.load_img(p, color_mode=mode,
+                                                            target_size=shape[:2])) / 255.0
+              for p in files]
+    return np.stack(images).astype(np.float32), [p.name for p in files]
+
+
+def read_inputs(path: Path, shape: tuple[int, ...], dtype: str) -> tuple[np.ndarray, list[str]]:
+    """The inputs in a file or folder, shaped (n, *shape), and a name for each row."""
+    if not path.exists():
+        raise TftrainError(f"input={path}: no such file or folder.")
+    if path.is_dir():
+        return read_images(path, shape)
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        if dtype != "string":
+            raise TftrainError(f"input={path}: a text file fits models that take text; this one "
+                               f"takes numbers of shape {shape}: give .npy, .npz or .csv.")
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        return np.array(lines, dtype=object), [str(i) for i in range(len(lines))]
+    if suffix == ".npy":
+        x = np.load(path, allow_pickle=False)
+    elif suffix == ".npz":
+        with np.load(path, allow_pickle=False) as arrays:
+            keys = list(arrays)
+            if len(keys) != 1 and "x" not in keys:
+                raise TftrainError(f"input={path} holds arrays {keys}; name the inputs 'x' or "
+                                   f"save only one array.")
+            x = arrays["x" if "x" in keys else keys[0]]
+    elif suffix == ".csv":
+        x = read_csv_rows(path)
+    else:
+        raise TftrainError(f"input={path}: unknown kind of input '{suffix}'; give .npy, .npz, "
+                           f".csv, .txt or a folder of images.")
+    x = shaped(x, shape, path)
+    return x, [str(i) for i in range(len(x))]
+
+
+def shaped(x: np.ndarray, shape: tuple[int, ...], path: Path) -> np.ndarray:
+    """(n, *shape): one sample or a batch, as arrays or as flat rows."""
+    if tuple(x.shape) == shape:
+        x = x[None]
+    size = int(np.prod(shape))
+    if x.ndim < 1 or x.size % size or (tuple(x.shape[1:]) != shape and x.ndim != 2):
+        raise TftrainError(f"input={path} has shape {tuple(x.shape)}; this model takes inputs "
+                           f"of shape {shape} (or rows of {size} numbers).")
+    return x.reshape((-1, *shape)).astype(np.float32)
+
+
+def table(predictions: np.ndarray, names: list[str], summary: dict[str, Any]) -> list[list[Any]]:
+    """CSV rows: for classifiers the class and each class's probability, else the values."""
+    data = summary.get("data", {})
+    if data.get("task") == "classification":
+        classes = data.get("class_names") or [str(i) for i in range(predictions.shape[1])]
+        header = ["input", "predicted", *[f"p_{c}" for c in classes]]
+        body = [[n, classes[int(np.argmax(p))], *(f"{v:.6g}" for v in p)]
+                for n, p in zip(names, predictions)]
+    else:
+        flat = predictions.reshape(len(predictions), -1)
+        header = ["input", *(["prediction"] if flat.shape[1] == 1 else
+                             [f"prediction_{i}" for i in range(flat.shape[1])])]
+        body = [[n, *(f"{v:.6g}" for v in p)] for n, p in zip(names, flat)]
+    return [header, *body]
+
+
+def predict(folder: Path, arguments: list[str]) -> None:
+    given = parse(arguments)
+    output = Path(given.get("output") or folder / "predictions.csv")
+    summary = artifacts.read_summary(folder)
+    model = load_model(folder)
+    shape = tuple(model.input_shape[1:])
+    x, names = read_inputs(Path(given["input"]), shape, model.inputs[0].dtype)
+    predictions = np.asarray(model.predict(x, verbose=0))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(table(predictions, names, summary))
+    artifacts.write_text_atomic(output, out.getvalue())
+    echo(f"{len(x)} prediction(s) written to {output}")
+
+
+USAGE = """Usage: tftrain-predict RUN_FOLDER input=FILE [output=FILE]
+
+Predictions of RUN_FOLDER/model.keras (loaded in safe mode) for new inputs: .npy or .npz
+arrays, .csv rows of numbers, a folder of images, or a .txt file (one input per line, for
+text models). Written as CSV (default RUN_FOLDER/predictions.csv); classifiers get the
+predicted class name and a probability per class."""
+
+
+def main() -> None:
+    cli_main(USAGE, predict)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""`tftrain-report PATH...`: one row per run folder found under the paths, best objective first.
+
+Everything comes from the run folders' own files (summary.json, .hydra/overrides.yaml,
+metrics.csv), so a report can be made of any runs, finished or not, long after they ran.
+Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from tftrain import artifacts
+from tftrain.console import console, fail
+
+MARKDOWN, CSV, PLOT = "report.md", "report.csv", "sweep.png"
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    name: str
+    summary: dict[str, Any]
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return self.summary.get("status", "incomplete")
+
+    @property
+    def objective(self) -> float | None:
+        value = self.summary.get("objective")
+        return None if value is None or not math.isfinite(value) else float(value)
+
+
+def natural_key(path: Path) -> list[Any]:
+    """Sort job folders 0, 1, 2, ..., 10, not 0, 1, 10, 2."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", path.as_posix())]
+
+
+def is_run_folder(path: Path) -> bool:
+    return (path / artifacts.SUMMARY).is_file() or (path / ".hydra" / "overrides.yaml").is_file()
+
+
+def read_run(path: Path, root: Path) -> RunRecord:
+    """A run folder's record; a folder without summary.json (killed hard, or still running)
+    is reported as incomplete rather than skipped."""
+    try:
+        summary = artifacts.read_summary(path)
+    except (OSError, ValueError):
+        summary = {"status": "incomplete"}
+    saved = path / ".hydra" / "overrides.yaml"
+    listed = summary.get("overrides") or (list(OmegaConf.load(saved)) if saved.is_file() else [])
+    overrides = dict(o.split("=", 1) if "=" in o else (o, "") for o in listed)
+    name = path.relative_to(root).as_posix() if path != root else path.name
+    return RunRecord(path, name, summary, overrides)
+
+
+def collect(paths: list[Path]) -> list[RunRecord]:
+    """Every run folder at or under the paths (run folders, sweep folders, outputs/)."""
+    runs = []
+    for root in paths:
+        root = Path(root)
+        candidates = [root] if is_run_folder(root) else sorted(
+            {p.parent.parent for p in root.rglob(".hydra/overrides.yaml")}
+            | {p.parent for p in root.rglob(artifacts.SUMMARY)}, key=natural_key)
+        runs += [read_run(p, root) for p in candidates if is_run_folder(p)]
+    return sort_runs(runs)
+
+
+def sort_runs(runs: list[RunRecord]) -> list[RunRecord]:
+    """Best objective first (in the runs' own direction), then runs without one, in order."""
+    mode = next((r.summary.get("objective_mode") for r in runs if r.objective is not None), "min")
+    scored = sorted((r for r in runs if r.objective is not None),
+                    key=lambda r: r.objective, reverse=mode == "max")
+    return scored + [r for r in runs if r.objective is None]
+
+
+def swept_keys(runs: list[RunRecord]) -> list[str]:
+    """The override keys whose value differs between runs (all of a lone run's overrides)."""
+    keys = list(dict.fromkeys(k for r in runs for k in r.overrides))
+    if len(runs) == 1:
+        return keys
+    return [k for k in keys if len({r.overrides.get(k) for r in runs}) > 1]
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def rows(runs: list[RunRecord]) -> tuple[list[str], list[list[str]]]:
+    """The header and cells shared by the table, the CSV and the Markdown."""
+    swept = swept_keys(runs)
+    val = list(dict.fromkeys(k for r in runs for k in r.summary.get("best", {})
+                             if k.startswith("val_")))
+    test = list(dict.fromkeys(k for r in runs for k in r.summary.get("test", {})))
+    header = ["run", *swept, "status", "objective", *[f"best {k}" for k in val],
+              *[f"test {k}" for k in test], "epochs", "wall_s", "samples/s"]
+    body = []
+    for run in runs:
+        s = run.summary
+        body.append([run.name, *[run.overrides.get(k, "") for k in swept], run.status,
+                     fmt(run.objective), *[fmt(s.get("best", {}).get(k)) for k in val],
+                     *[fmt(s.get("test", {}).get(k)) for k in test],
+                     fmt(s.get("epochs_completed")), fmt(s.get("wall_time_s")),
+                     fmt(s.get("train_samples_per_s"))])
+    return header, body
+
+
+def show(runs: list[RunRecord], title: str) -> None:
+    header, body = rows(runs)
+    metric = next((r.summary.get("objective_metric") for r in runs if r.objective is not None), "")
+    table = Table(title=f"{title}: {len(runs)} run(s), objective {metric}", show_edge=False,
+                  title_justify="left")
+    for column in header:
+        table.add_column(column, justify="left" if column in ("run", "status") else "right")
+    for cells in body:
+        table.add_row(*cells, style=None if cells[header.index("status")] == "completed" else "red")
+    # Piped output (a log, CI) has no width to respect: print every cell whole, not squeezed.
+    wide = console() if console().is_terminal else Console(highlight=False, width=1000)
+    wide.print(table, crop=False)
+
+
+def to_csv(runs: list[RunRecord]) -> str:
+    header, body = rows(runs)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(body)
+    return out.getvalue()
+
+
+def to_markdown(runs: list[RunRecord]) -> str:
+    header, body = rows(runs)
+    escape = lambda cell: cell.replace("|", r"\|")  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(escape(c) for c in cells) + " |" for cells in body]
+    return "\n".join(lines) + "\n"
+
+
+def write_all(runs: list[RunRecord], folder: Path) -> None:
+    """report.md, report.csv and sweep.png: what the end of every multirun leaves behind."""
+    artifacts.write_text_atomic(folder / MARKDOWN, to_markdown(runs))
+    artifacts.write_text_atomic(folder / CSV, to_csv(runs))
+    plot(runs, folder / PLOT)
+
+
+def numeric(values: list[str]) -> list[float] | None:
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        return None
+
+
+def curves(run: RunRecord, metric: str) -> tuple[list[int], list[float]]:
+    path = run.path / artifacts.METRICS
+    if not path.is_file():
+        return [], []
+    with open(path, newline="") as handle:
+        records = [r for r in csv.DictReader(handle) if r.get(metric) not in (None, "")]
+    return [int(r["epoch"]) for r in records], [float(r[metric]) for r in records]
+
+
+def plot(runs: list[RunRecord], path: Path) -> None:
+    """The objective against each swept parameter, and every run's objective curve by epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed, no window opened
+    import matplotlib.pyplot as plt
+
+    swept = swept_keys(runs) if len(runs) > 1 else []
+    scored = [r for r in runs if r.objective is not None]
+    metric = next((r.summary.get("objective_metric") for r in scored), "val_loss")
+    figure, axes = plt.subplots(1, len(swept) + 1, figsize=(4.5 * (len(swept) + 1), 3.8),
+                                squeeze=False)
+    for axis, key in zip(axes[0], swept):
+        values = [r.overrides.get(key, "") for r in scored]
+        as_numbers = numeric(values)
+        xs = as_numbers if as_numbers is not None else values
+        axis.scatter(xs, [r.objective for r in scored])
+        if as_numbers and min(as_numbers) > 0 and max(as_numbers) / min(as_numbers) >= 100:
+            axis.set_xscale("log")
+        axis.set(xlabel=key, ylabel=metric, title=f"{metric} vs {key}")
+    curve_axis = axes[0][-1]
+    for run in runs:
+        epochs, values = curves(run, metric)
+        if epochs:
+            label = " ".join([run.name, *(f"{k}={run.overrides.get(k, '')}" for k in swept)])
+            curve_axis.plot(epochs, values, marker=".", label=label)
+    curve_axis.set(xlabel="epoch", ylabel=metric, title=f"{metric} by epoch, all runs")
+    if len(runs) <= 12:
+        curve_axis.legend(fontsize="small")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    figure.savefig(tmp, dpi=100)
+    plt.close(figure)
+    tmp.replace(path)
+
+
+def write_or_print(text: str, target: str) -> None:
+    if target == "-":
+        sys.stdout.write(text)
+    else:
+        artifacts.write_text_atomic(Path(target), text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="tftrain-report",
+        description="A table of the runs in run folders or sweep folders (searched recursively), "
+                    "best objective first.")
+    parser.add_argument("paths", nargs="+", type=Path, help="run folders, sweep folders, outputs/")
+    parser.add_argument("--csv", metavar="FILE", help="also write the table as CSV ('-': stdout)")
+    parser.add_argument("--markdown", metavar="FILE", help="also write it as Markdown ('-': stdout)")
+    parser.add_argument("--plot", metavar="FILE", help="also draw the objective plots (a .png)")
+    args = parser.parse_args(argv)
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        fail(f"no such folder: {', '.join(missing)}; give run folders or sweep folders "
+             f"(e.g. outputs/ or outputs/multirun/2026-11-21/10-32-05).")
+        sys.exit(2)
+    runs = collect(args.paths)
+    if not runs:
+        fail(f"no run folders under {', '.join(map(str, args.paths))}: a run folder holds "
+             f"summary.json or .hydra/overrides.yaml.")
+        sys.exit(2)
+    if args.csv != "-" and args.markdown != "-":  # a table would spoil CSV/Markdown on stdout
+        show(runs, title=", ".join(map(str, args.paths)))
+    if args.csv:
+        write_or_print(to_csv(runs), args.csv)
+    if args.markdown:
+        write_or_print(to_markdown(runs), args.markdown)
+    if args.plot:
+        plot(runs, Path(args.plot))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""What a multirun adds to single runs: failure isolation, skipping finished jobs, the end report.
+
+A sweep of dozens of jobs must not be lost to one bad job, and an interrupted sweep must not
+redo hours of finished work; both are decided from the job folders' ``summary.json``, so the
+same rules hold whichever launcher ran the jobs (one process, joblib, Slurm). Nothing here
+imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import math
+import os
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from tftrain import artifacts, schema
+from tftrain.console import console, echo, fail, label_lines
+
+log = logging.getLogger("tftrain")
+# The sweep that just ended (in the process that ran Hydra): its folder and the jobs in it
+# that did not complete, for the command's exit status.
+outcome: dict[str, Any] = {"sweep_dir": None, "failed": []}
+
+
+def unique_dir(path: str) -> str:
+    """The `${unique_dir:PATH}` resolver: PATH, or PATH_1, PATH_2... whichever is still free.
+
+    The folder is claimed with an exclusive mkdir, so two runs started in the same second
+    (same `${now:...}` name) can never share a folder, even from two processes at once.
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(10_000):
+        candidate = path if attempt == 0 else f"{path}_{attempt}"
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:
+            continue
+        atexit.register(remove_if_empty, candidate)  # claimed but never used (--cfg --resolve)
+        return candidate
+    raise RuntimeError(f"no free folder name next to {path}")
+
+
+def remove_if_empty(folder: str) -> None:
+    with contextlib.suppress(OSError):  # not empty: a run or a sweep wrote into it; keep it
+        os.rmdir(folder)
+
+
+def job_overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task)
+
+
+def label_parallel_job() -> None:
+    """Jobs of a launcher other than Hydra's in-process one may run at the same time."""
+    hydra = HydraConfig.get()
+    if "BasicLauncher" not in str(hydra.launcher.get("_target_", "")):
+        label_lines(f"job {hydra.job.num}")
+
+
+def completed_objective(cfg: DictConfig) -> float | None:
+    """The objective of this job when a previous attempt of the same sweep completed it.
+
+    Re-running an interrupted sweep into the same `hydra.sweep.dir` gives each job the folder
+    of the same job last time; when that folder holds a completed run of the same overrides,
+    the job is not trained again.
+    """
+    run_dir = Path(cfg.run_dir)
+    if not (run_dir / artifacts.SUMMARY).is_file():
+        return None
+    try:
+        summary = artifacts.read_summary(run_dir)
+    except ValueError:
+        return None
+    if summary.get("status") != "completed" or summary.get("overrides") != job_overrides():
+        return None
+    schema.set_steps_per_epoch(summary["steps_per_epoch"])
+    artifacts.write_resolved_config(cfg, run_dir)  # Hydra has just rewritten it unresolved
+    echo(f"job {HydraConfig.get().job.num}: already completed in {run_dir} "
+         f"({summary.get('objective_metric')} {summary.get('objective')}); skipped")
+    objective = summary.get("objective")
+    return math.nan if objective is None else float(objective)
+
+
+def record_failure(cfg: DictConfig, error: BaseException) -> float:
+    """Leave the job's verdict in its folder and give the sweeper NaN (Optuna: a failed trial).
+
+    The runner already wrote a full summary for a diverged or interrupted run; any other error
+    gets a summary that says failed, why, and with which overrides.
+    """
+    run_dir = Path(cfg.run_dir)
+    log.error("".join(traceback.format_exception(error)))
+    written = (run_dir / artifacts.SUMMARY).is_file() and \
+        artifacts.read_summary(run_dir).get("status") in ("diverged", "interrupted")
+    if not written:
+        artifacts.write_json_atomic(run_dir / artifacts.SUMMARY, {
+            "status": "failed",
+            "error": str(error) or type(error).__name__,
+            "error_type": type(error).__name__,
+            "objective": None,
+            "objective_metric": cfg.objective.metric,
+            "objective_mode": cfg.objective.mode,
+            "epochs_completed": 0,
+            "overrides": job_overrides(),
+            "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        })
+    return math.nan
+
+
+class SweepEnd(Callback):
+    """At the end of a multirun: report.md, report.csv and sweep.png in the sweep folder,
+    the table on the console, and the list of jobs that did not complete (for the exit status)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from tftrain import report
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        runs = report.collect([sweep_dir])
+        if not runs:
+            return
+        report.write_all(runs, sweep_dir)
+        report.show(runs, title=f"sweep {sweep_dir}")
+        console().print(f"report: {sweep_dir / report.MARKDOWN}, {sweep_dir / report.CSV}, "
+             f"{sweep_dir / report.PLOT}", markup=False)
+        outcome["sweep_dir"] = str(sweep_dir)
+        outcome["failed"] = [f"{run.name} ({run.status})" for run in runs
+                             if run.status != "completed"]
+
+
+def exit_status() -> int:
+    """0 when every job completed; else 1, after naming the jobs that did not."""
+    failed = outcome["failed"]
+    if not failed:
+        return 0
+    fail(f"{len(failed)} job(s) of the sweep in {outcome['sweep_dir']} did not complete: "
+         f"{', '.join(failed)}. Each job folder's summary.json and train.log say why. Re-running "
+         f"the same command with hydra.sweep.dir={outcome['sweep_dir']} runs only the jobs that "
+         f"did not complete (an Optuna search continues its study instead).")
+    return 1
+
+
+# Registered on import: joblib and submitit workers import this module (through the task
+# function) before they resolve the sweep folder, so they know the resolver too.
+OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True, replace=True)

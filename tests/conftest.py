@@ -69,6 +69,21 @@ class RunFolder:
 
 
 @pytest.fixture
+def sweep(tmp_path):
+    """Run `tftrain -m ARGS` (every job in one process, one TensorFlow start-up) into
+    tmp_path/sweep; assert it succeeded; return the job folders in job order."""
+
+    def _sweep(*args: str) -> list[RunFolder]:
+        folder = tmp_path / "sweep"
+        result = run_cli("-m", *args, f"hydra.sweep.dir={folder}", cwd=tmp_path, timeout=900)
+        assert result.returncode == 0, result.output
+        jobs = sorted((p for p in folder.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+        return [RunFolder(job) for job in jobs]
+
+    return _sweep
+
+
+@pytest.fixture
 def train(tmp_path):
     """Run `tftrain ARGS` into tmp_path/run; assert it succeeded; return the run folder."""
 

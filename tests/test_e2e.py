@@ -80,26 +80,23 @@ def test_cnn_with_the_custom_loop_writes_the_same_run_folder(train):
     assert load_and_predict(run.path / "model.keras") == "(3, 10) 3.0"
 
 
+@pytest.mark.slow
 def test_subclassed_model_run_saves_a_loadable_model(train):
     run = train("model=resmlp", "debug=smoke", "trainer=custom_loop")
     assert load_and_predict(run.path / "model.keras") == "(3, 10) 3.0"
 
 
-def test_fit_and_custom_loop_give_bit_identical_losses(tmp_path):
+def test_fit_and_custom_loop_give_bit_identical_losses(sweep):
     """Same seed and config: dropout, shuffling and a steps_per_execution that does not
-    divide the epoch (39 steps, 8 per call) included."""
-    rows = {}
-    for trainer in ("fit", "custom_loop"):
-        result = run_cli(f"trainer={trainer}", "trainer.epochs=2",
-                         f"hydra.run.dir={tmp_path / trainer}", cwd=tmp_path)
-        assert result.returncode == 0, result.output
-        rows[trainer] = RunFolder(tmp_path / trainer).metrics
-    assert RunFolder(tmp_path / "fit").summary["steps_per_epoch"] == 39
-    for fit_row, loop_row in zip(rows["fit"], rows["custom_loop"], strict=True):
+    divide the epoch (39 steps, 8 per call) included; both jobs in one process."""
+    fit, loop = sweep("trainer=fit,custom_loop", "trainer.epochs=2", "trainer.steps_per_execution=8")
+    assert fit.summary["steps_per_epoch"] == 39
+    for fit_row, loop_row in zip(fit.metrics, loop.metrics, strict=True):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert fit_row[key] == loop_row[key], (key, fit_row, loop_row)
 
 
+@pytest.mark.slow
 def test_callbacks_can_be_dropped_one_by_one_or_all(tmp_path):
     run = run_cli("debug=smoke", "~callbacks.model_checkpoint", "~callbacks.backup",
                   f"hydra.run.dir={tmp_path / 'some'}", cwd=tmp_path)

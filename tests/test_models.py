@@ -23,14 +23,16 @@ def offline(experiment: str) -> list[str]:
     return ["dataset=digits"] if cfg.dataset._target_.endswith("keras_dataset") else []
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_runs_in_smoke_mode(tmp_path, experiment):
-    result = run_cli(f"experiment={experiment}", "debug=smoke", *offline(experiment),
-                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
-    assert result.returncode == 0, result.output
-    run = RunFolder(tmp_path / "run")
-    assert run.summary["status"] == "completed" and run.summary["epochs_completed"] == 2
-    assert (run.path / "history.png").stat().st_size > 5000
+@pytest.mark.parametrize("online", [False, True], ids=["offline-data", "keras-datasets-on-digits"])
+def test_every_experiment_runs_in_smoke_mode(sweep, online):
+    """One sweep per kind: experiments on keras.datasets run on the embedded digits here."""
+    names = [e for e in EXPERIMENTS if bool(offline(e)) == online]
+    runs = sweep(f"experiment={','.join(names)}", "debug=smoke", *(["dataset=digits"] if online else []))
+    assert len(runs) == len(names)
+    for name, run in zip(names, runs):
+        assert run.summary["status"] == "completed" and run.summary["epochs_completed"] == 2, name
+        assert f"experiment={name}" in run.summary["overrides"]
+        assert (run.path / "history.png").stat().st_size > 5000
 
 
 @pytest.mark.slow
@@ -79,6 +81,7 @@ def test_every_catalogue_model_saves_and_loads_with_identical_predictions(tmp_pa
                                rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_export_writes_a_savedmodel_that_tensorflow_serves(tmp_path):
     result = run_cli("debug=smoke", "export=savedmodel", f"hydra.run.dir={tmp_path / 'run'}",
                      cwd=tmp_path)

@@ -70,6 +70,7 @@ def test_rerunning_an_interrupted_sweep_runs_only_the_jobs_that_did_not_complete
         assert sorted(r["seed"] for r in csv.DictReader(handle)) == ["1", "2", "3"]
 
 
+@pytest.mark.slow
 def test_a_completed_folder_of_other_overrides_is_not_taken_for_this_job(tmp_path):
     sweep = tmp_path / "sweep"
     assert run_cli("-m", "debug=smoke", "seed=1", f"hydra.sweep.dir={sweep}", cwd=tmp_path).returncode == 0

@@ -17,14 +17,14 @@ from conftest import RunFolder, run_cli, tftrain_command
 QUICK = ("trainer.epochs=2", "dataset.limit_batches=12", "trainer.steps_per_execution=5")
 
 
-def both_trainers(tmp_path: Path, *args: str) -> dict[str, RunFolder]:
-    runs = {}
-    for trainer in ("fit", "custom_loop"):
-        folder = tmp_path / trainer
-        result = run_cli(f"trainer={trainer}", *args, f"hydra.run.dir={folder}", cwd=tmp_path)
-        assert result.returncode == 0, result.output
-        runs[trainer] = RunFolder(folder)
-    return runs
+@pytest.fixture
+def both_trainers(sweep):
+    """The same config with `fit` and with `custom_loop`, jobs of one sweep."""
+
+    def _both(*args: str) -> dict[str, RunFolder]:
+        return dict(zip(("fit", "custom_loop"), sweep("trainer=fit,custom_loop", *args)))
+
+    return _both
 
 
 METRIC_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
@@ -32,12 +32,12 @@ METRIC_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
 
 @pytest.mark.parametrize("case", [
     ("dataset.shuffle=false",),
-    ("optimizer.clipvalue=0.02",),
-    ("optimizer.global_clipnorm=0.5", "lr_schedule=warmup_cosine"),
+    pytest.param(("optimizer.clipvalue=0.02",), marks=pytest.mark.slow),
+    pytest.param(("optimizer.global_clipnorm=0.5", "lr_schedule=warmup_cosine"), marks=pytest.mark.slow),
     ("optimizer.gradient_accumulation_steps=3",),
 ], ids=["plain", "clipped-by-value", "clipped-by-norm-with-schedule", "accumulated"])
-def test_fit_and_custom_loop_give_the_same_losses(tmp_path, case):
-    runs = both_trainers(tmp_path, *QUICK, *case)
+def test_fit_and_custom_loop_give_the_same_losses(both_trainers, case):
+    runs = both_trainers(*QUICK, *case)
     fit, loop = runs["fit"].metrics, runs["custom_loop"].metrics
     assert len(fit) == len(loop) == 2
     for fit_row, loop_row in zip(fit, loop):
@@ -75,14 +75,14 @@ def test_the_custom_loop_traces_each_function_once_and_syncs_once_per_call(tmp_p
     assert int(model.optimizer.iterations.numpy()) == 36
 
 
-@pytest.mark.parametrize("trainer", ["fit", "custom_loop"])
-def test_keras_callbacks_work_unchanged_with_both_trainers(tmp_path, trainer):
-    result = run_cli(f"trainer={trainer}", "trainer.epochs=3", "dataset.limit_batches=6",
-                     "callbacks=[default,tensorboard,csv_logger,terminate_on_nan,reduce_lr]",
-                     "callbacks.reduce_lr.patience=0", "callbacks.reduce_lr.min_delta=100",
-                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
-    assert result.returncode == 0, result.output
-    run = RunFolder(tmp_path / "run")
+def test_keras_callbacks_work_unchanged_with_both_trainers(both_trainers):
+    for run in both_trainers("trainer.epochs=3", "dataset.limit_batches=6",
+                             "callbacks=[default,tensorboard,csv_logger,terminate_on_nan,reduce_lr]",
+                             "callbacks.reduce_lr.patience=0", "callbacks.reduce_lr.min_delta=100").values():
+        check_callback_outputs(run)
+
+
+def check_callback_outputs(run: RunFolder) -> None:
     lrs = [float(r["lr"]) for r in run.metrics]
     # ReduceLROnPlateau halves the rate at the end of epochs 2 and 3 (no improvement >= 100);
     # metrics.csv logs the rate each epoch ran with.
@@ -93,32 +93,32 @@ def test_keras_callbacks_work_unchanged_with_both_trainers(tmp_path, trainer):
     assert (run.path / "checkpoints/best.keras").is_file()
 
 
-@pytest.mark.parametrize("trainer", ["fit", "custom_loop"])
-def test_early_stopping_stops_both_trainers(tmp_path, trainer):
-    result = run_cli(f"trainer={trainer}", "trainer.epochs=10", "dataset.limit_batches=4",
-                     "callbacks.early_stopping.patience=0", "callbacks.early_stopping.min_delta=100",
-                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
-    assert result.returncode == 0, result.output
-    assert RunFolder(tmp_path / "run").summary["epochs_completed"] == 2
+def test_early_stopping_stops_both_trainers(both_trainers):
+    for run in both_trainers("trainer.epochs=10", "dataset.limit_batches=4",
+                             "callbacks.early_stopping.patience=0",
+                             "callbacks.early_stopping.min_delta=100").values():
+        assert run.summary["epochs_completed"] == 2
 
 
-@pytest.mark.parametrize("trainer", ["fit", "custom_loop"])
-def test_validation_frequency_and_initial_epoch(tmp_path, trainer):
-    result = run_cli(f"trainer={trainer}", "trainer.epochs=4", "trainer.initial_epoch=1",
-                     "trainer.validation_freq=2", "dataset.limit_batches=4",
-                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
-    assert result.returncode == 0, result.output
-    rows = RunFolder(tmp_path / "run").metrics
-    assert [r["epoch"] for r in rows] == ["2", "3", "4"]
-    assert [bool(r["val_loss"]) for r in rows] == [True, False, True]  # epochs 2 and 4
+def test_validation_frequency_and_initial_epoch(both_trainers):
+    for run in both_trainers("trainer.epochs=4", "trainer.initial_epoch=1",
+                             "trainer.validation_freq=2", "dataset.limit_batches=4").values():
+        rows = run.metrics
+        assert [r["epoch"] for r in rows] == ["2", "3", "4"]
+        assert [bool(r["val_loss"]) for r in rows] == [True, False, True]  # epochs 2 and 4
 
 
-@pytest.mark.parametrize("schedule", ["exponential", "cosine", "warmup_cosine", "piecewise"])
-def test_lr_schedules_drive_the_learning_rate(tmp_path, schedule):
-    result = run_cli("trainer=custom_loop", "trainer.epochs=3", "dataset.limit_batches=4",
-                     f"lr_schedule={schedule}", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
-    assert result.returncode == 0, result.output
-    lrs = [float(r["lr"]) for r in RunFolder(tmp_path / "run").metrics]
+SCHEDULES = ["exponential", "cosine", "warmup_cosine", "piecewise"]
+
+
+def test_lr_schedules_drive_the_learning_rate(sweep):
+    runs = sweep("trainer=custom_loop", "trainer.epochs=3", "dataset.limit_batches=4",
+                 f"lr_schedule={','.join(SCHEDULES)}")
+    for schedule, run in zip(SCHEDULES, runs):
+        check_schedule(schedule, [float(r["lr"]) for r in run.metrics])
+
+
+def check_schedule(schedule: str, lrs: list[float]) -> None:
     expected = {
         "exponential": [1e-3 * 0.9, 1e-3 * 0.81, 1e-3 * 0.729],  # x0.9 per epoch of 4 steps
         "piecewise": [1e-3, 1e-3, 1e-3],                          # first boundary at epoch 10
@@ -131,16 +131,17 @@ def test_lr_schedules_drive_the_learning_rate(tmp_path, schedule):
         assert lrs[0] > lrs[1] > lrs[2] >= 0  # cosine reaches alpha * lr = 0 at the end
 
 
-@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_trains_with_both_trainers(tmp_path, precision):
-    runs = both_trainers(tmp_path, "debug=smoke", f"precision={precision}")
-    for run in runs.values():
-        assert run.summary["precision"] == precision
-        assert run.summary["status"] == "completed" and run.summary["test"]["loss"] < 2.5
-    if precision == "mixed_float16":  # loss scaling on in both
-        assert all(run.summary["loss_scaling"] for run in runs.values())
+def test_mixed_precision_trains_with_both_trainers(sweep):
+    runs = sweep("trainer=fit,custom_loop", "precision=mixed_float16,mixed_bfloat16", "debug=smoke")
+    assert len(runs) == 4
+    for run in runs:
+        summary = run.summary
+        assert summary["precision"] in ("mixed_float16", "mixed_bfloat16")
+        assert summary["status"] == "completed" and summary["test"]["loss"] < 2.5
+        assert summary["loss_scaling"] == (summary["precision"] == "mixed_float16")
 
 
+@pytest.mark.slow
 def test_jit_compile_runs_the_custom_loop_under_xla(tmp_path):
     result = run_cli("trainer=custom_loop", "trainer.jit_compile=true", "debug=smoke",
                      f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
@@ -157,6 +158,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, trainer):
     assert summary["replicas"] == 2 and summary["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_gan_experiment_uses_its_own_step(tmp_path):
     result = run_cli("experiment=digits_gan", "debug=smoke", f"hydra.run.dir={tmp_path / 'run'}",
                      cwd=tmp_path)

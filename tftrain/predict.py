@@ -48,6 +48,27 @@ def read_csv_rows(path: Path) -> np.ndarray:
         raise TftrainError(f"{path}: every CSV row must be numbers ({error}).") from None
 
 
+def read_columns(path: Path, inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Raw CSV rows for a model with named inputs (a run on dataset=csv): one column per input,
+    numbers with gaps as NaN, strings as they are; the model fills, scales and looks them up."""
+    import tensorflow as tf
+
+    from tftrain.data.tabular import numeric, read_rows, strings
+
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        raise TftrainError(f"input={path}: this model takes named columns "
+                           f"({', '.join(inputs)}): give a .csv file with those columns.")
+    header, rows = read_rows(path)
+    missing = [name for name in inputs if name not in header]
+    if missing:
+        raise TftrainError(f"input={path} lacks the column(s) {missing} the model takes; "
+                           f"it has: {', '.join(header)}.")
+    columns = {name: [row[header.index(name)] for row in rows] for name in inputs}
+    return {name: tf.constant(strings(values).astype(str) if inputs[name]["dtype"] == "string"
+                              else numeric(values, path, name))
+            for name, values in columns.items()}
+
+
 def read_images(folder: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, list[str]]:
     import keras
 
@@ -126,13 +147,18 @@ def predict(folder: Path, arguments: list[str]) -> None:
     output = Path(given.get("output") or folder / "predictions.csv")
     summary = artifacts.read_summary(folder)
     model = load_model(folder)
-    shape = tuple(model.input_shape[1:])
-    x, names = read_inputs(Path(given["input"]), shape, model.inputs[0].dtype)
+    inputs = summary.get("data", {}).get("inputs", {})
+    if len(inputs) > 1:
+        x = read_columns(Path(given["input"]), inputs)
+        names = [str(i) for i in range(len(next(iter(x.values()))))]
+    else:
+        shape = tuple(model.input_shape[1:])
+        x, names = read_inputs(Path(given["input"]), shape, model.inputs[0].dtype)
     predictions = np.asarray(model.predict(x, verbose=0))
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(table(predictions, names, summary))
     artifacts.write_text_atomic(output, out.getvalue())
-    echo(f"{len(x)} prediction(s) written to {output}")
+    echo(f"{len(names)} prediction(s) written to {output}")
 
 
 USAGE = """Usage: tftrain-predict RUN_FOLDER input=FILE [output=FILE]

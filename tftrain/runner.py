@@ -46,9 +46,7 @@ def run(cfg: DictConfig) -> float:
     trainer: Trainer = instantiate(cfg.trainer, _recursive_=False)
     first_epoch = resume_point(cfg, trainer)
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
-    schema.set_data_facts(data.steps_per_epoch, {
-        f.name: len(f.stats["vocabulary"]) + 2  # + padding and out-of-vocabulary tokens
-        for f in data.spec.inputs if f.kind == "text" and f.stats["output_mode"] == "int"})
+    schema.set_data_facts(data.steps_per_epoch, vocabulary_sizes(data.spec))
     artifacts.write_resolved_config(cfg, run_dir)
     with strategy.scope():
         model = build_model(cfg.model, data.spec)
@@ -77,6 +75,12 @@ def run(cfg: DictConfig) -> float:
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)
     return summary["objective"]
+
+
+def vocabulary_sizes(spec: Spec) -> dict[str, int]:
+    """Token-id inputs' vocabulary sizes (+ padding and out-of-vocabulary): `${vocabulary_size:}`."""
+    return {f.name: len(f.stats["vocabulary"]) + 2
+            for f in spec.inputs if f.kind == "text" and f.stats["output_mode"] == "int"}
 
 
 def announce(run_dir: Path, resumed_at: int | None, data: Data, model: keras.Model,
@@ -176,7 +180,7 @@ def summarize(cfg: DictConfig, data: Data, trainer: Trainer, record: EpochRecord
         "data": {"sizes": data.sizes, "fingerprint": data.fingerprint,
                  "inputs": {f.name: {"shape": list(f.shape), "dtype": f.dtype, "kind": f.kind}
                             for f in data.spec.inputs},
-                 "task": data.spec.task,
+                 "task": data.spec.task, "vocabulary_sizes": vocabulary_sizes(data.spec),
                  "class_names": list(data.spec.class_names or [])},
         "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
         "started_at": started.isoformat(timespec="seconds"),

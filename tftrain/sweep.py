@@ -81,7 +81,7 @@ def completed_objective(cfg: DictConfig) -> float | None:
         return None
     if summary.get("status") != "completed" or summary.get("overrides") != job_overrides():
         return None
-    schema.set_steps_per_epoch(summary["steps_per_epoch"])
+    schema.set_data_facts(summary["steps_per_epoch"], summary["data"].get("vocabulary_sizes", {}))
     artifacts.write_resolved_config(cfg, run_dir)  # Hydra has just rewritten it unresolved
     echo(f"job {HydraConfig.get().job.num}: already completed in {run_dir} "
          f"({summary.get('objective_metric')} {summary.get('objective')}); skipped")

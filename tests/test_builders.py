@@ -117,3 +117,13 @@ def test_functional_graph_rejects_unknown_inputs():
     data = build_data(compose().dataset, batch_size=4, seed=0)
     with pytest.raises(TftrainError, match="nowhere"):
         build_model(cfg.model, data.spec)
+
+
+def test_sequential_takes_short_keras_layer_names():
+    data = build_data(compose().dataset, batch_size=4, seed=0)
+    cfg = compose("model.layers=[Flatten, {Dense: {units: 7, activation: relu}}]")
+    model = build_model(cfg.model, data.spec)
+    assert [type(l).__name__ for l in model.layers] == ["Flatten", "Dense", "Dense"]
+    assert model.layers[1].units == 7
+    with pytest.raises(TftrainError, match="Dense2"):
+        build_model(compose("model.layers=[Dense2]").model, data.spec)

@@ -34,11 +34,12 @@ def write_table(path, rows: int = 400, seed: int = 0) -> None:
 def test_csv_with_strings_booleans_and_gaps_trains_and_the_saved_model_takes_raw_rows(tmp_path, train):
     write_table(tmp_path / "table.csv")
     run = train("dataset=csv", f"dataset.path={tmp_path / 'table.csv'}", "dataset.label=label",
-                "trainer.epochs=15")
+                "+dataset.columns.note=text", "trainer.epochs=15")
     summary = run.summary
     assert summary["data"]["class_names"] == ["big", "small"]
     assert summary["data"]["inputs"]["size"]["kind"] == "numeric"
     assert summary["data"]["inputs"]["colour"]["kind"] == "categorical"
+    assert summary["data"]["inputs"]["note"]["kind"] == "text"  # declared: TextVectorization
     assert summary["test"]["accuracy"] >= 0.85
     code = f"""
 import tensorflow as tf, numpy as np

@@ -22,7 +22,7 @@ SUMMARY_KEYS = {"objective", "objective_metric", "final", "best", "test", "epoch
 def check_run_folder(run: RunFolder, epochs: int, trainer: str) -> None:
     """Everything issue #2 says a run folder holds, with consistent contents."""
     for name in (".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/hydra.yaml",
-                 "train.log", "metrics.csv", "summary.json", "model.keras",
+                 "train.log", "metrics.csv", "summary.json", "model.keras", "class_names.json",
                  "checkpoints/best.keras", "checkpoints/backup/latest.weights.h5"):
         assert (run.path / name).is_file(), name
     assert "${" not in (run.path / ".hydra/config.yaml").read_text()  # resolved

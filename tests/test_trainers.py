@@ -93,6 +93,13 @@ def check_callback_outputs(run: RunFolder) -> None:
     assert (run.path / "checkpoints/best.keras").is_file()
 
 
+def test_learning_rate_scheduler_callback_with_both_trainers(both_trainers):
+    for run in both_trainers("trainer.epochs=3", "dataset.limit_batches=4",
+                             "callbacks=[default,lr_scheduler]",
+                             "callbacks.lr_scheduler.schedule.every=1").values():
+        assert [float(r["lr"]) for r in run.metrics] == pytest.approx([1e-3, 5e-4, 2.5e-4])
+
+
 def test_early_stopping_stops_both_trainers(both_trainers):
     for run in both_trainers("trainer.epochs=10", "dataset.limit_batches=4",
                              "callbacks.early_stopping.patience=0",

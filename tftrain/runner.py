@@ -60,6 +60,9 @@ def run(cfg: DictConfig) -> float:
     if stopped is None:
         test = ordered(trainer.evaluate(model, data.test)) if data.test is not None else {}
         artifacts.save_model_atomic(model, run_dir / artifacts.MODEL)
+        if data.spec.class_names:  # what each of the model's outputs means, beside the model
+            artifacts.write_json_atomic(run_dir / "class_names.json",
+                                        {"class_names": list(data.spec.class_names)})
         if cfg.export == "savedmodel":
             model.export(str(run_dir / "export"), format="tf_saved_model", verbose=False)
     setup = {"weights_fingerprint": artifacts.weights_fingerprint(model),

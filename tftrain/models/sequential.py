@@ -1,5 +1,8 @@
 """`model=mlp` and any list of layers: a stack on the data's (encoded) input, then the head.
 
+Layers are `_target_` nodes (any Keras or user layer, with its arguments) or short Keras
+names: `Flatten`, `{Dense: {units: 64, activation: relu}}`.
+
 On one plain float input this is a keras.Sequential; with named, tabular, text or
 normalised inputs the same stack runs on the encoded input inside a functional model,
 so the preprocessing travels with the model.
@@ -10,13 +13,27 @@ from __future__ import annotations
 import keras
 
 from tftrain.data import Spec
+from tftrain.errors import TftrainError
 from tftrain.models.head import head
 from tftrain.models.inputs import model_inputs, needs_preprocessing
 
 
-def sequential(spec: Spec, layers: list[keras.layers.Layer], name: str = "sequential",
+def as_layer(entry: keras.layers.Layer | str | dict) -> keras.layers.Layer:
+    """A layer already built from `_target_`, or a short name: `Flatten` or `{Dense: {units: 64}}`."""
+    if isinstance(entry, keras.layers.Layer):
+        return entry
+    name, arguments = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
+    cls = getattr(keras.layers, name, None)
+    if cls is None or not (isinstance(entry, str) or len(entry) == 1):
+        raise TftrainError(f"model layer {entry!r} is neither a _target_ node nor a Keras layer "
+                           "name: write {_target_: keras.layers.Dense, units: 64}, "
+                           "{Dense: {units: 64}} or Flatten.")
+    return cls(**(arguments or {}))
+
+
+def sequential(spec: Spec, layers: list[keras.layers.Layer | str | dict], name: str = "sequential",
                logits: bool = False) -> keras.Model:
-    stack = [*layers, *head(spec, logits)]
+    stack = [*map(as_layer, layers), *head(spec, logits)]
     if not needs_preprocessing(spec):
         return keras.Sequential([keras.Input(shape=spec.single.shape, name="input"), *stack],
                                 name=name)

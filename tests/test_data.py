@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, RunFolder, run_cli
+from conftest import SHARED_DATA, run_cli
 
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent")
 

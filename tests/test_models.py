@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,8 +61,6 @@ CATALOGUE = {
 
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_every_catalogue_model_saves_and_loads_with_identical_predictions(tmp_path, name):
-    import tensorflow as tf
-
     from tftrain import cli, schema
     from tftrain.data import build_data
     from tftrain.models import build_model, load_model

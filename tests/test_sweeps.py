@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
+from pathlib import Path
+
 import pytest
 
 from conftest import RunFolder, run_cli, tftrain_command

@@ -142,8 +142,11 @@ def steps_per_epoch(n: int, batch_size: int, drop_remainder: bool, limit: int | 
 def train_dataset(x: Arrays, y: np.ndarray, batch_size: int, seed: int, epoch: tf.Variable,
                   shuffle: bool, drop_remainder: bool, steps: int, augment=None) -> tf.data.Dataset:
     n = len(y)
-    features = tf.nest.map_structure(tf.constant, x)
-    labels = tf.constant(y)
+    # Host variables, not constants: a dataset function captures a constant by value and
+    # copies it into every new iterator (50 ms per epoch for 60 MB), a variable by handle.
+    with tf.device("/cpu:0"):
+        features = tf.nest.map_structure(lambda a: tf.Variable(a, trainable=False), x)
+        labels = tf.Variable(y, trainable=False)
 
     def batches_of_epoch(_: tf.Tensor) -> tf.data.Dataset:
         order = tf.range(n, dtype=tf.int64)

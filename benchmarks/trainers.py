@@ -39,7 +39,7 @@ from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
 from tftrain import cli, schema  # noqa: E402
-from tftrain.callbacks import build_callbacks  # noqa: E402
+from tftrain.callbacks import EpochRecorder, build_callbacks, recorder  # noqa: E402
 from tftrain.data import build_data  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
 from tftrain.runner import compile_model  # noqa: E402
@@ -120,32 +120,11 @@ def compose(model: str, trainer: str, samples: int, epochs: int,
     return cfg
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Each epoch's training seconds: from on_epoch_begin to its last on_train_batch_end.
-
-    Ending at the last training batch keeps validation and on_epoch_end work out of the
-    time, for every variant alike.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[float] = []
-        self._started = self._last = 0.0
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._started = self._last = time.perf_counter()
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._last = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.seconds.append(self._last - self._started)
-
-
 def run_tftrain(cfg: DictConfig) -> Run:
     """tftrain.runner.run's steps up to training, as `tftrain callbacks=none` runs them.
 
-    The callbacks are `build_callbacks`' (the guards every run gets) plus the timer.
+    The callbacks are `build_callbacks`': the guards every run gets and the EpochRecorder,
+    whose `train_seconds` (epoch start to last training batch) are the timings.
     """
     runtime.setup(cfg.seed, cfg.deterministic, cfg.precision.policy)
     strategy = instantiate(cfg.distribute)
@@ -155,9 +134,10 @@ def run_tftrain(cfg: DictConfig) -> Run:
     with strategy.scope():
         model = build_model(cfg.model, data.spec)
         compile_model(model, cfg, data.spec, trainer)
-    timer = EpochTimer()
-    trainer.train(model, data, [*build_callbacks(cfg.callbacks), timer], trainer.initial_epoch)
-    return Run(timer.seconds, data.steps_per_epoch * data.batch_size, model.count_params())
+    callbacks = build_callbacks(cfg.callbacks)
+    trainer.train(model, data, callbacks, trainer.initial_epoch)
+    return Run(recorder(callbacks).train_seconds, data.steps_per_epoch * data.batch_size,
+               model.count_params())
 
 
 def training_arrays(cfg: DictConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -176,9 +156,9 @@ def run_textbook(model_name: str, x: np.ndarray, y: np.ndarray, epochs: int, see
                               keras.layers.Dense(CLASSES, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
-    timer = EpochTimer()
+    timer = EpochRecorder()  # the same timing callback tftrain's runs carry
     model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[timer])
-    return Run(timer.seconds, len(x), model.count_params())
+    return Run(timer.train_seconds, len(x), model.count_params())
 
 
 def measure(variants: dict[str, Callable[[], Run]], repeats: int) -> dict[str, Rate]:

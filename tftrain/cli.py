@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from tftrain import schema, sweep
 from tftrain.console import fail
 from tftrain.errors import TftrainError
+from tftrain.process import exits_fast
 
 CONFIG_NAME = "train"
 HIDDEN_GROUPS = {"hydra", "schema"}
@@ -252,6 +253,7 @@ def saved_overrides(folder: Path) -> list[str]:
     return OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "overrides.yaml"))
 
 
+@exits_fast
 def main() -> None:
     # Like `python -m`: the user's own modules (models, losses) import from the working folder.
     if os.getcwd() not in sys.path:

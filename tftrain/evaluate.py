@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from tftrain import artifacts, schema
 from tftrain.console import echo, fail
 from tftrain.errors import TftrainError
+from tftrain.process import exits_fast
 
 EVAL = "eval.json"
 
@@ -140,6 +141,7 @@ from the run's own config; overrides change the data, e.g. dataset=synthetic or
 dataset.test_split=0.5. Writes RUN_FOLDER/eval.json and prints the metrics."""
 
 
+@exits_fast
 def main() -> None:
     cli_main(USAGE, show_eval)
 

@@ -19,6 +19,7 @@ from tftrain import artifacts
 from tftrain.console import echo
 from tftrain.errors import TftrainError
 from tftrain.evaluate import cli_main, load_model
+from tftrain.process import exits_fast
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 ARGUMENTS = ("input", "output")
@@ -196,6 +197,7 @@ text models). Written as CSV (default RUN_FOLDER/predictions.csv); classifiers g
 predicted class name and a probability per class."""
 
 
+@exits_fast
 def main() -> None:
     cli_main(USAGE, predict)
 

@@ -3,15 +3,12 @@ datasets in ../shared/data), one pipeline, the model adapting to the data."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, run_cli
+from conftest import SHARED_DATA, RunFolder, in_process, run_cli
 
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent")
 
@@ -41,18 +38,16 @@ def test_csv_with_strings_booleans_and_gaps_trains_and_the_saved_model_takes_raw
     assert summary["data"]["inputs"]["colour"]["kind"] == "categorical"
     assert summary["data"]["inputs"]["note"]["kind"] == "text"  # declared: TextVectorization
     assert summary["test"]["accuracy"] >= 0.85
-    code = f"""
-import tensorflow as tf, numpy as np
-from tftrain.models import load_model
-model = load_model(r"{run.path / 'model.keras'}")
-rows = {{"size": [[15.0], [float("nan")], [5.0]], "colour": [["red"], [""], ["purple"]],
-        "member": [["True"], ["False"], [""]], "note": [["n1"], ["n2"], ["n9"]]}}
-p = model.predict({{k: tf.constant(v) for k, v in rows.items()}}, verbose=0)
-print(p.shape, bool(np.isfinite(p).all()), int(p[0].argmax()), int(p[2].argmax()))
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip().splitlines()[-1] == "(3, 2) True 0 1"  # big, small
+    import tensorflow as tf
+
+    from tftrain.models import load_model
+
+    model = load_model(str(run.path / "model.keras"))
+    rows = {"size": [[15.0], [float("nan")], [5.0]], "colour": [["red"], [""], ["purple"]],
+            "member": [["True"], ["False"], [""]], "note": [["n1"], ["n2"], ["n9"]]}
+    p = model.predict({k: tf.constant(v) for k, v in rows.items()}, verbose=0)
+    assert p.shape == (3, 2) and np.isfinite(p).all()
+    assert (int(p[0].argmax()), int(p[2].argmax())) == (0, 1)  # big, small
 
 
 def test_csv_regression_predicts_in_the_targets_units(tmp_path, train):
@@ -82,16 +77,15 @@ def test_the_shared_csv_datasets_train_well(train, name, label, extra, metric, t
 
 
 @needs_shared
-def test_boston_housing_loads_offline_from_a_local_keras_home(tmp_path, train):
+def test_boston_housing_loads_offline_from_a_local_keras_home(tmp_path):
+    """A new process: Keras reads KERAS_HOME once, when it is imported."""
     keras_home = tmp_path / "keras_home"
     (keras_home / "datasets").mkdir(parents=True)
     shutil.copy(SHARED_DATA / "boston_housing.npz", keras_home / "datasets" / "boston_housing.npz")
-    os.environ["KERAS_HOME"] = str(keras_home)
-    try:
-        run = train("dataset=boston_housing", "trainer.epochs=30")
-    finally:
-        del os.environ["KERAS_HOME"]
-    summary = run.summary
+    result = run_cli("dataset=boston_housing", "trainer.epochs=30", f"hydra.run.dir={tmp_path / 'run'}",
+                     cwd=tmp_path, env={"KERAS_HOME": str(keras_home)})
+    assert result.returncode == 0, result.output
+    summary = RunFolder(tmp_path / "run").summary
     assert summary["data"]["sizes"]["test"] == 102  # Keras' own test split
     assert summary["data"]["task"] == "regression" and summary["test"]["mae"] < 5.0
 
@@ -209,10 +203,11 @@ BAD_DATA = {
 }
 
 
-@pytest.mark.parametrize("case", ["missing-file", "no-label-column"])
-def test_bad_data_ends_the_command_with_one_line_and_no_run_folder(tmp_path, case):
+@pytest.mark.parametrize("case, command", [("missing-file", run_cli), ("no-label-column", in_process)],
+                         ids=["missing-file-new-process", "no-label-column-in-process"])
+def test_bad_data_ends_the_command_with_one_line_and_no_run_folder(tmp_path, case, command):
     make, args, expected = BAD_DATA[case]
-    result = run_cli(*args, *make_bad_data(tmp_path, make), cwd=tmp_path)
+    result = command(*args, *make_bad_data(tmp_path, make), cwd=tmp_path)
     assert result.returncode == 2, result.output
     assert "Traceback" not in result.output
     message = result.stderr.strip().splitlines()[-1]
@@ -238,14 +233,12 @@ def test_bad_data_is_reported_before_training_naming_file_and_expectation(tmp_pa
 
 
 def test_predict_reads_raw_csv_rows_for_a_tabular_run(tmp_path, train):
-    from conftest import run_tool
-
     write_table(tmp_path / "table.csv")
     run = train("dataset=csv", f"dataset.path={tmp_path / 'table.csv'}", "dataset.label=label",
                 "trainer.epochs=15")
     (tmp_path / "new.csv").write_text("note,size,colour,member\nn1,16.0,red,True\nn2,,,\nn3,4.0,blue,False\n")
-    result = run_tool("tftrain-predict", "tftrain.predict", str(run.path),
-                      f"input={tmp_path / 'new.csv'}", f"output={tmp_path / 'out.csv'}", cwd=tmp_path)
+    result = in_process(str(run.path), f"input={tmp_path / 'new.csv'}",
+                        f"output={tmp_path / 'out.csv'}", cwd=tmp_path, tool="tftrain-predict")
     assert result.returncode == 0, result.output
     rows = (tmp_path / "out.csv").read_text().splitlines()
     assert rows[0] == "input,predicted,p_big,p_small"

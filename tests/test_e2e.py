@@ -7,13 +7,12 @@ import os
 import pty
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import RunFolder, run_cli, tftrain_command
+from conftest import RunFolder, in_process, tftrain_command
 
 SUMMARY_KEYS = {"objective", "objective_metric", "final", "best", "test", "epochs_completed",
                 "wall_time_s", "train_samples_per_s", "versions", "status"}
@@ -49,20 +48,18 @@ def check_run_folder(run: RunFolder, epochs: int, trainer: str) -> None:
     assert f"epoch {epochs}/{epochs}" in log and "test: loss" in log
 
 
-def load_and_predict(path: Path) -> np.ndarray:
-    """Load model.keras in a fresh interpreter (safe mode) and predict 3 digits."""
-    code = ("import numpy as np, keras, tftrain.models.zoo;"
-            f"m = keras.models.load_model(r'{path}', safe_mode=True);"
-            "p = m.predict(np.random.default_rng(0).random((3, 8, 8, 1)).astype('float32'), verbose=0);"
-            "print(p.shape, round(float(p.sum()), 3))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip().splitlines()[-1]
+def load_and_predict(path: Path) -> str:
+    """Load model.keras (safe mode) and predict 3 digits: the shape and the rows' sum.
+    (tftrain-eval and tftrain-predict load run folders in fresh interpreters: test_use_run.)"""
+    import keras
+
+    model = keras.models.load_model(path, safe_mode=True)
+    p = model.predict(np.random.default_rng(0).random((3, 8, 8, 1)).astype("float32"), verbose=0)
+    return f"{p.shape} {round(float(p.sum()), 3)}"
 
 
 def test_default_config_smoke_run_writes_a_complete_dated_run_folder(tmp_path):
-    result = run_cli("debug=smoke", cwd=tmp_path)
+    result = in_process("debug=smoke", cwd=tmp_path)
     assert result.returncode == 0, result.output
     folders = list((tmp_path / "outputs").glob("*/*"))
     assert len(folders) == 1
@@ -98,12 +95,12 @@ def test_fit_and_custom_loop_give_bit_identical_losses(sweep):
 
 @pytest.mark.slow
 def test_callbacks_can_be_dropped_one_by_one_or_all(tmp_path):
-    run = run_cli("debug=smoke", "~callbacks.model_checkpoint", "~callbacks.backup",
+    run = in_process("debug=smoke", "~callbacks.model_checkpoint", "~callbacks.backup",
                   f"hydra.run.dir={tmp_path / 'some'}", cwd=tmp_path)
     assert run.returncode == 0, run.output
     assert not (tmp_path / "some/checkpoints").exists()
     assert (tmp_path / "some/metrics.csv").exists()
-    run = run_cli("debug=smoke", "callbacks=none", f"hydra.run.dir={tmp_path / 'none'}", cwd=tmp_path)
+    run = in_process("debug=smoke", "callbacks=none", f"hydra.run.dir={tmp_path / 'none'}", cwd=tmp_path)
     assert run.returncode == 0, run.output
     assert not (tmp_path / "none/metrics.csv").exists()
     assert "epoch 1/2" not in run.stdout  # no progress callback, no epoch lines
@@ -112,7 +109,7 @@ def test_callbacks_can_be_dropped_one_by_one_or_all(tmp_path):
 
 def test_multirun_runs_each_job_in_its_own_folder(tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_cli("-m", "debug=smoke", "optimizer.learning_rate=0.001,0.01",
+    result = in_process("-m", "debug=smoke", "optimizer.learning_rate=0.001,0.01",
                      f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert result.returncode == 0, result.output
     for job, lr in (("0", 0.001), ("1", 0.01)):
@@ -125,23 +122,21 @@ def test_multirun_runs_each_job_in_its_own_folder(tmp_path):
 def test_multirun_jobs_start_from_a_clean_seeded_state(tmp_path):
     """Two jobs with the same config must match exactly: same weights, same layer names."""
     sweep = tmp_path / "sweep"
-    result = run_cli("-m", "debug=smoke", "seed=5,5", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    result = in_process("-m", "debug=smoke", "seed=5,5", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert result.returncode == 0, result.output
     first, second = RunFolder(sweep / "0"), RunFolder(sweep / "1")
     drop_time = lambda rows: [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in rows]
     assert drop_time(first.metrics) == drop_time(second.metrics)
     assert first.summary["test"] == second.summary["test"]
-    names = [(RunFolder(sweep / j).path / "model.keras") for j in "01"]
-    code = ("import sys, keras; print([[l.name for l in keras.models.load_model(p).layers] "
-            "for p in sys.argv[1:]])")
-    out = subprocess.run([sys.executable, "-c", code, *map(str, names)], capture_output=True,
-                         text=True, timeout=120)
-    layers = eval(out.stdout.strip().splitlines()[-1])
+    import keras
+
+    layers = [[layer.name for layer in keras.models.load_model(sweep / job / "model.keras").layers]
+              for job in "01"]
     assert layers[0] == layers[1], layers
 
 
 def test_a_model_that_does_not_fit_the_data_fails_cleanly_without_output(tmp_path):
-    result = run_cli("model=cnn", "dataset=synthetic", "debug=smoke", cwd=tmp_path)
+    result = in_process("model=cnn", "dataset=synthetic", "debug=smoke", cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.output
     assert "model 'cnn'" in result.stderr and "input (16,)" in result.stderr
@@ -214,6 +209,29 @@ class Tiny(keras.Model):
 
 def scaled_mse(y_true, y_pred, scale=1.0):
     return scale * keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="usercode")
+class ScaledMAE(keras.metrics.Metric):
+    """A stateful metric: the mean absolute error over the epoch, times `scale`."""
+
+    def __init__(self, scale=1.0, name="scaled_mae", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.scale = scale
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = keras.ops.reshape(keras.ops.cast(y_true, y_pred.dtype), keras.ops.shape(y_pred))
+        error = keras.ops.abs(y_true - y_pred)
+        self.total.assign_add(keras.ops.cast(keras.ops.sum(error), "float32"))
+        self.count.assign_add(keras.ops.cast(keras.ops.size(error), "float32"))
+
+    def result(self):
+        return self.scale * self.total / keras.ops.maximum(self.count, 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
 '''
 
 
@@ -222,11 +240,14 @@ def test_user_model_loss_and_metric_import_from_the_working_folder(tmp_path, tra
     run = train("debug=smoke", "dataset=synthetic", "dataset.task=regression", "~model",
                 "+model={_target_: usercode.Tiny, width: 12}",
                 "loss={_target_: usercode.scaled_mse, scale: 3.0}",
-                "metrics=[mae, {_target_: usercode.scaled_mse}]", "allow_targets=[usercode]")
+                "metrics=[mae, {_target_: usercode.scaled_mse}, {_target_: usercode.ScaledMAE, scale: 2.0}]",
+                "allow_targets=[usercode]")
     summary = run.summary
-    assert set(summary["test"]) == {"loss", "mae", "scaled_mse"}
-    # the loss is 3x the (unscaled) metric on the same data
+    assert set(summary["test"]) == {"loss", "mae", "scaled_mse", "scaled_mae"}
+    # the loss is 3x the (unscaled) function metric, the Metric subclass 2x mae, on the same data
     assert summary["test"]["loss"] == pytest.approx(3 * summary["test"]["scaled_mse"], rel=1e-4)
+    assert summary["test"]["scaled_mae"] == pytest.approx(2 * summary["test"]["mae"], rel=1e-4)
+    assert {"scaled_mae", "val_scaled_mae"} <= set(run.metrics[0])
     config = (run.path / ".hydra/config.yaml").read_text()
     assert "usercode.Tiny" in config and "width: 12" in config
 

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import RunFolder, run_cli
+from conftest import RunFolder, in_process
 
 BASE = "mobilenetv2_1.00_32"
 FINE_TUNE = ["experiment=transfer_mobilenet", "dataset.num_samples=64",
@@ -43,7 +43,7 @@ def changed(before: dict, after: dict) -> set[str]:
 
 
 def test_out_of_range_values_are_refused_naming_the_value_and_the_range(tmp_path):
-    result = run_cli(*FINE_TUNE, "model.fine_tune.layers=200", cwd=tmp_path)
+    result = in_process(*FINE_TUNE, "model.fine_tune.layers=200", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.output, result.output
     message = result.stderr.strip().splitlines()[-1]  # one paragraph, on one line
     assert message.startswith("tftrain: error: model.fine_tune.layers=200 is out of range: "
@@ -76,12 +76,13 @@ def test_out_of_range_values_are_refused_naming_the_value_and_the_range(tmp_path
         assert str(error.value).startswith(expected), (override, str(error.value))
 
 
+@pytest.mark.slow
 def test_the_base_unfreezes_after_its_epoch_and_the_console_says_so(tmp_path):
-    """The default suite's check, on the custom loop (the trainer that traces its own
-    function); the slow test below checks both trainers over more epochs, and resuming."""
-    result = run_cli(*FINE_TUNE, "model.fine_tune.after_epoch=1", "trainer=custom_loop",
-                     "trainer.epochs=2", SNAPSHOTS, f"hydra.run.dir={tmp_path / 'run'}",
-                     cwd=tmp_path)
+    """The short check, on the custom loop (the trainer that traces its own function); the
+    test below checks both trainers over more epochs, and resuming."""
+    result = in_process(*FINE_TUNE, "model.fine_tune.after_epoch=1", "trainer=custom_loop",
+                        "trainer.epochs=2", SNAPSHOTS, f"hydra.run.dir={tmp_path / 'run'}",
+                        cwd=tmp_path)
     assert result.returncode == 0, result.output
     line = ("fine-tuning from epoch 2: the top 11 of MobileNetV2's 154 layers train, "
             "BatchNormalization kept frozen; 879,040 more trainable parameters; "
@@ -106,9 +107,8 @@ def test_both_trainers_train_only_the_scheduled_weights_after_their_epoch_and_re
     10x lower rate. Three epochs resumed to four then match the four-epoch runs bit for bit:
     the resumed run starts unfrozen, its rate lowered once."""
     runs = tmp_path / "runs"
-    result = run_cli("-m", *FINE_TUNE, "deterministic=true", "trainer=fit,custom_loop",
-                     "trainer.epochs=4", SNAPSHOTS, f"hydra.sweep.dir={runs}", cwd=tmp_path,
-                     timeout=900)
+    result = in_process("-m", *FINE_TUNE, "deterministic=true", "trainer=fit,custom_loop",
+                        "trainer.epochs=4", SNAPSHOTS, f"hydra.sweep.dir={runs}", cwd=tmp_path)
     assert result.returncode == 0, result.output
     plan = ("fine-tuning: from epoch 3 (after 2), the top 11 of MobileNetV2's 154 layers train, "
             "BatchNormalization kept frozen, at 0.1x the learning rate")
@@ -127,11 +127,11 @@ def test_both_trainers_train_only_the_scheduled_weights_after_their_epoch_and_re
         RunFolder(runs / "1").summary["weights_fingerprint"]
 
     stopped = tmp_path / "stopped"
-    result = run_cli("-m", *FINE_TUNE, "deterministic=true", "trainer=fit,custom_loop",
-                     "trainer.epochs=3", f"hydra.sweep.dir={stopped}", cwd=tmp_path, timeout=900)
+    result = in_process("-m", *FINE_TUNE, "deterministic=true", "trainer=fit,custom_loop",
+                        "trainer.epochs=3", f"hydra.sweep.dir={stopped}", cwd=tmp_path)
     assert result.returncode == 0, result.output
     for job in ("0", "1"):
-        result = run_cli(f"resume={stopped / job}", "trainer.epochs=4", cwd=tmp_path)
+        result = in_process(f"resume={stopped / job}", "trainer.epochs=4", cwd=tmp_path)
         assert result.returncode == 0, result.output
         assert ("fine-tuning from epoch 4: the top 11 of MobileNetV2's 154 layers train, "
                 "BatchNormalization kept frozen; 879,040 more trainable parameters; "

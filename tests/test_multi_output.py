@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, run_cli, run_tool
+from conftest import SHARED_DATA, in_process
 
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent")
 
@@ -41,8 +41,8 @@ def test_multi_output_experiment_trains_each_target_with_both_trainers_identical
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "new.npz", wide_input=rng.normal(size=(5, 10)).astype(np.float32),
              deep_input=rng.normal(size=(5, 5)).astype(np.float32))
-    result = run_tool("tftrain-predict", "tftrain.predict", str(fit.path),
-                      f"input={tmp_path / 'new.npz'}", cwd=tmp_path)
+    result = in_process(str(fit.path), f"input={tmp_path / 'new.npz'}", cwd=tmp_path,
+                        tool="tftrain-predict")
     assert result.returncode == 0, result.output
     with open(fit.path / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -54,7 +54,7 @@ def test_multi_output_experiment_trains_each_target_with_both_trainers_identical
         assert sum(probabilities) == pytest.approx(1.0, abs=1e-5)
         assert row["kind_predicted"] == f"class_{int(np.argmax(probabilities))}"
 
-    result = run_tool("tftrain-eval", "tftrain.evaluate", str(fit.path), cwd=tmp_path)
+    result = in_process(str(fit.path), cwd=tmp_path, tool="tftrain-eval")
     assert result.returncode == 0, result.output
     evaluated = json.loads((fit.path / "eval.json").read_text())["metrics"]
     assert evaluated["kind_accuracy"] == pytest.approx(fit.summary["test"]["kind_accuracy"])
@@ -86,7 +86,7 @@ def test_csv_with_two_label_columns_learns_both(train):
      ["dataset.targets.a='ranking'", "classification, regression"]),
 ], ids=["subclassed", "loss-weights", "heads", "loss", "val-name", "task"])
 def test_multi_output_mistakes_are_named_before_training(tmp_path, args, expected):
-    result = run_cli(*args, "hydra.run.dir=run", cwd=tmp_path)
+    result = in_process(*args, "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 2, result.output
     message = result.stderr.strip().splitlines()[-1]
     for part in expected:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import run_cli, run_tool
+from conftest import in_process, run_cli
 
 
 @pytest.mark.parametrize("override, target", [
@@ -44,21 +41,15 @@ def test_one_line_allows_the_users_own_module(tmp_path):
     assert "mypackage.double" in result.stdout
 
 
-LAMBDA_MODEL = """
-import sys, keras
-inputs = keras.Input((8, 8, 1))
-outputs = keras.layers.Lambda(lambda x: keras.ops.reshape(x, (-1, 64))[:, :10])(inputs)
-model = keras.Model(inputs, outputs)
-model.compile(loss="mse")
-model.save(sys.argv[1])
-"""
-
-
 def lambda_model(path) -> None:
     """A model.keras carrying code: a Lambda layer, whose function Keras pickles."""
-    made = subprocess.run([sys.executable, "-c", LAMBDA_MODEL, str(path)], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert made.returncode == 0, made.stderr
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Lambda(lambda x: keras.ops.reshape(x, (-1, 64))[:, :10])(inputs)
+    model = keras.Model(inputs, outputs)
+    model.compile(loss="mse")
+    model.save(path)
 
 
 def test_predict_refuses_a_model_file_carrying_code(tmp_path):
@@ -68,7 +59,7 @@ def test_predict_refuses_a_model_file_carrying_code(tmp_path):
     (run / "summary.json").write_text('{"status": "completed", "data": {"task": "regression"}}')
     lambda_model(run / "model.keras")
     np.save(tmp_path / "x.npy", np.zeros((2, 8, 8, 1), np.float32))
-    result = run_tool("tftrain-predict", "tftrain.predict", str(run), "input=x.npy", cwd=tmp_path)
+    result = in_process(str(run), "input=x.npy", cwd=tmp_path, tool="tftrain-predict")
     assert result.returncode == 2, result.output
     assert "safe mode" in result.stderr and "Traceback" not in result.output
     assert not (run / "predictions.csv").exists()
@@ -77,16 +68,15 @@ def test_predict_refuses_a_model_file_carrying_code(tmp_path):
 @pytest.mark.slow
 def test_eval_and_predict_load_a_real_run_in_safe_mode_and_refuse_one_carrying_code(tmp_path):
     run = tmp_path / "run"
-    result = run_cli("debug=smoke", "trainer.epochs=1", f"hydra.run.dir={run}", cwd=tmp_path)
+    result = in_process("debug=smoke", "trainer.epochs=1", f"hydra.run.dir={run}", cwd=tmp_path)
     assert result.returncode == 0, result.output
     # a run folder written by tftrain loads with safe mode on
-    assert run_tool("tftrain-eval", "tftrain.evaluate", str(run), cwd=tmp_path).returncode == 0
+    assert in_process(str(run), cwd=tmp_path, tool="tftrain-eval").returncode == 0
 
     shutil.move(run / "model.keras", tmp_path / "good.keras")
     lambda_model(run / "model.keras")
     np.save(tmp_path / "x.npy", np.zeros((2, 8, 8, 1), np.float32))
-    for tool, module, args in (("tftrain-eval", "tftrain.evaluate", []),
-                               ("tftrain-predict", "tftrain.predict", ["input=x.npy"])):
-        result = run_tool(tool, module, str(run), *args, cwd=tmp_path)
+    for tool, args in (("tftrain-eval", []), ("tftrain-predict", ["input=x.npy"])):
+        result = in_process(str(run), *args, cwd=tmp_path, tool=tool)
         assert result.returncode == 2, result.output
         assert "safe mode" in result.stderr and "Traceback" not in result.output

@@ -9,7 +9,7 @@ import signal
 import numpy as np
 import pytest
 
-from conftest import RunFolder, run_cli
+from conftest import RunFolder, in_process
 from test_data import write_images
 from test_trainers import start_and_stop_after_epoch
 
@@ -44,6 +44,7 @@ def write_records(folder, shards: int = 2, per_shard: int = 300, seed: int = 0) 
                     features=tf.train.Features(feature=example)).SerializeToString())
 
 
+@pytest.mark.slow
 def test_tfrecords_stream_with_both_trainers_identically_and_cache_to_files(tmp_path, sweep):
     write_records(tmp_path / "records")
     cache = tmp_path / "cache"
@@ -65,9 +66,9 @@ def test_tfrecords_stream_with_both_trainers_identically_and_cache_to_files(tmp_
     assert not any(name.endswith(".lockfile") for name in cached), cached
 
     # A later run reads the cache and sees the same data in the same order.
-    again = run_cli("dataset=tfrecord", f"dataset.path={tmp_path / 'records'}", FEATURES,
-                    "dataset.label=species", f"dataset.cache={cache}", "trainer.epochs=4",
-                    f"hydra.run.dir={tmp_path / 'again'}", cwd=tmp_path)
+    again = in_process("dataset=tfrecord", f"dataset.path={tmp_path / 'records'}", FEATURES,
+                       "dataset.label=species", f"dataset.cache={cache}", "trainer.epochs=4",
+                       f"hydra.run.dir={tmp_path / 'again'}", cwd=tmp_path)
     assert again.returncode == 0, again.output
     assert [r["loss"] for r in RunFolder(tmp_path / "again").metrics] == [r["loss"] for r in fit.metrics]
 
@@ -106,9 +107,9 @@ def test_image_folder_streams_from_disk_with_the_in_memory_split(tmp_path, sweep
 ], ids=["missing", "no-match", "label", "dtype"])
 def test_tfrecord_mistakes_are_named_before_training(tmp_path, args, expected):
     write_records(tmp_path / "records", shards=1, per_shard=10)
-    result = run_cli("dataset=tfrecord", "+dataset.features={reading: {shape: [6], dtype: float32}, "
-                     "colour: {dtype: string}, species: {dtype: string}}", "dataset.label=species",
-                     *args, "hydra.run.dir=run", cwd=tmp_path)
+    result = in_process("dataset=tfrecord", "+dataset.features={reading: {shape: [6], dtype: float32}, "
+                        "colour: {dtype: string}, species: {dtype: string}}", "dataset.label=species",
+                        *args, "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 2, result.output
     message = result.stderr.strip().splitlines()[-1]
     for part in expected:
@@ -124,11 +125,11 @@ def test_a_killed_streaming_run_resumes_to_the_same_metrics(tmp_path):
     args = ("dataset=tfrecord", f"dataset.path={tmp_path / 'records'}", FEATURES,
             "dataset.label=species", f"dataset.cache={tmp_path / 'cache'}", "trainer.epochs=4",
             "deterministic=true", "~callbacks.early_stopping")
-    full = run_cli("trainer=custom_loop", *args, f"hydra.run.dir={tmp_path / 'full'}", cwd=tmp_path)
+    full = in_process("trainer=custom_loop", *args, f"hydra.run.dir={tmp_path / 'full'}", cwd=tmp_path)
     assert full.returncode == 0, full.output
     killed = start_and_stop_after_epoch(tmp_path, "cut", "custom_loop", 2, signal.SIGKILL, args)
     assert killed.returncode == -signal.SIGKILL
-    resumed = run_cli(f"resume={tmp_path / 'cut'}", cwd=tmp_path)
+    resumed = in_process(f"resume={tmp_path / 'cut'}", cwd=tmp_path)
     assert resumed.returncode == 0 and "resuming after epoch" in resumed.stdout, resumed.output
     expected, got = RunFolder(tmp_path / "full").metrics, RunFolder(tmp_path / "cut").metrics
     assert [r["epoch"] for r in got] == ["1", "2", "3", "4"]

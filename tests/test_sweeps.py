@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RunFolder, run_cli, tftrain_command
+from conftest import RunFolder, in_process, run_cli, tftrain_command
 
 # cnn cannot take the synthetic data's (16,) vectors: job 0 fails when its model is built,
 # at run time (composition is fine), which is what a real job failure looks like.
@@ -19,7 +19,7 @@ FAILING_SWEEP = ("-m", "debug=smoke", "dataset=synthetic", "model=cnn,mlp")
 
 def test_a_failing_job_does_not_stop_the_sweep_and_the_exit_status_names_it(tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_cli(*FAILING_SWEEP, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    result = in_process(*FAILING_SWEEP, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert result.returncode == 1, result.output
     assert "Traceback" not in result.output
     assert "1 job(s) of the sweep" in result.stderr and "0 (failed)" in result.stderr
@@ -43,24 +43,25 @@ def test_a_failing_job_does_not_stop_the_sweep_and_the_exit_status_names_it(tmp_
 
 def test_a_diverging_job_is_recorded_as_diverged_and_the_sweep_goes_on(tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_cli("-m", "debug=smoke", "optimizer=sgd", "optimizer.learning_rate=1e30,0.01",
-                     f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    result = in_process("-m", "debug=smoke", "optimizer=sgd", "optimizer.learning_rate=1e30,0.01",
+                        f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert result.returncode == 1 and "0 (diverged)" in result.stderr, result.output
     diverged = RunFolder(sweep / "0").summary
     assert diverged["status"] == "diverged" and "loss became" in diverged["error"]
     assert RunFolder(sweep / "1").summary["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_rerunning_an_interrupted_sweep_runs_only_the_jobs_that_did_not_complete(tmp_path):
     sweep = tmp_path / "sweep"
     args = ("-m", "debug=smoke", "seed=1,2,3", f"hydra.sweep.dir={sweep}")
-    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    assert in_process(*args, cwd=tmp_path).returncode == 0
     # a sweep killed during job 2 leaves job 2 without summary.json
     (sweep / "2" / "summary.json").unlink()
     before = {j: (sweep / j / "metrics.csv").stat().st_mtime_ns for j in "01"}
     started = {j: RunFolder(sweep / j).summary["started_at"] for j in "01"}
 
-    result = run_cli(*args, cwd=tmp_path)
+    result = in_process(*args, cwd=tmp_path)
     assert result.returncode == 0, result.output
     assert "job 0: already completed" in result.stdout and "job 1: already completed" in result.stdout
     assert "job 2: already completed" not in result.stdout
@@ -75,8 +76,9 @@ def test_rerunning_an_interrupted_sweep_runs_only_the_jobs_that_did_not_complete
 @pytest.mark.slow
 def test_a_completed_folder_of_other_overrides_is_not_taken_for_this_job(tmp_path):
     sweep = tmp_path / "sweep"
-    assert run_cli("-m", "debug=smoke", "seed=1", f"hydra.sweep.dir={sweep}", cwd=tmp_path).returncode == 0
-    result = run_cli("-m", "debug=smoke", "seed=7", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    first = in_process("-m", "debug=smoke", "seed=1", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert first.returncode == 0, first.output
+    result = in_process("-m", "debug=smoke", "seed=7", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert result.returncode == 0, result.output
     assert "already completed" not in result.stdout
     assert RunFolder(sweep / "0").summary["overrides"] == ["debug=smoke", "seed=7"]
@@ -112,7 +114,7 @@ def test_optuna_search_records_failed_trials_and_continues_an_interrupted_study(
     # cnn cannot take synthetic vectors: the trials that pick it fail, and the study goes on
     args = ("-m", "hparams_search=optuna", "debug=smoke", "dataset=synthetic",
             "model=choice(cnn,mlp)", f"hydra.sweep.dir={sweep}")
-    result = run_cli(*args, "hydra.sweeper.n_trials=4", cwd=tmp_path)
+    result = in_process(*args, "hydra.sweeper.n_trials=4", cwd=tmp_path)
     trials = trials_of(sweep)
     assert [n for n, _, _ in trials] == [0, 1, 2, 3]
     failed = [str(n) for n, state, _ in trials if state == "FAIL"]
@@ -129,7 +131,7 @@ def test_optuna_search_records_failed_trials_and_continues_an_interrupted_study(
 
     # re-run with the same sweep folder: the study continues to 6 trials in new folders
     before = (sweep / "0" / "summary.json").read_text()
-    run_cli(*args, "hydra.sweeper.n_trials=6", cwd=tmp_path)
+    in_process(*args, "hydra.sweeper.n_trials=6", cwd=tmp_path)
     assert [n for n, _, _ in trials_of(sweep)] == [0, 1, 2, 3, 4, 5]
     assert (sweep / "5" / "summary.json").is_file()
     assert (sweep / "0" / "summary.json").read_text() == before

@@ -9,24 +9,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import RunFolder, run_cli, run_tool
+from conftest import RunFolder, in_process, run_tool
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> RunFolder:
     """One real digits run (smoke size), shared by the tests that only read it."""
     root = tmp_path_factory.mktemp("use")
-    result = run_cli("debug=smoke", f"hydra.run.dir={root / 'run'}", cwd=root)
+    result = in_process("debug=smoke", f"hydra.run.dir={root / 'run'}", cwd=root)
     assert result.returncode == 0, result.output
     return RunFolder(root / "run")
 
 
 def evaluate(*args: str, cwd: Path):
-    return run_tool("tftrain-eval", "tftrain.evaluate", *args, cwd=cwd)
+    return in_process(*args, cwd=cwd, tool="tftrain-eval")
 
 
 def predict(*args: str, cwd: Path):
-    return run_tool("tftrain-predict", "tftrain.predict", *args, cwd=cwd)
+    return in_process(*args, cwd=cwd, tool="tftrain-predict")
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -35,7 +35,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def test_eval_reproduces_the_runs_test_metrics_and_writes_eval_json(finished):
-    result = evaluate(str(finished.path), cwd=finished.path.parent)
+    """The console script in a new process: the model loads without the run's state."""
+    result = run_tool("tftrain-eval", "tftrain.evaluate", str(finished.path), cwd=finished.path.parent)
     assert result.returncode == 0, result.output
     written = json.loads((finished.path / "eval.json").read_text())
     assert written["split"] == "test" and written["overrides"] == []

@@ -255,28 +255,40 @@ def saved_overrides(folder: Path) -> list[str]:
 
 @exits_fast
 def main() -> None:
+    sys.exit(command(sys.argv[1:]))
+
+
+def command(argv: list[str]) -> int:
+    """One `tftrain` command line, start to end, in this process; returns its exit status.
+
+    `main` runs it as the console script; the tests run it in their worker process too, so
+    that TensorFlow starts once per worker instead of once per test.
+    """
     # Like `python -m`: the user's own modules (models, losses) import from the working folder.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     schema.register()
-    argv = sys.argv[1:]
+    sweep.start()
     if "--help" in argv or "-h" in argv:
         print(help_text())
-        return
+        return 0
     try:
         argv = expand_resume(argv)
     except TftrainError as error:
         fail(str(error))
-        sys.exit(error.exit_code)
-    sys.argv[1:] = argv
+        return error.exit_code
+    sys.argv[1:] = argv  # what Hydra parses
     if not any(flag in argv for flag in ("--config-dir", "-cd", "--config-name", "-cn")):
         problem = preflight(argv)
         if problem:
             fail(problem)
-            sys.exit(2)
-    hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)(_task)()
-    sys.exit(sweep.exit_status())
-
+            return 2
+    try:
+        hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)(_task)()
+    except SystemExit as stop:  # a run that failed, or Hydra's own usage errors
+        if stop.code:
+            return stop.code if isinstance(stop.code, int) else 1
+    return sweep.exit_status()
 
 if __name__ == "__main__":
     main()

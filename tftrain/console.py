@@ -17,10 +17,11 @@ log.addHandler(logging.NullHandler())  # outside a run (no train.log yet) log no
 _job_label: list[str] = []  # set when jobs of a sweep run in parallel on one terminal
 
 
-def label_lines(label: str) -> None:
+def label_lines(label: str | None) -> None:
     """Parallel jobs share the terminal: each console line names its job, and no job draws a
-    live display (two would overwrite each other). train.log stays unlabelled: it is per job."""
-    _job_label[:] = [label]
+    live display (two would overwrite each other). train.log stays unlabelled: it is per job.
+    None: lines are not labelled."""
+    _job_label[:] = [label] if label else []
 
 
 @lru_cache(maxsize=None)

@@ -110,21 +110,21 @@ def check_fits(model: Any, spec: Any) -> None:
                            "the run's input shapes.")
 
 
-def cli_main(usage: str, body: Callable[[Path, list[str]], None]) -> None:
+def tool_command(usage: str, body: Callable[[Path, list[str]], None], args: list[str]) -> int:
     """The shared shape of tftrain-eval and tftrain-predict: RUN_FOLDER then KEY=VALUE
-    arguments; bad input is one paragraph and exit status 2."""
+    arguments; bad input is one paragraph and exit status 2. Returns the exit status."""
     if os.getcwd() not in sys.path:  # the user's own layers and losses, as in training
         sys.path.insert(0, os.getcwd())
-    args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help"):
         print(usage)
-        sys.exit(0 if args else 2)
+        return 0 if args else 2
     schema.register()
     try:
         body(run_folder(args[0]), args[1:])
     except TftrainError as error:
         fail(str(error))
-        sys.exit(error.exit_code)
+        return error.exit_code
+    return 0
 
 
 def show_eval(folder: Path, overrides: list[str]) -> None:
@@ -141,9 +141,14 @@ from the run's own config; overrides change the data, e.g. dataset=synthetic or
 dataset.test_split=0.5. Writes RUN_FOLDER/eval.json and prints the metrics."""
 
 
+def command(args: list[str]) -> int:
+    """`tftrain-eval ARGS` in this process; its exit status."""
+    return tool_command(USAGE, show_eval, args)
+
+
 @exits_fast
 def main() -> None:
-    cli_main(USAGE, show_eval)
+    sys.exit(command(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 from tftrain import artifacts
 from tftrain.console import echo
 from tftrain.errors import TftrainError
-from tftrain.evaluate import cli_main, load_model
+from tftrain.evaluate import load_model, tool_command
 from tftrain.process import exits_fast
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
@@ -197,9 +198,14 @@ text models). Written as CSV (default RUN_FOLDER/predictions.csv); classifiers g
 predicted class name and a probability per class."""
 
 
+def command(args: list[str]) -> int:
+    """`tftrain-predict ARGS` in this process; its exit status."""
+    return tool_command(USAGE, predict, args)
+
+
 @exits_fast
 def main() -> None:
-    cli_main(USAGE, predict)
+    sys.exit(command(sys.argv[1:]))
 
 
 if __name__ == "__main__":

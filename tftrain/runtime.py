@@ -40,6 +40,7 @@ with native_stderr_silenced():
 
     tf.config.list_physical_devices()  # device discovery prints too; do it while silenced
 import keras  # noqa: E402
+from tensorflow.python.framework.config import disable_op_determinism  # noqa: E402  (no public API)
 
 
 def setup(seed: int, deterministic: bool, precision: str) -> None:
@@ -47,8 +48,12 @@ def setup(seed: int, deterministic: bool, precision: str) -> None:
     keras.backend.clear_session(free_memory=True)
     keras.utils.set_random_seed(seed)
     keras.mixed_precision.set_global_policy(precision)
+    # Op determinism is process-wide: set it both ways, or a sweep's job after a
+    # `deterministic=true` job would silently run deterministic (and without XLA) too.
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    else:
+        disable_op_determinism()
 
 
 def default_strategy() -> tf.distribute.Strategy:

@@ -31,6 +31,12 @@ log = logging.getLogger("tftrain")
 outcome: dict[str, Any] = {"sweep_dir": None, "failed": []}
 
 
+def start() -> None:
+    """A new command: no sweep has ended yet, no job is labelled."""
+    outcome.update(sweep_dir=None, failed=[])
+    label_lines(None)
+
+
 def unique_dir(path: str) -> str:
     """The `${unique_dir:PATH}` resolver: PATH, or PATH_1, PATH_2... whichever is still free.
 

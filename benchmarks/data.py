@@ -1,20 +1,25 @@
 """Does tftrain's input pipeline keep the model fed? Steps/s per data source, against the
 same model fed from a dataset of the very same batches already materialised in memory.
 
-    python benchmarks/data.py [--epochs 4] [--repeats 3]
+    python benchmarks/data.py [--epochs 6] [--repeats 3] [--trainer fit|custom_loop]
+                              [--iterators EPOCHS]
 
 For each source the script builds tftrain's Data (the real `build_data`), materialises one
 epoch of its training batches into a cached in-memory dataset, and trains two identical
-models with `fit` for the same number of steps, interleaved and repeated: one fed by
-tftrain's pipeline, one by the cache. It prints steps/s after the first epoch and the ratio
-(goal >= 0.95: the pipeline is never the bottleneck). Files for the CSV, image and text
+models with tftrain's trainer (`fit` by default, with tftrain's defaults) for the same number of
+steps, interleaved and repeated: one fed by tftrain's pipeline, one by the cache. It prints
+steps/s after the first epoch and the ratio (goal >= 0.95: the pipeline is never the
+bottleneck). Files for the CSV, image and text
 sources are written to a temporary folder (the CSV is California housing from
-../shared/data when present, else generated).
+../shared/data when present, else generated). --iterators also times, per epoch, what
+a new epoch's iterator costs (creation and first batch, reading, teardown) with tf.data's
+autotuning on and off.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -24,8 +29,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from test_data import write_images, write_table  # noqa: E402  (the tests' fixture writers)
 
+from hydra.utils import instantiate  # noqa: E402
+
 from tftrain import cli, runner, runtime, schema  # noqa: E402
-from tftrain.data import build_data  # noqa: E402
+from tftrain.callbacks import EpochRecorder  # noqa: E402
+from tftrain.data import Data, build_data  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
 
 keras, tf = runtime.keras, runtime.tf
@@ -51,44 +59,79 @@ def sources(folder: Path) -> dict[str, list[str]]:
     }
 
 
-def compiled_model(cfg, data, trainer) -> keras.Model:
+def steps_per_second(cfg, data: Data, trainer, epochs: int) -> float:
+    """Train a new model on `data` with tftrain's own trainer, as `tftrain` does; steps/s
+    over the epochs after the first (which traces), from the epoch timer every run carries."""
     runtime.setup(cfg.seed, False, "float32")
     model = build_model(cfg.model, data.spec)
     runner.compile_model(model, cfg, data.spec, trainer)
-    return model
+    timer = EpochRecorder()
+    trainer.train(model, data, [timer])
+    return data.steps_per_epoch / statistics.median(timer.train_seconds[1:])
 
 
-def steps_per_second(model: keras.Model, dataset, steps: int, epochs: int, on_epoch) -> float:
-    times: list[float] = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            on_epoch(epoch)
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.start)
-
-    model.fit(dataset, epochs=epochs, verbose=0, callbacks=[Clock()], shuffle=False)
-    return steps / statistics.median(times[1:])
-
-
-def measure(args: list[str], epochs: int, repeats: int) -> tuple[float, float]:
-    from hydra.utils import instantiate
-
-    cfg = cli.compose([*args, "dataset.val_split=0", "callbacks=none", f"run_dir={tempfile.mkdtemp()}"])
+def measure(args: list[str], epochs: int, repeats: int) -> tuple[float, float, float, float]:
+    """tftrain's pipeline against a cache of the same batches, each in the same trainer:
+    both steps/s (medians over repeats), then the median and spread (max - min) of the
+    ratio of each adjacent pair of runs, which run in alternating order, so that a drift
+    in the machine's speed hits both sides of a pair alike."""
+    cfg = cli.compose([*args, "dataset.val_split=0", "callbacks=none", f"trainer.epochs={epochs}",
+                       f"run_dir={tempfile.mkdtemp()}"])
     trainer = instantiate(cfg.trainer, _recursive_=False)
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
-    cached = tf.data.Dataset.from_tensor_slices(
-        tf.nest.map_structure(lambda *b: tf.stack(b), *list(data.train))).cache()
+    batches = tf.nest.map_structure(lambda *b: tf.stack(b), *list(data.train))
+    cached = tf.data.Dataset.from_tensor_slices(batches).cache()
     list(cached)  # fill the cache before timing
-    piped, in_memory = [], []
-    for _ in range(repeats):
-        piped.append(steps_per_second(compiled_model(cfg, data, trainer), data.train,
-                                      data.steps_per_epoch, epochs, data.set_epoch))
-        in_memory.append(steps_per_second(compiled_model(cfg, data, trainer), cached,
-                                          data.steps_per_epoch, epochs, lambda epoch: None))
-    return statistics.median(piped), statistics.median(in_memory)
+    in_memory = dataclasses.replace(data, train=cached,
+                                    train_epochs=lambda first, last: cached.repeat(last - first))
+    piped, cache = [], []
+    for repeat in range(repeats):
+        pair = (data, in_memory) if repeat % 2 == 0 else (in_memory, data)
+        rates = {id(d): steps_per_second(cfg, d, trainer, epochs) for d in pair}
+        piped.append(rates[id(data)])
+        cache.append(rates[id(in_memory)])
+    ratios = [p / c for p, c in zip(piped, cache)]
+    return (statistics.median(piped), statistics.median(cache), statistics.median(ratios),
+            max(ratios) - min(ratios))
+
+
+def iterator_lifecycle(dataset, data: Data, epochs: int) -> dict[str, list[float]]:
+    """Seconds per epoch to create the epoch's iterator and get its first batch, to read the
+    rest, and to tear the iterator down (`del`), which joins its background threads."""
+    consume = tf.function(lambda batch: tf.reduce_sum(tf.cast(tf.nest.flatten(batch)[0], tf.float32)))
+    times: dict[str, list[float]] = {"start": [], "read": [], "teardown": []}
+    for epoch in range(epochs):
+        data.set_epoch(epoch)
+        started = time.perf_counter()
+        iterator = iter(dataset)
+        consume(next(iterator))
+        first = time.perf_counter()
+        for batch in iterator:
+            consume(batch)
+        read = time.perf_counter()
+        del iterator
+        times["start"].append(first - started)
+        times["read"].append(read - first)
+        times["teardown"].append(time.perf_counter() - read)
+    return times
+
+
+def iterators(epochs: int) -> None:
+    """What a new epoch costs the training pipeline, with tf.data's autotuning on and off."""
+    without = tf.data.Options()
+    without.autotune.enabled = False
+    print(f"\nper-epoch iterator costs, training split, {epochs} epochs (ms: median / max)")
+    print(f"{'source':<16}{'autotune':<10}{'start+1st batch':>18}{'read epoch':>16}{'teardown':>16}")
+    for name, args in (("digits", ["dataset=digits"]),
+                       ("synthetic 784", ["dataset=synthetic", "dataset.num_samples=20000",
+                                          "dataset.shape=[784]"])):
+        cfg = cli.compose(args)
+        data = build_data(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
+        for label, dataset in (("on", data.train), ("off", data.train.with_options(without))):
+            iterator_lifecycle(dataset, data, 2)  # trace the consumer, warm the caches
+            cells = iterator_lifecycle(dataset, data, epochs).values()
+            print(f"{name:<16}{label:<10}" + "".join(
+                f"{statistics.median(v) * 1e3:>9.1f} /{max(v) * 1e3:>6.1f}" for v in cells))
 
 
 def main() -> None:
@@ -96,14 +139,23 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trainer", choices=("fit", "custom_loop"), default="fit")
+    parser.add_argument("--iterators", type=int, metavar="EPOCHS", default=0,
+                        help="also time each epoch's iterator: start, read, teardown")
     options = parser.parse_args()
     schema.register()
+    if options.iterators:
+        iterators(options.iterators)
     with tempfile.TemporaryDirectory() as folder:
-        rows = [(name, *measure(args, options.epochs, options.repeats))
+        rows = [(name, *measure([*args, f"trainer={options.trainer}"], options.epochs,
+                                options.repeats))
                 for name, args in sources(Path(folder)).items()]
-    print(f"{'source':<20}{'tftrain steps/s':>17}{'cached steps/s':>16}{'ratio':>8}   (goal >= 0.95)")
-    for name, piped, cached in rows:
-        print(f"{name:<20}{piped:>17,.0f}{cached:>16,.0f}{piped / cached:>8.2f}")
+    print(f"trainer={options.trainer}; steps/s after the first epoch, median of "
+          f"{options.repeats} repeats; ratio: median of the repeats' ratios (spread)")
+    print(f"{'source':<20}{'tftrain steps/s':>17}{'cached steps/s':>16}{'ratio':>8}{'spread':>8}"
+          "   (goal >= 0.95)")
+    for name, piped, cached, ratio, spread in rows:
+        print(f"{name:<20}{piped:>17,.0f}{cached:>16,.0f}{ratio:>8.2f}{spread:>8.2f}")
 
 
 if __name__ == "__main__":

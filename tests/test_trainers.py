@@ -100,6 +100,25 @@ def test_an_iterator_made_before_its_epoch_is_set_reads_that_epochs_order():
     assert (labels(data.train) != expected).any()  # the epochs' orders do differ
 
 
+def test_epochs_in_a_row_are_the_epochs_one_at_a_time():
+    """The custom loop's one iterator per run reads what fit's iterator per epoch reads."""
+    from tftrain import cli, schema
+    from tftrain.data import build_data
+
+    schema.register()
+    cfg = cli.compose(["dataset.limit_batches=4"])
+    data = build_data(cfg.dataset, 8, cfg.seed)
+    one_at_a_time = []
+    for epoch in (2, 3, 4):
+        data.set_epoch(epoch)
+        one_at_a_time += [y.numpy() for _, y in data.train]
+    in_a_row = [y.numpy() for _, y in data.train_epochs(2, 5)]
+    assert len(in_a_row) == len(one_at_a_time) == 12
+    assert all((a == b).all() for a, b in zip(in_a_row, one_at_a_time))
+    assert int(data.train_epochs(2, 5).cardinality()) == 12
+    assert not all((a == b).all() for a, b in zip(in_a_row[:4], in_a_row[4:8]))  # reshuffled
+
+
 def test_keras_callbacks_work_unchanged_with_both_trainers(both_trainers):
     for run in both_trainers("trainer.epochs=3", "dataset.limit_batches=6",
                              "callbacks=[default,tensorboard,csv_logger,terminate_on_nan,reduce_lr]",

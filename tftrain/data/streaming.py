@@ -78,22 +78,25 @@ def cached(dataset: tf.data.Dataset, cache: Any, fingerprint: str, split: str) -
 
 
 def train_stream(examples: tf.data.Dataset, batch_size: int, seed: int, epoch: tf.Variable,
-                 shuffle: bool, buffer: int, drop_remainder: bool, steps: int,
-                 augment=None) -> tf.data.Dataset:
-    """One epoch of batches; the shuffle buffer's seed is a function of (seed, epoch)."""
-    def batches_of_epoch(_: tf.Tensor) -> tf.data.Dataset:
+                 shuffle: bool, buffer: int, drop_remainder: bool, steps: int, augment=None):
+    """The training datasets (`pipeline.epochs`); the shuffle buffer's seed is a function
+    of (seed, epoch)."""
+    from tftrain.data.pipeline import epochs
+
+    def batches_of_epoch(number: tf.Tensor) -> tf.data.Dataset:
         ordered = examples
         if shuffle:
-            epoch_seed = tf.constant(seed, tf.int64) * 1_000_003 + epoch.read_value()
+            epoch_seed = tf.constant(seed, tf.int64) * 1_000_003 + number
             ordered = examples.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
         return ordered.batch(batch_size, drop_remainder).take(steps)
 
-    batches = tf.data.Dataset.range(1).flat_map(batches_of_epoch)
-    if augment:
-        batches = batches.map(lambda x, y: (augment(x, training=True), y),
-                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return (batches.apply(tf.data.experimental.assert_cardinality(steps))
-            .prefetch(tf.data.AUTOTUNE))
+    def then(batches: tf.data.Dataset) -> tf.data.Dataset:
+        if not augment:
+            return batches
+        return batches.map(lambda x, y: (augment(x, training=True), y),
+                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    return epochs(batches_of_epoch, then, epoch, steps)
 
 
 def eval_stream(examples: tf.data.Dataset | None, rows: int, batch_size: int,
@@ -205,12 +208,14 @@ def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed:
     from tftrain.data.spec import Spec
 
     augment, in_model = tuple(pipeline["augment"] or ()), pipeline["augment_in"] == "model"
+    train, train_epochs = train_stream(examples["train"], batch_size, seed, epoch,
+                                       pipeline["shuffle"], pipeline["shuffle_buffer"],
+                                       pipeline["drop_remainder"], steps,
+                                       None if in_model else augmentation(augment))
     return Data(
         spec=Spec(inputs=features(stream.inputs, tallies, pipeline["normalize"]), targets=(target,),
                   augment=augment if in_model else ()),
-        train=train_stream(examples["train"], batch_size, seed, epoch, pipeline["shuffle"],
-                           pipeline["shuffle_buffer"], pipeline["drop_remainder"], steps,
-                           None if in_model else augmentation(augment)),
+        train=train, train_epochs=train_epochs,
         epoch=epoch, steps_per_epoch=steps, batch_size=batch_size,
         val=eval_stream(examples["val"], sizes["val"], batch_size, limit),
         test=eval_stream(examples["test"], sizes["test"], batch_size, limit),

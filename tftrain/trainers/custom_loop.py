@@ -4,7 +4,7 @@ Shaped like TF Model Garden's Orbit: the trainer owns the loop; one `tf.function
 `steps_per_execution` steps, pulling batches from an iterator passed in as an argument
 (not a `for x in dataset` loop, which TensorFlow turns into a slower dataset reduction);
 the host reads metrics once per call, never per step, and the loop never asks the
-iterator for more batches than the epoch has. Every variable is built before the first
+iterator for more batches than the epoch has. One iterator serves every epoch of a run. Every variable is built before the first
 trace, so each function traces once. Callbacks receive the same hooks, in the same order,
 with the same logs as under `fit`; what one step does is the pluggable `train_step`.
 """
@@ -44,14 +44,16 @@ class CustomLoopTrainer(Trainer):
         hooks.on_train_begin()
         # BackupAndRestore sets model._initial_epoch when it restores, as fit honours.
         first_epoch = getattr(model, "_initial_epoch", None) or initial_epoch
-        train = model.distribute_strategy.experimental_distribute_dataset(data.train)
+        # One iterator for every epoch left, each epoch in the order `fit` reads it
+        # (Data.train_epochs): no epoch waits for a new iterator, prefetching runs on.
+        batches = iter(model.distribute_strategy.experimental_distribute_dataset(
+            data.train_epochs(first_epoch, self.epochs)))
         epoch_logs: dict[str, float] = {}
         for epoch in range(first_epoch, self.epochs):
             self.step.reset()
             hooks.on_epoch_begin(epoch)
             self.follow_trainable(model)
-            data.set_epoch(epoch)
-            logs = self.run_steps(self.train_function, iter(train), data.steps_per_epoch, hooks, "train")
+            logs = self.run_steps(self.train_function, batches, data.steps_per_epoch, hooks, "train")
             epoch_logs = floats(logs)
             if data.val is not None and (epoch + 1) % self.validation_freq == 0:
                 val_logs = self.evaluate(model, data.val, hooks)

@@ -26,6 +26,7 @@ import tensorflow as tf
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from tftrain.data.batches import UNTUNED, Epochs, epochs
 from tftrain.data.features import as_columns, fit_features
 from tftrain.data.sources import Arrays, Source, check_lengths
 from tftrain.data.spec import Spec, Target
@@ -35,8 +36,6 @@ from tftrain.schema import DatasetConfig
 
 PIPELINE_KEYS = {f.name for f in fields(DatasetConfig)} - {"_target_"}
 Split = tuple[Arrays, Arrays]
-# A training split: one epoch (the one Data.epoch names), and (first, last) -> epochs in a row
-Epochs = tuple[tf.data.Dataset, Callable[[int, int], tf.data.Dataset]]
 
 
 @dataclass
@@ -207,29 +206,6 @@ def train_dataset(x: Arrays, y: Arrays, batch_size: int, seed: int, epoch: tf.Va
     return epochs(chunks_of_epoch, batches, epoch, steps)
 
 
-def epochs(of_epoch: Callable[[tf.Tensor], tf.data.Dataset],
-           then: Callable[[tf.data.Dataset], tf.data.Dataset], epoch: tf.Variable,
-           steps: int) -> Epochs:
-    """The training datasets of a source whose epoch k is `then(of_epoch(k))`.
-
-    First, one epoch: the one `epoch` names when an iterator asks for its first batch (fit
-    makes an iterator per epoch, the one for epoch k+1 at the end of epoch k, before
-    on_epoch_begin sets the number). Second, `(first, last) ->` epochs first..last-1 back to
-    back, numbered by the stream itself: one iterator serves a whole run, so no epoch waits
-    for a new iterator (TensorFlow instantiates and optimises the dataset's functions for
-    each: ~20 ms on 2 cores, a third of a digits epoch) and prefetching runs on across
-    epoch boundaries (the custom loop's way).
-    """
-    def finish(numbers: tf.data.Dataset, of_number, count: int) -> tf.data.Dataset:
-        return (then(numbers.flat_map(of_number))
-                .apply(tf.data.experimental.assert_cardinality(count))
-                .prefetch(tf.data.AUTOTUNE))
-
-    one = finish(tf.data.Dataset.range(1), lambda _: of_epoch(epoch.read_value()), steps)
-    return one, lambda first, last: finish(tf.data.Dataset.range(first, last), of_epoch,
-                                           (last - first) * steps)
-
-
 def eval_dataset(x: Arrays, y: Arrays, batch_size: int, cache: bool,
                  limit: int | None) -> tf.data.Dataset | None:
     if rows_in(y) == 0:
@@ -239,7 +215,7 @@ def eval_dataset(x: Arrays, y: Arrays, batch_size: int, cache: bool,
         dataset = dataset.take(limit)
     if cache:
         dataset = dataset.cache()
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(UNTUNED)  # as training: see batches.py
 
 
 def fingerprint(x: Arrays, y: Arrays) -> str:

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
+from tftrain.data.batches import UNTUNED, epochs
 from tftrain.data.spec import Feature, Target
 from tftrain.errors import TftrainError
 
@@ -79,10 +80,8 @@ def cached(dataset: tf.data.Dataset, cache: Any, fingerprint: str, split: str) -
 
 def train_stream(examples: tf.data.Dataset, batch_size: int, seed: int, epoch: tf.Variable,
                  shuffle: bool, buffer: int, drop_remainder: bool, steps: int, augment=None):
-    """The training datasets (`pipeline.epochs`); the shuffle buffer's seed is a function
-    of (seed, epoch)."""
-    from tftrain.data.pipeline import epochs
-
+    """The training datasets (`batches.epochs`); the shuffle buffer's seed is a function of
+    (seed, epoch)."""
     def batches_of_epoch(number: tf.Tensor) -> tf.data.Dataset:
         ordered = examples
         if shuffle:
@@ -106,7 +105,8 @@ def eval_stream(examples: tf.data.Dataset | None, rows: int, batch_size: int,
         return None
     steps = -(-rows // batch_size)
     batches = examples.batch(batch_size).apply(tf.data.experimental.assert_cardinality(steps))
-    return (batches.take(limit) if limit else batches).prefetch(tf.data.AUTOTUNE)
+    return ((batches.take(limit) if limit else batches).prefetch(tf.data.AUTOTUNE)
+            .with_options(UNTUNED))  # as training: see batches.py
 
 
 @dataclass

@@ -148,6 +148,8 @@ def main() -> None:
     parser.add_argument("--iterators", type=int, metavar="EPOCHS", default=0,
                         help="also time each epoch's iterator: start, read, teardown")
     options = parser.parse_args()
+    # Each run builds new models and datasets: TensorFlow's retracing detector would warn.
+    tf.get_logger().setLevel("ERROR")
     schema.register()
     if options.iterators:
         iterators(options.iterators)

@@ -91,6 +91,30 @@ def test_export_writes_a_savedmodel_that_tensorflow_serves(tmp_path):
     assert p.shape == (2, 10) and float(p.sum()) == pytest.approx(2.0, abs=1e-4)  # softmax rows
 
 
+def test_a_binary_head_is_one_sigmoid_unit_trained_with_binary_cross_entropy(tmp_path, train):
+    """The guides' binary classifiers (experiments text_classification and multi_input)."""
+    import keras
+
+    run = train("experiment=multi_input", "debug=smoke")
+    model = keras.models.load_model(run.path / "model.keras")
+    assert model.output_shape == (None, 1) and model.loss == "binary_crossentropy"
+    assert set(run.summary["test"]) == {"loss", "accuracy"}
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "new.npz", wide_input=rng.normal(size=(4, 10)).astype(np.float32),
+             deep_input=rng.normal(size=(4, 5)).astype(np.float32))
+    result = in_process(str(run.path), f"input={tmp_path / 'new.npz'}", cwd=tmp_path,
+                        tool="tftrain-predict")
+    assert result.returncode == 0, result.output
+    rows = [line.split(",") for line in (run.path / "predictions.csv").read_text().splitlines()]
+    assert rows[0] == ["input", "predicted", "p_class_0", "p_class_1"]
+    for row in rows[1:]:  # the sigmoid gives p(class_1); class_0 gets the rest
+        assert float(row[2]) + float(row[3]) == pytest.approx(1.0, abs=1e-5)
+        assert row[1] == ("class_1" if float(row[3]) > 0.5 else "class_0")
+
+    refused = in_process("+model.binary=true", "debug=smoke", cwd=tmp_path)
+    assert refused.returncode == 2 and "target 'output' has 10 classes" in refused.stderr
+
+
 def test_a_text_model_on_image_data_names_what_it_expected(tmp_path):
     result = in_process("model=text_classifier", "debug=smoke", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.output

@@ -161,6 +161,8 @@ def target_columns(values: np.ndarray, target: dict[str, Any],
                    prefix: str) -> tuple[list[str], list[list[str]]]:
     """One target's header cells and columns."""
     if target.get("task") == "classification":
+        if values.shape[1] == 1:  # a binary head: the probability of the second class
+            values = np.concatenate([1 - values, values], axis=1)
         classes = target.get("class_names") or [str(i) for i in range(values.shape[1])]
         predicted = [classes[i] for i in np.argmax(values, axis=1)]
         return ([f"{prefix}predicted", *(f"{prefix}p_{c}" for c in classes)],

@@ -29,6 +29,7 @@ from tftrain.console import console, echo  # noqa: E402
 from tftrain.data import Data, Spec, build_data  # noqa: E402
 from tftrain.errors import Diverged, Interrupted, TftrainError  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
+from tftrain.models.head import binary_targets  # noqa: E402
 from tftrain.plots import plot_history  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
 
@@ -129,7 +130,7 @@ def compile_model(model: keras.Model, cfg: DictConfig, spec: Spec, trainer: Trai
     schedule = instantiate(cfg.lr_schedule, _convert_="all") if cfg.lr_schedule else None
     learning_rate = {"learning_rate": schedule} if schedule is not None else {}
     optimizer = instantiate(cfg.optimizer, _partial_=True, _convert_="all")(**learning_rate)
-    loss, metrics = task.loss_and_metrics(cfg.loss, cfg.metrics, spec)
+    loss, metrics = task.loss_and_metrics(cfg.loss, cfg.metrics, spec, binary_targets(model, spec))
     task.check_targets(cfg.loss_weights, "loss_weights", spec)
     loss_weights = OmegaConf.to_container(cfg.loss_weights) if cfg.loss_weights else None
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,

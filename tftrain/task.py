@@ -30,16 +30,18 @@ def resolve(node: Any, wrapper: type) -> Any:
     return wrapper(target, name=target.__name__, **extra) if extra else target
 
 
-def loss_and_metrics(loss: Any, metrics: Any, spec: Spec) -> tuple[Any, Any]:
+def loss_and_metrics(loss: Any, metrics: Any, spec: Spec,
+                     binary: set[str] = frozenset()) -> tuple[Any, Any]:
     """The configured loss and metrics, or each target's task's: cross-entropy + accuracy,
     mse + mae. With several targets, a dict keyed by target name gives each its own;
-    anything else applies to every target."""
+    anything else applies to every target. `binary`: the targets whose head is one sigmoid
+    unit (binary cross-entropy)."""
     if metrics is not None and not (isinstance(metrics, (list, ListConfig)) or per_target(metrics)):
         raise TftrainError(f"metrics must be a list (of Keras names or _target_ nodes), or a dict "
                            f"of such lists by target name; got {metrics!r}.")
     for setting, key in ((loss, "loss"), (metrics, "metrics")):
         check_targets(setting, key, spec)
-    chosen = {t.name: (resolve(pick(loss, t.name, default_loss(t)), FunctionLoss),
+    chosen = {t.name: (resolve(pick(loss, t.name, default_loss(t, t.name in binary)), FunctionLoss),
                        [resolve(m, keras.metrics.MeanMetricWrapper)
                         for m in pick(metrics, t.name, default_metrics(t))])
               for t in spec.targets}
@@ -68,10 +70,12 @@ def check_targets(setting: Any, key: str, spec: Spec) -> None:
                            f"are: {', '.join(names)}.")
 
 
-def default_loss(target: Target) -> str:
-    # The head ends in softmax, so the loss takes probabilities (Keras still uses the
-    # logits internally for numerical stability).
-    return "sparse_categorical_crossentropy" if target.task == "classification" else "mse"
+def default_loss(target: Target, binary: bool = False) -> str:
+    # The head ends in softmax (or, binary, a sigmoid), so the loss takes probabilities
+    # (Keras still uses the logits internally for numerical stability).
+    if target.task != "classification":
+        return "mse"
+    return "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
 
 
 def default_metrics(target: Target) -> list[str]:

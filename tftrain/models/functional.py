@@ -24,7 +24,8 @@ from tftrain.models.inputs import model_inputs
 
 
 def functional(spec: Spec, nodes: list[dict[str, Any]], name: str = "functional",
-               logits: bool = False, heads: dict[str, str] | None = None) -> keras.Model:
+               logits: bool = False, heads: dict[str, str] | None = None,
+               binary: bool = False) -> keras.Model:
     inputs, tensors = model_inputs(spec)
     previous = "input"
     for node in nodes:
@@ -41,7 +42,7 @@ def functional(spec: Spec, nodes: list[dict[str, Any]], name: str = "functional"
         tensors[node["name"]] = layer(args)
         previous = node["name"]
     return keras.Model(inputs, outputs(spec, head_features(spec, tensors, previous, heads or {}),
-                                       logits), name=name)
+                                       logits, binary), name=name)
 
 
 def head_features(spec: Spec, tensors: dict[str, keras.KerasTensor], last: str,

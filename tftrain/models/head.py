@@ -3,11 +3,15 @@
 import keras
 
 from tftrain.data import Spec, Target
+from tftrain.errors import TftrainError
+
+SINGLE_HEAD = "head"  # the Dense of a single-target model; with several, each is named after its target
 
 
-def head(spec: Spec, logits: bool = False) -> list[keras.layers.Layer]:
+def head(spec: Spec, logits: bool = False, binary: bool = False) -> list[keras.layers.Layer]:
     """The one output of a single-target model: see `target_head`."""
-    return target_head(spec.targets[0], logits, dense_name="head", units_name="target_units")
+    return target_head(spec.targets[0], logits, binary, dense_name=SINGLE_HEAD,
+                       units_name="target_units")
 
 
 def unscale(spec: Spec) -> list[keras.layers.Layer]:
@@ -15,16 +19,25 @@ def unscale(spec: Spec) -> list[keras.layers.Layer]:
     return rescale(spec.targets[0], "target_units")
 
 
-def target_head(target: Target, logits: bool = False, dense_name: str | None = None,
-                units_name: str | None = None) -> list[keras.layers.Layer]:
+def target_head(target: Target, logits: bool = False, binary: bool = False,
+                dense_name: str | None = None, units_name: str | None = None) -> list[keras.layers.Layer]:
     """Dense(units) — float32 even under mixed precision: softmax and losses need the
     range — and, for a standardised regression target, the rescaling back to its units.
-    `logits=True` leaves out the softmax (pair it with a `from_logits=True` loss).
-    Without names, the last layer is named after the target: Keras names the output's
-    metrics after it (`price_mae`) and `model.predict` returns a dict keyed by it."""
+    `logits=True` leaves out the softmax (pair it with a `from_logits=True` loss);
+    `binary=True` gives a two-class target one sigmoid unit, the probability of its second
+    class (the loss defaults to binary cross-entropy), as the TensorFlow guides' binary
+    classifiers end. Without names, the last layer is named after the target: Keras names
+    the output's metrics after it (`price_mae`) and `model.predict` returns a dict keyed by it."""
     rescaled = target.moments is not None
-    activation = None if logits else target.activation
-    dense = keras.layers.Dense(target.units, activation=activation, dtype="float32",
+    units, activation = target.units, target.activation
+    if binary and target.task == "classification":
+        if target.num_classes != 2:
+            raise TftrainError(f"model.binary=true gives a two-class target one sigmoid unit, but "
+                               f"target '{target.name}' has {target.num_classes} classes; set "
+                               "model.binary=false for a softmax over them.")
+        units, activation = 1, "sigmoid"
+    activation = None if logits else activation
+    dense = keras.layers.Dense(units, activation=activation, dtype="float32",
                                name=dense_name or (f"{target.name}_head" if rescaled else target.name))
     return [dense, *rescale(target, units_name or target.name)]
 
@@ -37,11 +50,24 @@ def rescale(target: Target, name: str) -> list[keras.layers.Layer]:
     return [keras.layers.Rescaling(std, offset=mean, dtype="float32", name=name)]
 
 
-def outputs(spec: Spec, features: dict[str, keras.KerasTensor], logits: bool = False):
+def outputs(spec: Spec, features: dict[str, keras.KerasTensor], logits: bool = False,
+            binary: bool = False):
     """Every target's head on its features: a tensor for one target, a dict for several."""
     if not spec.multi_output:
-        return apply(head(spec, logits), features[spec.targets[0].name])
-    return {t.name: apply(target_head(t, logits), features[t.name]) for t in spec.targets}
+        return apply(head(spec, logits, binary), features[spec.targets[0].name])
+    return {t.name: apply(target_head(t, logits, binary), features[t.name]) for t in spec.targets}
+
+
+def binary_targets(model: keras.Model, spec: Spec) -> set[str]:
+    """The classification targets this model predicts with one unit (`binary=True` heads),
+    found by the head's name; subclassed models, which bring their own heads, have none."""
+    found = set()
+    for target in spec.targets:
+        name = target.name if spec.multi_output else SINGLE_HEAD
+        layer = next((l for l in model.layers if l.name == name), None)
+        if target.task == "classification" and getattr(layer, "units", None) == 1:
+            found.add(target.name)
+    return found
 
 
 def apply(layers: list[keras.layers.Layer], tensor: keras.KerasTensor) -> keras.KerasTensor:

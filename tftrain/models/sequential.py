@@ -32,14 +32,14 @@ def as_layer(entry: keras.layers.Layer | str | dict) -> keras.layers.Layer:
 
 
 def sequential(spec: Spec, layers: list[keras.layers.Layer | str | dict], name: str = "sequential",
-               logits: bool = False) -> keras.Model:
+               logits: bool = False, binary: bool = False) -> keras.Model:
     """A keras.Sequential where it can be one; with encoded inputs or several targets, the
     same stack in a functional model (several targets share it, each with its own head)."""
     stack = list(map(as_layer, layers))
     if not needs_preprocessing(spec) and not spec.multi_output:
         return keras.Sequential([keras.Input(shape=spec.single.shape, name="input"), *stack,
-                                 *head(spec, logits)], name=name)
+                                 *head(spec, logits, binary)], name=name)
     inputs, tensors = model_inputs(spec)
     hidden = apply(stack, tensors["input"])
-    return keras.Model(inputs, outputs(spec, {t.name: hidden for t in spec.targets}, logits),
+    return keras.Model(inputs, outputs(spec, {t.name: hidden for t in spec.targets}, logits, binary),
                        name=name)

@@ -25,6 +25,7 @@ import os
 import re
 import statistics
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,14 +36,11 @@ from tftrain import runtime  # first: sets TensorFlow's environment before it is
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
-from tftrain import cli, schema  # noqa: E402
-from tftrain.callbacks import EpochRecorder, build_callbacks, recorder  # noqa: E402
+from tftrain import cli, runner, schema  # noqa: E402
+from tftrain.callbacks import EpochRecorder, recorder  # noqa: E402
 from tftrain.data import build_data  # noqa: E402
-from tftrain.models import build_model  # noqa: E402
-from tftrain.runner import compile_model  # noqa: E402
 
 BATCH = 128
 CLASSES = 10
@@ -121,23 +119,17 @@ def compose(model: str, trainer: str, samples: int, epochs: int,
 
 
 def run_tftrain(cfg: DictConfig) -> Run:
-    """tftrain.runner.run's steps up to training, as `tftrain callbacks=none` runs them.
+    """A run as `tftrain callbacks=none` prepares it (`runner.prepare`), then trained.
 
-    The callbacks are `build_callbacks`': the guards every run gets and the EpochRecorder,
+    The callbacks are the guards every run gets and the metrics writer, an EpochRecorder,
     whose `train_seconds` (epoch start to last training batch) are the timings.
     """
-    runtime.setup(cfg.seed, cfg.deterministic, cfg.precision.policy)
-    strategy = instantiate(cfg.distribute)
-    trainer = instantiate(cfg.trainer, _recursive_=False)
-    data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
-    schema.set_data_facts(data.steps_per_epoch, {})  # no text inputs: no vocabulary sizes
-    with strategy.scope():
-        model = build_model(cfg.model, data.spec)
-        compile_model(model, cfg, data.spec, trainer)
-    callbacks = build_callbacks(cfg.callbacks)
-    trainer.train(model, data, callbacks, trainer.initial_epoch)
-    return Run(recorder(callbacks).train_seconds, data.steps_per_epoch * data.batch_size,
-               model.count_params())
+    with open_dict(cfg):
+        cfg.run_dir = tempfile.mkdtemp(prefix="tftrain-benchmark-")
+    run = runner.prepare(cfg)
+    run.trainer.train(run.model, run.data, run.callbacks, run.first_epoch)
+    return Run(recorder(run.callbacks).train_seconds, run.data.steps_per_epoch * run.data.batch_size,
+               run.model.count_params())
 
 
 def training_arrays(cfg: DictConfig) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ datasets in ../shared/data), one pipeline, the model adapting to the data."""
 from __future__ import annotations
 
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -233,13 +234,20 @@ def test_bad_data_is_reported_before_training_naming_file_and_expectation(tmp_pa
 
 
 def test_predict_reads_raw_csv_rows_for_a_tabular_run(tmp_path, train):
+    """Columns keep their own names, spaces included, without Keras warning about them."""
     write_table(tmp_path / "table.csv")
-    run = train("dataset=csv", f"dataset.path={tmp_path / 'table.csv'}", "dataset.label=label",
-                "trainer.epochs=15")
-    (tmp_path / "new.csv").write_text("note,size,colour,member\nn1,16.0,red,True\nn2,,,\nn3,4.0,blue,False\n")
-    result = in_process(str(run.path), f"input={tmp_path / 'new.csv'}",
-                        f"output={tmp_path / 'out.csv'}", cwd=tmp_path, tool="tftrain-predict")
+    table = tmp_path / "table.csv"
+    table.write_text(table.read_text().replace("size,", "size cm,", 1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = train("dataset=csv", f"dataset.path={table}", "dataset.label=label", "trainer.epochs=15")
+        (tmp_path / "new.csv").write_text(
+            "note,size cm,colour,member\nn1,16.0,red,True\nn2,,,\nn3,4.0,blue,False\n")
+        result = in_process(str(run.path), f"input={tmp_path / 'new.csv'}",
+                            f"output={tmp_path / 'out.csv'}", cwd=tmp_path, tool="tftrain-predict")
     assert result.returncode == 0, result.output
+    assert run.summary["data"]["inputs"]["size cm"]["kind"] == "numeric"
+    assert not [w for w in caught if "must match the names" in str(w.message)]
     rows = (tmp_path / "out.csv").read_text().splitlines()
     assert rows[0] == "input,predicted,p_big,p_small"
     assert [r.split(",")[1] for r in rows[1:]] == ["big", rows[2].split(",")[1], "small"]

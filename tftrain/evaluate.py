@@ -58,12 +58,10 @@ def load_model(folder: Path) -> Any:
     """model.keras in safe mode: a run folder never needs arbitrary code to load."""
     from tftrain import runtime  # noqa: F401  (first: quiets TensorFlow before it loads)
 
-    import keras
-
-    import tftrain.models  # noqa: F401  (registers tftrain's serializable layers and models)
+    from tftrain import models
 
     try:
-        return keras.models.load_model(folder / artifacts.MODEL, safe_mode=True)
+        return models.load_model(str(folder / artifacts.MODEL))
     except ValueError as error:
         if "safe_mode" not in str(error):
             raise

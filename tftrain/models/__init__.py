@@ -10,13 +10,15 @@ import keras
 from tftrain.models import layers, zoo  # noqa: F401  (registers tftrain's serializable classes)
 from tftrain.models.build import build_model
 from tftrain.models.functional import functional
+from tftrain.models.inputs import keyed_by_column_names
 from tftrain.models.sequential import sequential
 from tftrain.models.transfer import transfer
 
 
 def load_model(path: str) -> keras.Model:
     """Load a tftrain model.keras in Keras' safe mode, tftrain's own layers registered."""
-    return keras.models.load_model(path, safe_mode=True)
+    with keyed_by_column_names():
+        return keras.models.load_model(path, safe_mode=True)
 
 
 __all__ = ["build_model", "functional", "load_model", "sequential", "transfer"]

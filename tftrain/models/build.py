@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from tftrain.data import Spec
 from tftrain.errors import TftrainError, user_error
 from tftrain.models.head import unscale
-from tftrain.models.inputs import model_inputs, needs_preprocessing
+from tftrain.models.inputs import keyed_by_column_names, model_inputs, needs_preprocessing
 
 
 def spec_arguments(spec: Spec) -> dict:
@@ -31,9 +31,10 @@ def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
     offered = {k: v for k, v in spec_arguments(spec).items()
                if k in accepted and k not in factory.keywords}
     try:
-        model = factory(**offered)
-        if not model.built:  # a subclassed model: wrap it in the data's inputs and encodings
-            model = around(model, spec)
+        with keyed_by_column_names():
+            model = factory(**offered)
+            if not model.built:  # a subclassed model: wrap it in the data's inputs and encodings
+                model = around(model, spec)
         check_outputs(model, spec, cfg.get("name") or target.rsplit(".", 1)[-1])
     except TftrainError:
         raise

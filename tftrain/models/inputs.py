@@ -9,7 +9,10 @@ model, so `model.keras` predicts from raw inputs.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import warnings
+from typing import Iterator
 
 import keras
 from hydra.utils import instantiate
@@ -21,6 +24,20 @@ from tftrain.models.layers import FillMissing
 def layer_name(feature: Feature, suffix: str = "") -> str:
     """Keras names allow no spaces: 'fixed acidity' becomes fixed_acidity (data keys stay)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", feature.name) + suffix
+
+
+@contextlib.contextmanager
+def keyed_by_column_names() -> Iterator[None]:
+    """Build or load a model whose input dict is keyed by the data's own names.
+
+    A CSV column 'fixed acidity' is the key `predict` takes, while its Input tensor must be
+    named fixed_acidity; Keras warns about the difference at every build and load. It is
+    by design here, so that warning (and only it) is silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="When providing `inputs` as a dict, all keys "
+                                "in the dict must match the names", category=UserWarning)
+        yield
 
 
 def encode(feature: Feature, tensor):

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -259,6 +260,26 @@ def test_gan_experiment_uses_its_own_step(tmp_path):
     generated = keras.models.load_model(run.path / "model.keras").generator(
         np.zeros((2, 16), "float32")).numpy()
     assert generated.shape == (2, 8, 8, 1) and ((generated >= 0) & (generated <= 1)).all()
+
+
+def test_a_resumed_gan_continues_as_if_never_stopped(tmp_path):
+    """The step's own state (the discriminator's optimizer, the noise stream) is checkpointed
+    with the model: 1 epoch, resumed to 3, equals 3 epochs in one go."""
+    args = ("experiment=digits_gan", "dataset.limit_batches=3", "deterministic=true")
+    full = in_process(*args, "trainer.epochs=3", f"hydra.run.dir={tmp_path / 'full'}", cwd=tmp_path)
+    assert full.returncode == 0, full.output
+    part = in_process(*args, "trainer.epochs=1", f"hydra.run.dir={tmp_path / 'part'}", cwd=tmp_path)
+    assert part.returncode == 0, part.output
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = in_process(f"resume={tmp_path / 'part'}", "trainer.epochs=3", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.output
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
+    expected, got = RunFolder(tmp_path / "full").metrics, RunFolder(tmp_path / "part").metrics
+    assert [r["epoch"] for r in got] == ["1", "2", "3"]
+    for want, have in zip(expected, got):
+        for key in ("d_loss", "g_loss", "val_d_loss", "val_g_loss"):
+            assert float(have[key]) == pytest.approx(float(want[key]), rel=1e-5), (have["epoch"], key)
 
 
 def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):

@@ -62,6 +62,9 @@ class ImageGAN(keras.Model):
     def __init__(self, input_shape: tuple[int, ...], latent_dim: int = 16, width: int = 64, **kwargs):
         super().__init__(**kwargs)
         self.image_shape, self.latent_dim, self.width = tuple(input_shape), latent_dim, width
+        # The generator's noise: a model variable, so checkpoints keep it and EpochSeeds
+        # re-keys it per epoch (a resumed run draws the noise an uninterrupted one draws).
+        self.noise = keras.random.SeedGenerator(latent_dim, name="noise")
         pixels = 1
         for size in self.image_shape:
             pixels *= size

@@ -77,25 +77,31 @@ class GANStep:
     Each batch: one discriminator update (real images vs generated), then one generator
     update (fool the discriminator). The compiled optimizer trains the generator; a copy of
     its config trains the discriminator. Logs `d_loss`, `g_loss` and `loss` (their sum).
+
+    State that must survive a resume lives on the model, which checkpoints save whole: the
+    discriminator's optimizer is set as `model.discriminator_optimizer`, and the noise is
+    drawn from the model's own `noise` seed generator.
     """
 
     def __init__(self, model: keras.Model) -> None:
         self.model = model
         self.g_optimizer = model.optimizer
         self.d_optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
+        model.discriminator_optimizer = self.d_optimizer
         self.cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
-        self.seeds = keras.random.SeedGenerator(model.latent_dim)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "d_loss", "g_loss")}
 
     def build(self, batch) -> None:
+        """The compiled optimizer is built on every weight, as loading model.keras builds
+        it, so its saved state loads back; it only ever updates the generator's."""
         model = self.model
         model.generator(keras.ops.zeros((1, model.latent_dim)))
-        self.g_optimizer.build(model.generator.trainable_variables)
+        self.g_optimizer.build(model.trainable_variables)
         self.d_optimizer.build(model.discriminator.trainable_variables)
 
     def losses(self, real, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
         model = self.model
-        noise = keras.random.normal((tf.shape(real)[0], model.latent_dim), seed=self.seeds)
+        noise = keras.random.normal((tf.shape(real)[0], model.latent_dim), seed=model.noise)
         fake_logits = model.discriminator(model.generator(noise, training=training), training=training)
         real_logits = model.discriminator(real, training=training)
         d_loss = (self.cross_entropy(tf.ones_like(real_logits), real_logits)

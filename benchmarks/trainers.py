@@ -1,7 +1,7 @@
 """Training throughput: a textbook Keras script against tftrain's two trainers.
 
     python benchmarks/trainers.py [--models mlp,cnn] [--repeats 3] [--epochs 4]
-                                  [--samples N] [--spe-sweep]
+                                  [--samples N] [--spe-sweep] [--precision mixed_float16]
 
 Four variants train the same architecture on the same synthetic data (28x28x1, 10 classes)
 with a global batch of 128, side by side in one process, interleaved (a, b, c, d, a, ...):
@@ -13,8 +13,11 @@ A run's samples/s is the median of its epochs after the first (the first one tra
 table shows the median over repeats, and the spread of the repeats (max - min) / median as a
 measure of the machine's noise. There is no validation split, and the timer stops at the last
 training batch of each epoch. For the MLP the table adds the achieved GFLOP/s against an
-estimate of the CPU's FP32 peak. --spe-sweep also times tftrain's trainers on the MLP for
-several steps_per_execution, to choose the default.
+estimate of the CPU's FP32 peak (on a GPU: beside the GPU's own float32 matmul). --precision
+runs every variant under a mixed-precision policy (tftrain's `precision=` group; the textbook
+script sets the same Keras policy, its output layer float32 as the Keras guide says).
+--spe-sweep also times tftrain's trainers on the MLP for several steps_per_execution, to
+choose the default.
 """
 
 from __future__ import annotations
@@ -99,7 +102,10 @@ class Rate:
         return cls(median, (max(values) - min(values)) / median)
 
 
-def compose(model: str, trainer: str, samples: int, epochs: int,
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # conf/precision
+
+
+def compose(model: str, trainer: str, samples: int, epochs: int, precision: str = "float32",
             overrides: tuple[str, ...] = ()) -> DictConfig:
     """tftrain's real composed config, with the benchmark's data, batch and model.
 
@@ -109,7 +115,7 @@ def compose(model: str, trainer: str, samples: int, epochs: int,
                        f"dataset.num_classes={CLASSES}", f"dataset.num_samples={samples}",
                        "dataset.val_split=0", "dataset.test_split=0", "callbacks=none",
                        f"trainer={trainer}", f"trainer.batch_size={BATCH}",
-                       f"trainer.epochs={epochs}", *overrides])
+                       f"trainer.epochs={epochs}", f"precision={precision}", *overrides])
     schema.validate(cfg)
     with open_dict(cfg):
         cfg.model = {"_target_": "tftrain.models.sequential", "name": model,
@@ -140,12 +146,12 @@ def training_arrays(cfg: DictConfig) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_textbook(model_name: str, x: np.ndarray, y: np.ndarray, epochs: int, seed: int,
-                 steps_per_execution: int) -> Run:
+                 policy: str, steps_per_execution: int) -> Run:
     """What a Keras tutorial writes: Sequential, compile with strings, fit on arrays."""
-    runtime.setup(seed, False, "float32")  # the same clean, seeded session as tftrain's runs get
+    runtime.setup(seed, False, policy)  # the same clean, seeded session as tftrain's runs get
     layers = [getattr(keras.layers, cls)(**kwargs) for cls, kwargs in ARCHITECTURES[model_name]]
     model = keras.Sequential([keras.Input(SHAPE), *layers,
-                              keras.layers.Dense(CLASSES, activation="softmax")])
+                              keras.layers.Dense(CLASSES, activation="softmax", dtype="float32")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
     timer = EpochRecorder()  # the same timing callback tftrain's runs carry
@@ -169,30 +175,34 @@ def measure(variants: dict[str, Callable[[], Run]], repeats: int) -> dict[str, R
     return {name: Rate.of(values) for name, values in rates.items()}
 
 
-def compare(model: str, samples: int, epochs: int, repeats: int, spe: int) -> dict[str, Rate]:
+def compare(model: str, samples: int, epochs: int, repeats: int, spe: int,
+            precision: str) -> dict[str, Rate]:
     """Time the four variants on one model, print the table; return their rates."""
-    fit_cfg = compose(model, "fit", samples, epochs)
+    fit_cfg = compose(model, "fit", samples, epochs, precision)
     x, y = training_arrays(fit_cfg)
-    textbook = functools.partial(run_textbook, model, x, y, epochs, fit_cfg.seed)
+    textbook = functools.partial(run_textbook, model, x, y, epochs, fit_cfg.seed,
+                                 fit_cfg.precision.policy)
     variants = {
         "(a) textbook Keras, spe=1": functools.partial(textbook, 1),
         f"(b) textbook Keras, spe={spe}": functools.partial(textbook, spe),
         "(c) tftrain fit (default)": functools.partial(run_tftrain, fit_cfg),
         "(d) tftrain custom_loop": functools.partial(
-            run_tftrain, compose(model, "custom_loop", samples, epochs)),
+            run_tftrain, compose(model, "custom_loop", samples, epochs, precision)),
     }
     rates = measure(variants, repeats)
-    print(f"\n{model}: {len(x):,} samples/epoch = {len(x) // BATCH} steps of {BATCH}; {epochs} "
-          f"epochs/run; samples/s = median of epochs 2..{epochs}, then median of {repeats} repeats")
+    print(f"\n{model} ({precision}): {len(x):,} samples/epoch = {len(x) // BATCH} steps of {BATCH}; "
+          f"{epochs} epochs/run; samples/s = median of epochs 2..{epochs}, then median of {repeats} "
+          f"repeats")
     print_table(rates, MLP_FLOP_PER_SAMPLE if model == "mlp" else None)
     return rates
 
 
 def print_table(rates: dict[str, Rate], flop_per_sample: float | None) -> None:
     """One row per variant: samples/s, spread, ratios to (a) and (b), and with
-    `flop_per_sample` the achieved GFLOP/s and its share of the estimated CPU peak."""
+    `flop_per_sample` the achieved GFLOP/s and its share of the estimated CPU peak (of the
+    measured float32 matmul on a GPU)."""
     a, b = (rate.median for rate in list(rates.values())[:2])
-    peak = cpu_peak()[0] if flop_per_sample else 0.0
+    peak = (matmul_gflops() if on_gpu() else cpu_peak()[0]) if flop_per_sample else 0.0
     print(f"{'variant':<28}{'samples/s':>11}{'spread':>8}{'vs (a)':>8}{'vs (b)':>8}"
           + (f"{'GFLOP/s':>9}{'of peak':>9}" if flop_per_sample else ""))
     for name, rate in rates.items():
@@ -220,7 +230,7 @@ def print_goals(rates: dict[str, Rate], model: str) -> None:
 def spe_sweep(samples: int, epochs: int, repeats: int) -> None:
     """tftrain's fit and custom loop on the MLP at each steps_per_execution, interleaved."""
     variants = {f"{trainer} spe={spe}": functools.partial(run_tftrain, compose(
-                    "mlp", trainer, samples, epochs, (f"trainer.steps_per_execution={spe}",)))
+                    "mlp", trainer, samples, epochs, overrides=(f"trainer.steps_per_execution={spe}",)))
                 for spe in SWEEP_SPE for trainer in ("fit", "custom_loop")}
     rates = measure(variants, repeats)
     print(f"\nsteps_per_execution sweep, mlp, tftrain trainers: samples/s, median of {repeats} "
@@ -266,6 +276,11 @@ def cpu_peak() -> tuple[float, str]:
                   f"{per_cycle} FLOP/cycle ({unit}) = {peak:.0f} GFLOP/s")
 
 
+def on_gpu() -> bool:
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+@functools.cache
 def matmul_gflops(n: int = 2048, tries: int = 5) -> float:
     """The best GFLOP/s TensorFlow's own float32 matmul reaches here: a practical ceiling
     beside the paper peak (virtual CPUs may share a physical core, clocks may boost)."""
@@ -283,9 +298,14 @@ def print_flop_model() -> None:
     terms = " + ".join(f"{a}*{b}" for a, b in zip(MLP_WIDTHS, MLP_WIDTHS[1:]))
     print(f"GFLOP/s = samples/s x {MLP_FLOP_PER_SAMPLE / 1e6:.2f} MFLOP/sample = 3 (forward + "
           f"2 backward) x 2 x ({terms}); biases, activations and Adam not counted")
+    measured = matmul_gflops()
+    if on_gpu():
+        name = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        print(f"GPU {name.get('device_name', '?')}: 'of peak' is of a 2048x2048 float32 tf matmul "
+              f"on it, {measured:,.0f} GFLOP/s")
+        return
     peak, how = cpu_peak()
     print(how)
-    measured = matmul_gflops()
     print(f"measured ceiling: a 2048x2048 float32 tf matmul reaches {measured:.0f} GFLOP/s "
           f"({measured / peak:.0%} of the estimated peak"
           + ("; above 100%: the clock runs faster than reported)" if measured > peak else ")"))
@@ -299,6 +319,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, help=f"per epoch (default: {DEFAULT_SAMPLES})")
     parser.add_argument("--spe-sweep", action="store_true", help="also time tftrain's trainers "
                         f"on the MLP at steps_per_execution {', '.join(map(str, SWEEP_SPE))}")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="tftrain's precision group, for every variant")
     args = parser.parse_args()
     # Every run builds a new model, whose tf.functions trace once each; TF's frequent-retracing
     # detector counts those traces across instances and would warn after a few runs.
@@ -312,7 +334,8 @@ def main() -> None:
     print("goals: " + ", ".join(f"{name} >= {goal:.2f}" for name, goal in GOALS.items())
           + f" ({', '.join(MLP_ONLY_GOALS)} on the MLP only); (c) is tftrain's default trainer")
     for model in models:
-        rates = compare(model, args.samples or DEFAULT_SAMPLES[model], args.epochs, args.repeats, spe)
+        rates = compare(model, args.samples or DEFAULT_SAMPLES[model], args.epochs, args.repeats, spe,
+                        args.precision)
         print_goals(rates, model)
         if model == "mlp":
             print_flop_model()

@@ -152,6 +152,31 @@ def test_early_stopping_stops_both_trainers(both_trainers):
         assert run.summary["epochs_completed"] == 2
 
 
+@pytest.mark.parametrize("trainer", ["fit", "custom_loop"])
+def test_a_misspelt_monitor_is_refused_before_training_naming_what_is_logged(tmp_path, trainer):
+    result = in_process(f"trainer={trainer}", "callbacks.early_stopping.monitor=val_acuracy",
+                        cwd=tmp_path)
+    assert result.returncode == 2, result.output
+    message = result.stderr.strip().splitlines()[-1]
+    assert "callbacks.early_stopping.monitor='val_acuracy'" in message
+    assert "loss, accuracy, val_loss, val_accuracy" in message and "Traceback" not in result.output
+    assert not list((tmp_path / "outputs").glob("*/*"))
+
+
+def test_without_validation_the_callbacks_monitor_the_training_loss(tmp_path):
+    """Early stopping still stops (on loss), and neither it nor ModelCheckpoint warns per epoch."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = in_process("dataset.val_split=0", "trainer.epochs=10", "dataset.limit_batches=4",
+                            "callbacks.early_stopping.patience=0", "callbacks.early_stopping.min_delta=100",
+                            f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    assert "early_stopping (val_loss -> loss), model_checkpoint (val_loss -> loss)" in result.stdout
+    assert RunFolder(tmp_path / "run").summary["epochs_completed"] == 2
+    assert (tmp_path / "run/checkpoints/best.keras").is_file()
+    assert not [w for w in caught if "val_loss" in str(w.message)]
+
+
 def test_validation_frequency_and_initial_epoch(both_trainers):
     for run in both_trainers("trainer.epochs=4", "trainer.initial_epoch=1",
                              "trainer.validation_freq=2", "dataset.limit_batches=4").values():

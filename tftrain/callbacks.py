@@ -21,13 +21,13 @@ from typing import Any
 
 import keras
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from rich.progress import Progress as RichProgress
 
 from tftrain.artifacts import write_text_atomic
 from tftrain.console import console, echo, interactive
-from tftrain.errors import Diverged, Interrupted
+from tftrain.errors import Diverged, Interrupted, TftrainError
 
 
 def build_callbacks(cfg: DictConfig) -> list[keras.callbacks.Callback]:
@@ -37,6 +37,33 @@ def build_callbacks(cfg: DictConfig) -> list[keras.callbacks.Callback]:
     if not any(isinstance(c, EpochRecorder) for c in callbacks):
         callbacks.append(EpochRecorder())
     return callbacks
+
+
+def monitored(cfg: DictConfig, logged: list[str], validated: bool) -> dict[str, Any]:
+    """The callback configs with each `monitor` checked against what the run logs.
+
+    Keras finds a misspelt monitor only after the first epoch (a traceback), or never (a
+    warning per epoch, and EarlyStopping never stops); here it is an error before training.
+    Without a validation split, a val_ monitor falls back to its training twin, said once.
+    """
+    names = logged + ([f"val_{name}" for name in logged] if validated else [])
+    checked, moved = {}, []
+    for key, node in cfg.items():
+        monitor = None if node is None else node.get("monitor")
+        if monitor is not None and monitor not in names:
+            twin = monitor.removeprefix("val_")
+            if validated or twin not in names:
+                raise TftrainError(
+                    f"callbacks.{key}.monitor={monitor!r} is not a metric this run logs; it logs "
+                    f"{', '.join(names)}" + ("" if validated else " (there is no validation split)")
+                    + f". Set callbacks.{key}.monitor to one of those.")
+            node = OmegaConf.merge(node, {"monitor": twin})
+            moved.append(f"{key} ({monitor} -> {twin})")
+        checked[key] = node
+    if moved:
+        echo(f"note: no validation split, so these callbacks monitor the training metric: "
+             f"{', '.join(moved)}.")
+    return checked
 
 
 def recorder(callbacks: list[keras.callbacks.Callback]) -> EpochRecorder:

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from tftrain import artifacts, schema, task  # noqa: E402
-from tftrain.callbacks import EpochRecorder, InterruptGuard, build_callbacks, format_metrics, ordered, recorder  # noqa: E402
+from tftrain.callbacks import EpochRecorder, InterruptGuard, build_callbacks, format_metrics, monitored, ordered, recorder  # noqa: E402
 from tftrain.console import console, echo  # noqa: E402
 from tftrain.data import Data, Spec, build_data  # noqa: E402
 from tftrain.errors import Diverged, Interrupted, TftrainError  # noqa: E402
@@ -63,7 +63,8 @@ def prepare(cfg: DictConfig) -> Prepared:
     with strategy.scope():
         model = build_model(cfg.model, data.spec)
         compile_model(model, cfg, data.spec, trainer)
-    callbacks = build_callbacks({**cfg.callbacks, **cfg.logger})  # loggers are callbacks too
+    configured = monitored(cfg.callbacks, trainer.logged_metrics(model, data), data.val is not None)
+    callbacks = build_callbacks({**configured, **cfg.logger})  # loggers are callbacks too
     return Prepared(strategy, trainer, first_epoch, data, model, callbacks)
 
 

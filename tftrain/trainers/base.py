@@ -10,6 +10,7 @@ import tensorflow as tf
 from tensorflow.python.framework.config import is_op_determinism_enabled  # as Keras' own auto
 
 from tftrain.data import Data
+from tftrain.trainers.steps import build_metrics, zeros_like_batch
 
 # `jit_compile: auto` on a CPU-only machine: XLA where it was measured to pay (README,
 # Benchmarks). These layers compile to matmuls and fused elementwise loops; the Adam update
@@ -47,6 +48,13 @@ class Trainer:
 
     def evaluate(self, model: keras.Model, dataset: tf.data.Dataset) -> dict[str, float]:
         raise NotImplementedError
+
+    def logged_metrics(self, model: keras.Model, data: Data) -> list[str]:
+        """The names of the training logs (validation logs add val_ twins): `fit` logs the
+        compiled loss and metrics, built here on a batch of zeros, as fit builds them."""
+        with model.distribute_strategy.scope():
+            build_metrics(model, zeros_like_batch(data.train))
+        return list(model.get_metrics_result())
 
     def resolve_jit_compile(self, model: keras.Model, steps_per_epoch: int) -> None:
         """`jit_compile: auto`, decided before the first trace: Keras' own choice where a GPU

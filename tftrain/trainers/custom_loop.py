@@ -20,6 +20,7 @@ from hydra.utils import instantiate
 from tftrain.callbacks import floats
 from tftrain.data import Data
 from tftrain.trainers.base import Trainer
+from tftrain.trainers.steps import zeros_like_batch
 
 LoopFunction = Callable[[Any, tf.Tensor], dict]
 
@@ -75,13 +76,26 @@ class CustomLoopTrainer(Trainer):
         hooks.on_test_end(logs)
         return logs
 
-    def prepare(self, model: keras.Model, dataset: tf.data.Dataset) -> None:
-        """Build the step and its variables once, then the two loop functions."""
+    def logged_metrics(self, model: keras.Model, data: Data) -> list[str]:
+        """What the step's `results()` names (a GAN step logs d_loss and g_loss)."""
+        self.build_step(model, data.train)
+        return list(self.step.results())
+
+    def build_step(self, model: keras.Model, dataset: tf.data.Dataset) -> None:
+        """The step and all its variables, once per model."""
         if self.step is not None and self.step.model is model:
             return
         with model.distribute_strategy.scope():  # the step's own variables are mirrored too
             self.step = instantiate(self.step_config, model=model)
             self.step.build(zeros_like_batch(dataset))
+            self.step.reset()
+        self.train_function = self.test_function = None
+
+    def prepare(self, model: keras.Model, dataset: tf.data.Dataset) -> None:
+        """The step, then the two loop functions (traced with the jit_compile decided by now)."""
+        self.build_step(model, dataset)
+        if self.train_function is not None:
+            return
         self.train_function = self.loop_function(model, self.step.train)
         self.test_function = self.loop_function(model, self.step.test)
         self.trainable = [id(w) for w in model.trainable_weights]
@@ -123,10 +137,3 @@ class CustomLoopTrainer(Trainer):
 
         return loop
 
-
-def zeros_like_batch(dataset: tf.data.Dataset):
-    """A batch of one example of zeros, shaped and typed from the dataset's element spec."""
-    def zeros(spec: tf.TensorSpec) -> tf.Tensor:
-        return tf.zeros([1 if d is None else d for d in spec.shape], spec.dtype)
-
-    return tf.nest.map_structure(zeros, dataset.element_spec)

@@ -29,6 +29,24 @@ def global_loss(loss: tf.Tensor) -> tf.Tensor:
     return loss * tf.cast(replicas, loss.dtype) if replicas > 1 else loss
 
 
+def build_metrics(model: keras.Model, batch) -> None:
+    """Build the compiled loss and metrics with one inference pass over `batch`, then reset
+    them: their names (the keys of `model.get_metrics_result()`) are then the logs' keys."""
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+    y_pred = model(x, training=False)
+    model.compute_loss(x, y, y_pred, sample_weight, training=False)
+    model.compute_metrics(x, y, y_pred, sample_weight)
+    model.reset_metrics()
+
+
+def zeros_like_batch(dataset: tf.data.Dataset):
+    """A batch of one example of zeros, shaped and typed from the dataset's element spec."""
+    def zeros(spec: tf.TensorSpec) -> tf.Tensor:
+        return tf.zeros([1 if d is None else d for d in spec.shape], spec.dtype)
+
+    return tf.nest.map_structure(zeros, dataset.element_spec)
+
+
 class SupervisedStep:
     def __init__(self, model: keras.Model) -> None:
         self.model = model
@@ -36,13 +54,8 @@ class SupervisedStep:
 
     def build(self, batch) -> None:
         """One forward pass builds the compiled loss and metrics; the optimizer builds its slots."""
-        model = self.model
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
-        y_pred = model(x, training=False)
-        model.compute_loss(x, y, y_pred, sample_weight, training=False)
-        model.compute_metrics(x, y, y_pred, sample_weight)
-        model.optimizer.build(model.trainable_variables)
-        self.reset()
+        build_metrics(self.model, batch)
+        self.model.optimizer.build(self.model.trainable_variables)
 
     def train(self, batch) -> None:
         model = self.model

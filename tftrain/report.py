@@ -13,6 +13,7 @@ import io
 import math
 import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,10 +212,12 @@ def plot(runs: list[RunRecord], path: Path) -> None:
     curve_axis.set(xlabel="epoch", ylabel=metric, title=f"{metric} by epoch, all runs")
     if len(runs) <= 12:
         curve_axis.legend(fontsize="small")
-    figure.tight_layout()
+    with warnings.catch_warnings():  # long labels: tight_layout gives up; bbox_inches fits
+        warnings.filterwarnings("ignore", message="Tight layout not applied")
+        figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(tmp, dpi=100)
+    figure.savefig(tmp, dpi=100, bbox_inches="tight")
     plt.close(figure)
     tmp.replace(path)
 

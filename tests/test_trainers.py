@@ -178,8 +178,13 @@ def test_without_validation_the_callbacks_monitor_the_training_loss(tmp_path):
 
 
 def test_validation_frequency_and_initial_epoch(both_trainers):
-    for run in both_trainers("trainer.epochs=4", "trainer.initial_epoch=1",
-                             "trainer.validation_freq=2", "dataset.limit_batches=4").values():
+    """The monitoring callbacks (val_loss) act on validated epochs, without a warning between."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        runs = both_trainers("trainer.epochs=4", "trainer.initial_epoch=1", "trainer.validation_freq=2",
+                             "dataset.limit_batches=4", "callbacks=[default,reduce_lr]")
+    assert not [w for w in caught if "val_loss" in str(w.message)]
+    for run in runs.values():
         rows = run.metrics
         assert [r["epoch"] for r in rows] == ["2", "3", "4"]
         assert [bool(r["val_loss"]) for r in rows] == [True, False, True]  # epochs 2 and 4

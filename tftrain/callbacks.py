@@ -10,14 +10,16 @@ the layers a model schedules for fine-tuning (model=transfer's `fine_tune`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import signal
 import threading
 import time
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import keras
 from hydra.utils import instantiate
@@ -64,6 +66,24 @@ def monitored(cfg: DictConfig, logged: list[str], validated: bool) -> dict[str, 
         echo(f"note: no validation split, so these callbacks monitor the training metric: "
              f"{', '.join(moved)}.")
     return checked
+
+
+# What Keras' monitoring callbacks warn, at every epoch end, when their metric is absent.
+ABSENT_MONITOR_WARNINGS = ("Early stopping conditioned on metric `val_",
+                           "Learning rate reduction is conditioned on metric `val_",
+                           "Can save best model only with val_")
+
+
+@contextlib.contextmanager
+def between_validations(validation_freq: int) -> Iterator[None]:
+    """With validation every N > 1 epochs, the epochs between lack val_ metrics by design, and
+    Keras' monitoring callbacks warn at each (they act on validated epochs only). `monitored`
+    has checked every monitor, so those warnings say nothing here and are silenced."""
+    with warnings.catch_warnings():
+        if validation_freq > 1:
+            for message in ABSENT_MONITOR_WARNINGS:
+                warnings.filterwarnings("ignore", message=message, category=UserWarning)
+        yield
 
 
 def recorder(callbacks: list[keras.callbacks.Callback]) -> EpochRecorder:

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from tftrain import artifacts, schema, task  # noqa: E402
-from tftrain.callbacks import EpochRecorder, InterruptGuard, build_callbacks, format_metrics, monitored, ordered, recorder  # noqa: E402
+from tftrain.callbacks import EpochRecorder, InterruptGuard, between_validations, build_callbacks, format_metrics, monitored, ordered, recorder  # noqa: E402
 from tftrain.console import console, echo  # noqa: E402
 from tftrain.data import Data, Spec, build_data  # noqa: E402
 from tftrain.errors import Diverged, Interrupted, TftrainError  # noqa: E402
@@ -159,7 +159,8 @@ def train(trainer: Trainer, model: keras.Model, data: Data, callbacks: list,
           first_epoch: int, run_dir: Path) -> Exception | None:
     """Train; a divergence or an interruption ends the run but keeps everything written."""
     try:
-        trainer.train(model, data, callbacks, first_epoch)
+        with between_validations(trainer.validation_freq):
+            trainer.train(model, data, callbacks, first_epoch)
     except Diverged as error:
         return error
     except Interrupted as error:

@@ -24,7 +24,8 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from tftrain import artifacts, schema, task  # noqa: E402
-from tftrain.callbacks import EpochRecorder, InterruptGuard, between_validations, build_callbacks, format_metrics, monitored, ordered, recorder  # noqa: E402
+from tftrain.callbacks import (EpochRecorder, InterruptGuard, between_validations,  # noqa: E402
+                               build_callbacks, format_metrics, monitored, ordered, recorder)
 from tftrain.console import console, echo  # noqa: E402
 from tftrain.data import Data, Spec, build_data  # noqa: E402
 from tftrain.errors import Diverged, Interrupted, TftrainError  # noqa: E402

@@ -6,7 +6,8 @@ epoch's start (`Data.set_epoch`); `Data.train_epochs(first, last)` gives the sam
 back to back, the epoch number taken from the stream itself. The order of epoch k depends
 only on (seed, k), so:
 - `fit` and the custom loop see exactly the same batches, whatever iterators they make
-  (fit makes a spare one per epoch), which makes their losses comparable step for step;
+  (fit one per epoch, the custom loop one per run), which makes their losses comparable
+  step for step;
 - a resumed run that starts at epoch k sees what an uninterrupted run saw.
 The dataset is finite with a known cardinality, so `fit` stops each epoch exactly at its
 last batch even when `steps_per_execution` does not divide the epoch (an endless stream

@@ -4,9 +4,10 @@ Shaped like TF Model Garden's Orbit: the trainer owns the loop; one `tf.function
 `steps_per_execution` steps, pulling batches from an iterator passed in as an argument
 (not a `for x in dataset` loop, which TensorFlow turns into a slower dataset reduction);
 the host reads metrics once per call, never per step, and the loop never asks the
-iterator for more batches than the epoch has. One iterator serves every epoch of a run. Every variable is built before the first
-trace, so each function traces once. Callbacks receive the same hooks, in the same order,
-with the same logs as under `fit`; what one step does is the pluggable `train_step`.
+iterator for more batches than the epoch has. One iterator serves every epoch of a run.
+Every variable is built before the first trace, so each function traces once. Callbacks
+receive the same hooks, in the same order, with the same logs as under `fit`; what one
+step does is the pluggable `train_step`.
 """
 
 from __future__ import annotations
@@ -88,7 +89,6 @@ class CustomLoopTrainer(Trainer):
         with model.distribute_strategy.scope():  # the step's own variables are mirrored too
             self.step = instantiate(self.step_config, model=model)
             self.step.build(zeros_like_batch(dataset))
-            self.step.reset()
         self.train_function = self.test_function = None
 
     def prepare(self, model: keras.Model, dataset: tf.data.Dataset) -> None:

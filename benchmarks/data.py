@@ -31,7 +31,7 @@ from test_data import write_images, write_table  # noqa: E402  (the tests' fixtu
 
 from hydra.utils import instantiate  # noqa: E402
 
-from tftrain import cli, runner, runtime, schema  # noqa: E402
+from tftrain import compose, runner, runtime, schema  # noqa: E402
 from tftrain.callbacks import EpochRecorder  # noqa: E402
 from tftrain.data import Data, build_data  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
@@ -78,7 +78,7 @@ def measure(args: list[str], epochs: int, repeats: int) -> tuple[float, float, f
     both steps/s (medians over repeats), then the median and spread (max - min) of the
     ratio of each adjacent pair of runs, which run in alternating order, so that a drift
     in the machine's speed hits both sides of a pair alike."""
-    cfg = cli.compose([*args, "dataset.val_split=0", "callbacks=none", f"trainer.epochs={epochs}",
+    cfg = compose.compose([*args, "dataset.val_split=0", "callbacks=none", f"trainer.epochs={epochs}",
                        f"run_dir={tempfile.mkdtemp()}"])
     trainer = instantiate(cfg.trainer, _recursive_=False)
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
@@ -129,7 +129,7 @@ def iterators(epochs: int) -> None:
     for name, args in (("digits", ["dataset=digits"]),
                        ("synthetic 784", ["dataset=synthetic", "dataset.num_samples=20000",
                                           "dataset.shape=[784]"])):
-        cfg = cli.compose(args)
+        cfg = compose.compose(args)
         data = build_data(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
         for label, dataset in (("off (tftrain)", data.train), ("on", data.train.with_options(tuned))):
             iterator_lifecycle(dataset, data, 2)  # trace the consumer, warm the caches

@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
-from tftrain import cli, runner, schema  # noqa: E402
+from tftrain import compose, runner, schema  # noqa: E402
 from tftrain.callbacks import EpochRecorder, recorder  # noqa: E402
 from tftrain.data import build_data  # noqa: E402
 
@@ -111,7 +111,7 @@ def compose(model: str, trainer: str, samples: int, epochs: int, precision: str 
 
     No validation or test split: every sample trains, and no variant spends time evaluating.
     """
-    cfg = cli.compose(["dataset=synthetic", f"dataset.shape=[{','.join(map(str, SHAPE))}]",
+    cfg = compose.compose(["dataset=synthetic", f"dataset.shape=[{','.join(map(str, SHAPE))}]",
                        f"dataset.num_classes={CLASSES}", f"dataset.num_samples={samples}",
                        "dataset.val_split=0", "dataset.test_split=0", "callbacks=none",
                        f"trainer={trainer}", f"trainer.batch_size={BATCH}",
@@ -329,7 +329,7 @@ def main() -> None:
     if not set(models) <= set(ARCHITECTURES):
         parser.error(f"--models takes a comma-separated list of: {', '.join(ARCHITECTURES)}")
     schema.register()
-    spe = cli.compose([]).trainer.steps_per_execution
+    spe = compose.compose([]).trainer.steps_per_execution
     print(f"tftrain default trainer.steps_per_execution = {spe}; batch {BATCH}; {os.cpu_count()} CPUs")
     print("goals: " + ", ".join(f"{name} >= {goal:.2f}" for name, goal in GOALS.items())
           + f" ({', '.join(MLP_ONLY_GOALS)} on the MLP only); (c) is tftrain's default trainer")

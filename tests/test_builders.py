@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tftrain import cli, runtime, schema
+from tftrain import runtime, schema
+from tftrain.compose import compose as compose_overrides
 from tftrain.data import build_data
 from tftrain.errors import TftrainError
 from tftrain.models import build_model
@@ -15,7 +16,7 @@ keras = runtime.keras
 
 
 def compose(*overrides: str):
-    return cli.compose(list(overrides))
+    return compose_overrides(list(overrides))
 
 
 def test_digits_splits_are_stratified_disjoint_and_seeded():

@@ -66,7 +66,7 @@ def test_debug_smoke_and_experiment_compose(tmp_path, no_tensorflow):
     (["trainer.epochz=3"], ["trainer.epochz", "batch_size", "epochs", "steps_per_execution", "+trainer.epochz=3"]),
     (["lr_schedule=cosine", "callbacks=[default,reduce_lr]"], ["CosineDecay", "reduce_lr", "cannot do both"]),
     (["precision=float8"], ["'float8'", "float32, mixed_bfloat16, mixed_float16"]),
-    (["resume=/nonexistent/run"], ["resume=/nonexistent/run", "no tftrain run folder"]),
+    (["resume=/nonexistent/run"], ["resume=/nonexistent/run", "no such folder"]),
     (["optimizer.learning_rate=abc"], ["'abc'", "optimizer.learning_rate", "Float"]),
     (["seed=1.5"], ["seed", "1.5", "Integer"]),
     (["trainer.epochs=0"], ["trainer.epochs=0", "positive integer"]),

@@ -220,14 +220,14 @@ def test_bad_data_ends_the_command_with_one_line_and_no_run_folder(tmp_path, cas
 def test_bad_data_is_reported_before_training_naming_file_and_expectation(tmp_path, case,
                                                                          monkeypatch):
     """In-process (the CLI path is covered above): the source raises one TftrainError."""
-    from tftrain import cli, schema
+    from tftrain import compose, schema
     from tftrain.data import build_data
     from tftrain.errors import TftrainError
 
     make, args, expected = BAD_DATA[case]
     monkeypatch.chdir(tmp_path)  # relative paths in the cases resolve here, as for a user
     schema.register()
-    cfg = cli.compose([*args, *make_bad_data(tmp_path, make)])
+    cfg = compose.compose([*args, *make_bad_data(tmp_path, make)])
     with pytest.raises(TftrainError) as raised:
         build_data(cfg.dataset, batch_size=8, seed=0)
     assert all(fragment in str(raised.value) for fragment in expected), str(raised.value)

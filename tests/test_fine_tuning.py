@@ -51,13 +51,13 @@ def test_out_of_range_values_are_refused_naming_the_value_and_the_range(tmp_path
                               "from 1 to 154"), message
     assert not list((tmp_path / "outputs").glob("*/*"))
 
-    from tftrain import cli, schema
+    from tftrain import compose, schema
     from tftrain.data import build_data
     from tftrain.errors import TftrainError
     from tftrain.models import build_model
 
     schema.register()
-    data = build_data(cli.compose(FINE_TUNE).dataset, batch_size=32, seed=0)
+    data = build_data(compose.compose(FINE_TUNE).dataset, batch_size=32, seed=0)
     out_of_range = "is out of range: MobileNetV2, the base, has 154 layers, so give a whole number"
     for override, expected in [
         ("model.fine_tune.layers=-3", f"model.fine_tune.layers=-3 {out_of_range} from 1 to 154"),
@@ -72,7 +72,7 @@ def test_out_of_range_values_are_refused_naming_the_value_and_the_range(tmp_path
                                      "after_epoch, layers, learning_rate_factor."),
     ]:
         with pytest.raises(TftrainError) as error:
-            build_model(cli.compose([*FINE_TUNE, override]).model, data.spec)
+            build_model(compose.compose([*FINE_TUNE, override]).model, data.spec)
         assert str(error.value).startswith(expected), (override, str(error.value))
 
 

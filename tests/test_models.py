@@ -15,10 +15,10 @@ EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml
 
 def offline(experiment: str) -> list[str]:
     """Experiments on keras.datasets download them; offline they run on the embedded digits."""
-    from tftrain import cli, schema
+    from tftrain import compose, schema
 
     schema.register()
-    cfg = cli.compose([f"experiment={experiment}"])
+    cfg = compose.compose([f"experiment={experiment}"])
     return ["dataset=digits"] if cfg.dataset._target_.endswith("keras_dataset") else []
 
 
@@ -62,12 +62,12 @@ CATALOGUE = {
 
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_every_catalogue_model_saves_and_loads_with_identical_predictions(tmp_path, name):
-    from tftrain import cli, schema
+    from tftrain import compose, schema
     from tftrain.data import build_data
     from tftrain.models import build_model, load_model
 
     schema.register()
-    cfg = cli.compose([f"model={name}", *CATALOGUE[name]])
+    cfg = compose.compose([f"model={name}", *CATALOGUE[name]])
     data = build_data(cfg.dataset, batch_size=4, seed=0)
     schema.set_data_facts(data.steps_per_epoch, {f.name: len(f.stats["vocabulary"]) + 2
                                                  for f in data.spec.inputs if f.kind == "text"})

@@ -52,12 +52,12 @@ def test_the_custom_loop_traces_each_function_once_and_syncs_once_per_call(tmp_p
     import keras
     from hydra.utils import instantiate
 
-    from tftrain import cli, runner, runtime, schema
+    from tftrain import compose, runner, runtime, schema
     from tftrain.data import build_data
     from tftrain.models import build_model
 
     schema.register()
-    cfg = cli.compose(["trainer=custom_loop", "trainer.epochs=3", "dataset.limit_batches=12",
+    cfg = compose.compose(["trainer=custom_loop", "trainer.epochs=3", "dataset.limit_batches=12",
                        "trainer.steps_per_execution=5", f"run_dir={tmp_path}"])
     runtime.setup(cfg.seed, False, "float32")
     trainer = instantiate(cfg.trainer, _recursive_=False)
@@ -81,11 +81,11 @@ def test_an_iterator_made_before_its_epoch_is_set_reads_that_epochs_order():
     on_epoch_begin sets the epoch: the pipeline must read the order at the first batch."""
     import numpy as np
 
-    from tftrain import cli, schema
+    from tftrain import compose, schema
     from tftrain.data import build_data
 
     schema.register()
-    cfg = cli.compose(["dataset.limit_batches=4"])
+    cfg = compose.compose(["dataset.limit_batches=4"])
     data = build_data(cfg.dataset, 8, cfg.seed)
 
     def labels(iterator) -> np.ndarray:
@@ -103,11 +103,11 @@ def test_an_iterator_made_before_its_epoch_is_set_reads_that_epochs_order():
 
 def test_epochs_in_a_row_are_the_epochs_one_at_a_time():
     """The custom loop's one iterator per run reads what fit's iterator per epoch reads."""
-    from tftrain import cli, schema
+    from tftrain import compose, schema
     from tftrain.data import build_data
 
     schema.register()
-    cfg = cli.compose(["dataset.limit_batches=4"])
+    cfg = compose.compose(["dataset.limit_batches=4"])
     data = build_data(cfg.dataset, 8, cfg.seed)
     one_at_a_time = []
     for epoch in (2, 3, 4):
@@ -247,12 +247,12 @@ DENSE_ONLY = ("~model", "+model={_target_: tftrain.models.sequential, name: dens
 ], ids=["dense-mlp", "cnn", "mlp-with-dropout", "smoke", "off", "deterministic"])
 def test_jit_compile_auto_on_cpu_uses_xla_only_where_it_pays(tmp_path, overrides, xla):
     """In-process: the trainer's `auto` on a CPU-only machine, decided as training starts."""
-    from tftrain import cli, runner, runtime, schema
+    from tftrain import compose, runner, runtime, schema
 
     if runtime.tf.config.list_physical_devices("GPU"):
         pytest.skip("on a GPU, auto is Keras' own choice")
     schema.register()
-    cfg = cli.compose(["dataset=synthetic", "dataset.shape=[28,28,1]", "dataset.num_classes=10",
+    cfg = compose.compose(["dataset=synthetic", "dataset.shape=[28,28,1]", "dataset.num_classes=10",
                        "dataset.num_samples=4096", f"run_dir={tmp_path}", *overrides])
     try:
         run = runner.prepare(cfg)

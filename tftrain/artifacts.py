@@ -44,6 +44,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 def save_model_atomic(model: Any, path: Path) -> None:
     """model.save to a temporary `.keras` name, then rename: a reader sees old or new, whole."""
     tmp = path.with_name(f".{path.stem}.tmp.keras")
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         model.save(tmp)
         os.replace(tmp, path)
@@ -80,6 +81,16 @@ def weights_fingerprint(model: Any) -> str:
     for weight in model.weights:
         digest.update(weight.numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def brief_summary(status: str, error: str, objective: Any, overrides: list[str]) -> dict[str, Any]:
+    """The summary of a run that stopped before it had trained anything to summarise."""
+    from datetime import datetime, timezone
+
+    return {"status": status, "error": error, "objective": None,
+            "objective_metric": objective.metric, "objective_mode": objective.mode,
+            "epochs_completed": 0, "overrides": overrides,
+            "stopped_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:

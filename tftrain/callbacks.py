@@ -14,28 +14,29 @@ import contextlib
 import csv
 import io
 import math
-import signal
-import threading
 import time
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
 import keras
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from rich.progress import Progress as RichProgress
 
 from tftrain.artifacts import write_text_atomic
 from tftrain.console import console, echo, interactive
-from tftrain.errors import Diverged, Interrupted, TftrainError
+from tftrain.errors import Diverged, TftrainError, did_you_mean
+from tftrain.instantiate import instantiate
+from tftrain.signals import Signals
 
 
-def build_callbacks(cfg: DictConfig) -> list[keras.callbacks.Callback]:
-    """The guards, then the configured callbacks in order, then an EpochRecorder if none."""
-    callbacks = [DivergenceGuard(), InterruptGuard(), EpochSeeds(), FineTuning()]
-    callbacks += [instantiate(node, _convert_="all") for node in cfg.values() if node is not None]
+def build_callbacks(nodes: dict[str, Any], signals: Signals) -> list[keras.callbacks.Callback]:
+    """The guards, then the configured callbacks in order (`nodes`: key path -> config),
+    then an EpochRecorder if none."""
+    callbacks = [DivergenceGuard(), InterruptGuard(signals), EpochSeeds(), FineTuning()]
+    callbacks += [instantiate(node, where, _convert_="all") for where, node in nodes.items()
+                  if node is not None]
     if not any(isinstance(c, EpochRecorder) for c in callbacks):
         callbacks.append(EpochRecorder())
     return callbacks
@@ -56,8 +57,9 @@ def monitored(cfg: DictConfig, logged: list[str], validated: bool) -> dict[str, 
             twin = monitor.removeprefix("val_")
             if validated or twin not in names:
                 raise TftrainError(
-                    f"callbacks.{key}.monitor={monitor!r} is not a metric this run logs; it logs "
-                    f"{', '.join(names)}" + ("" if validated else " (there is no validation split)")
+                    f"callbacks.{key}.monitor={monitor!r} is not a metric this run logs."
+                    f"{did_you_mean(monitor, names)} It logs {', '.join(names)}"
+                    + ("" if validated else " (there is no validation split)")
                     + f". Set callbacks.{key}.monitor to one of those.")
             node = OmegaConf.merge(node, {"monitor": twin})
             moved.append(f"{key} ({monitor} -> {twin})")
@@ -219,6 +221,10 @@ class Progress(keras.callbacks.Callback):
              f"{elapsed:.1f}s  {self._samples_per_s():,.0f} samples/s")
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the live display (also when training ends by an exception)."""
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
@@ -250,51 +256,21 @@ class DivergenceGuard(keras.callbacks.Callback):
 
 
 class InterruptGuard(keras.callbacks.Callback):
-    """Turn Ctrl-C and SIGTERM into a stop at the next batch boundary.
+    """Stop at the next batch boundary after Ctrl-C or SIGTERM (`tftrain.signals`): between
+    batches, never inside a step or while a checkpoint is written."""
 
-    The first signal is noted and raised as `Interrupted` at a safe point (between batches,
-    never while a checkpoint is being written); a second one interrupts at once.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
+    def __init__(self, signals: Signals) -> None:
         super().__init__()
-        self.received: int | None = None
-        self._epoch = 0
-        self._previous: dict = {}
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._note) for s in self.SIGNALS}
-
-    def _note(self, signal_number: int, frame) -> None:
-        if self.received is not None:
-            self.restore()
-            raise KeyboardInterrupt
-        self.received = signal_number
-
-    def _check(self) -> None:
-        if self.received is not None:
-            raise Interrupted(self.received, self._epoch)
+        self.signals = signals
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._check()  # the epoch before is complete and checkpointed
-        self._epoch = epoch
+        self.signals.check()  # the epoch before is complete and checkpointed
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._check()
+        self.signals.check()
 
     def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._check()
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        self.restore()
-
-    def restore(self) -> None:
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
-        self._previous = {}
+        self.signals.check()
 
 
 class EpochSeeds(keras.callbacks.Callback):

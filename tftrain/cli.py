@@ -1,8 +1,12 @@
-"""The `tftrain` command.
+"""The `tftrain` command: compose (`tftrain.compose`), run each job (`tftrain.runner`), and
+end each the way the README's Errors section promises.
 
-Hydra composes ``conf/`` with the command-line overrides and the schemas validate them;
-nothing here imports TensorFlow, so ``--help`` and ``--cfg job`` are instant and work
-where TensorFlow would not even import. The run itself starts in `tftrain.runner`.
+Every way a job can end is decided in `ended`: a TftrainError (bad input, found at one of
+the doors listed in `tftrain.errors`) is one paragraph and exit 2; a diverged run exit 3;
+an interrupted one 130/143 with the line that resumes it; anything else is a bug of ours
+or an error in the user's own code, shown with its traceback. A run that ends before it
+trained leaves no folder; a sweep job keeps its folder with its verdict in summary.json.
+Nothing here imports TensorFlow: `--help` and `--cfg job` are instant.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
@@ -18,22 +23,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import schema, sweep
-from tftrain.console import fail
-from tftrain.errors import TftrainError
+from tftrain.compose import CONFIG_NAME, config_dir, preflight
+from tftrain.console import fail, log
+from tftrain.errors import Diverged, Interrupted, TftrainError, raised_in_tftrain, user_error
 from tftrain.process import exits_fast
+from tftrain.signals import Signals
 
-CONFIG_NAME = "train"
 HIDDEN_GROUPS = {"hydra", "schema"}
-# Hydra flags that take a value: their value is no override.
-VALUED_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp",
-                "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun",
-                "--shell-completion", "-sc"}
-
-
-def config_dir() -> Path:
-    """The packaged configs (wheel install) or the repository's conf/ (editable install)."""
-    packaged = Path(__file__).parent / "conf"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "conf"
+# What Hydra writes into a run folder before the run itself starts.
+BOOKKEEPING = {".hydra", "train.log"}
 
 
 def groups() -> dict[str, list[str]]:
@@ -94,163 +92,77 @@ def help_text() -> str:
     return "\n".join(lines)
 
 
-def command_overrides(argv: list[str]) -> tuple[list[str], bool]:
-    """The KEY=VALUE overrides of a command line, and whether it asks for a multirun."""
-    overrides, skip, multirun = [], False, False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in VALUED_FLAGS:
-            skip = True
-        elif arg in ("-m", "--multirun"):
-            multirun = True
-        elif not arg.startswith("-"):
-            overrides.append(arg)
-    return overrides, multirun
-
-
-def explain(error: Exception, override_list: list[str]) -> str:
-    """Turn a Hydra/OmegaConf composition error into one paragraph a user can act on."""
-    from hydra.errors import MissingConfigException
-    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
-
-    if isinstance(error, MissingConfigException) and error.options is not None:
-        group = (error.missing_cfg_file or "").rsplit("/", 1)[0]
-        bad = (error.missing_cfg_file or "").rsplit("/", 1)[-1]
-        return (f"unknown option '{bad}' for config group '{group}'. "
-                f"Choose one of: {', '.join(sorted(error.options))}.")
-    cause = error.__cause__ or error
-    key = getattr(cause, "full_key", None)
-    given = next((o for o in override_list if key and o.lstrip("+~").split("=")[0] == key), None)
-    if isinstance(cause, ValidationError) and key:
-        message = str(cause).splitlines()[0]
-        return f"bad value in '{given or key}': {message} (key '{key}')."
-    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and key:
-        parent = key.rsplit(".", 1)[0] if "." in key else ""
-        valid = valid_keys(parent, [o for o in override_list if o != given])
-        where = f"under '{parent}'" if parent else "at the top level"
-        hint = f" Valid keys {where}: {', '.join(valid)}." if valid else ""
-        return (f"unknown key '{key}' in override '{given or key}'.{hint} "
-                f"To add a new key on purpose, write '+{given or key}'.")
-    return " ".join(str(error).split())
-
-
-def valid_keys(parent: str, override_list: list[str]) -> list[str]:
-    try:
-        cfg = compose(override_list)
-        node = OmegaConf.select(cfg, parent) if parent else cfg
-    except Exception:
-        return []
-    return sorted(str(k) for k in node.keys()) if isinstance(node, DictConfig) else []
-
-
-def compose(override_list: list[str]) -> DictConfig:
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        return hydra_compose(CONFIG_NAME, overrides=override_list)
-
-
-def preflight(argv: list[str]) -> str | None:
-    """Compose every job a command line asks for; return the first error, explained.
-
-    Hydra would find the same errors, but reports them tersely; composing first (a few
-    milliseconds per job, no TensorFlow) lets each error name the valid choices.
-    """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    override_list, multirun = command_overrides(argv)
-    try:
-        parsed = OverridesParser.create().parse_overrides(override_list)
-    except Exception as error:
-        return " ".join(str(error).split())
-    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    variants = [fixed]
-    if multirun:
-        for override in parsed:
-            if override.is_sweep_override() and override.is_discrete_sweep():
-                variants += [fixed + [f"{override.get_key_element()}={value}"]
-                             for value in override.sweep_string_iterator()]
-    for variant in variants:
-        try:
-            schema.validate(compose(variant))
-        except TftrainError as error:
-            return str(error)
-        except Exception as error:
-            return explain(error, variant)
-    return None
-
-
 def _task(cfg: DictConfig) -> float:
-    """Hydra's task function: validate, run, and turn a stopped run into a message.
-
-    In a sweep, a job that fails or diverges leaves its verdict in its summary.json and the
-    sweep goes on (the command exits non-zero at the end); a job that already completed in an
-    earlier attempt of the same sweep is skipped.
-    """
-    from tftrain.errors import Diverged, Interrupted, user_error
-
+    """Hydra's task function: one job, start to end; a completed job of an earlier attempt
+    of the same sweep is skipped."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     if multirun:
         sweep.label_parallel_job()
         if (done := sweep.completed_objective(cfg)) is not None:
             return done
     try:
-        try:
+        with Signals() as signals:  # Ctrl-C and SIGTERM from here on: tftrain.signals
             schema.validate(cfg)
             from tftrain.runner import run  # the first TensorFlow import happens here
 
-            return run(cfg)
-        except (Diverged, Interrupted):
-            raise
-        except Exception as error:  # a TftrainError wrapped by a resolver or instantiate
-            raise user_error(error) or error
-    except (TftrainError, Diverged, Interrupted) as error:
-        message = str(error)
-        if isinstance(error, Diverged):
-            message += f" The last good checkpoint is in {cfg.run_dir}/checkpoints/."
-        if isinstance(error, Interrupted):
-            message += f"; the last complete epoch is checkpointed. Resume with: tftrain resume={cfg.run_dir}"
-        fail(message)
-        if multirun and not isinstance(error, Interrupted):  # Ctrl-C stops the whole sweep
-            return sweep.record_failure(cfg, error)
-        if isinstance(error, TftrainError):
-            discard_unfinished(Path(cfg.run_dir))
-        sys.exit(error.exit_code)
-    except Exception as error:
-        if not multirun:
-            raise
-        fail(f"job {HydraConfig.get().job.num} failed: {type(error).__name__}: {error} "
-             f"(traceback in {cfg.run_dir}/train.log)")
+            return run(cfg, signals)
+    except (Exception, Interrupted) as error:
+        return ended(cfg, error, multirun)
+
+
+def ended(cfg: DictConfig, error: BaseException, multirun: bool) -> float:
+    """A job that did not complete: say why, keep or discard its folder, and exit (a sweep
+    job returns NaN to the sweeper instead; Ctrl-C stops a whole sweep)."""
+    run_dir = Path(cfg.run_dir)
+    error = user_error(error) or error
+    if isinstance(error, (TftrainError, Interrupted)):
+        fail(str(error))
+    elif isinstance(error, Diverged):
+        fail(f"{error} The last good checkpoint is in {run_dir}/checkpoints/.")
+    else:
+        log.error("".join(traceback.format_exception(error)))
+        print("".join(traceback.format_exception(error)), file=sys.stderr, end="")
+        fail(unexpected(error, run_dir if multirun else None))
+    if multirun and not isinstance(error, Interrupted):
         return sweep.record_failure(cfg, error)
+    if not cfg.resume:
+        discard_untrained(run_dir)
+    sys.exit(getattr(error, "exit_code", 1))
 
 
-def discard_unfinished(run_dir: Path) -> None:
-    """A run that failed before training leaves no folder; one that trained keeps it all."""
-    bookkeeping = {".hydra", "train.log"}
-    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= bookkeeping:
-        shutil.rmtree(run_dir, ignore_errors=True)
+def unexpected(error: BaseException, kept_in: Path | None) -> str:
+    """The line under a traceback: whose fault it was, told by where it was raised."""
+    where = f" (traceback in {kept_in}/train.log)" if kept_in else ""
+    if raised_in_tftrain(error):
+        return (f"this is a bug in tftrain, not a problem with your input: {type(error).__name__}"
+                f"{where}. Please report it with the traceback above.")
+    return (f"the run stopped on an error raised outside tftrain (in Keras, TensorFlow or your "
+            f"own code): {type(error).__name__}{where}; the traceback above says where.")
+
+
+def discard_untrained(run_dir: Path) -> None:
+    """A run that ended before it trained leaves no folder (nor empty folders above it, up
+    to the working folder); one that trained keeps everything it wrote."""
+    if not run_dir.is_dir() or not {p.name for p in run_dir.iterdir()} <= BOOKKEEPING:
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    here, folder = Path.cwd().resolve(), run_dir.resolve().parent
+    while folder != here and folder.is_relative_to(here) and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
 
 
 def expand_resume(argv: list[str]) -> list[str]:
     """`resume=DIR` reruns DIR's own overrides into DIR; arguments given now still apply."""
+    from tftrain.run_folder import RunFolder
+
     given = next((a.split("=", 1)[1] for a in argv if a.startswith("resume=")), None)
     if not given:
         return argv
-    folder = Path(given).expanduser().resolve()
-    saved = folder / ".hydra" / "overrides.yaml"
-    if not saved.is_file():
-        raise TftrainError(f"resume={given}: there is no tftrain run folder there "
-                           f"(no {saved}); give the folder a run printed as its 'run folder'.")
-    previous = [o for o in saved_overrides(folder) if not o.startswith("resume=")]
+    folder = RunFolder(given, "resume")
+    previous = [o for o in folder.overrides() if not o.startswith("resume=")]
     rest = [a for a in argv if not a.startswith("resume=")]
-    return [*previous, *rest, f"resume={folder}", f"hydra.run.dir={folder}"]
-
-
-def saved_overrides(folder: Path) -> list[str]:
-    """A run's overrides as typed: unresolved, since one may hold `${...}` for Hydra."""
-    return OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "overrides.yaml"))
+    return [*previous, *rest, f"resume={folder.path}", f"hydra.run.dir={folder.path}"]
 
 
 @exits_fast
@@ -274,17 +186,18 @@ def command(argv: list[str]) -> int:
         return 0
     try:
         argv = expand_resume(argv)
+        sys.argv[1:] = argv  # what Hydra parses
+        if not any(flag in argv for flag in ("--config-dir", "-cd", "--config-name", "-cn")):
+            problem = preflight(argv)
+            if problem:
+                raise TftrainError(problem)
+        hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)(_task)()
     except TftrainError as error:
         fail(str(error))
         return error.exit_code
-    sys.argv[1:] = argv  # what Hydra parses
-    if not any(flag in argv for flag in ("--config-dir", "-cd", "--config-name", "-cn")):
-        problem = preflight(argv)
-        if problem:
-            fail(problem)
-            return 2
-    try:
-        hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)(_task)()
+    except KeyboardInterrupt:  # before a run started (each run handles its own signals)
+        fail("interrupted before the run started; nothing was written.")
+        return 130
     except SystemExit as stop:  # a run that failed, or Hydra's own usage errors
         if stop.code:
             return stop.code if isinstance(stop.code, int) else 1

@@ -1,4 +1,28 @@
-"""The ways a run ends other than completing: each becomes a message and an exit status."""
+"""The ways a run ends other than completing, and how a failure is told apart from a bug.
+
+User input enters tftrain at a few doors, each a module of its own:
+
+    composing the config        tftrain.compose      (Hydra + schema; no TensorFlow)
+    instantiating `_target_`s   tftrain.instantiate
+    reading the user's data     tftrain.data.files   (and each source behind it)
+    reading a run folder        tftrain.run_folder   (eval, predict, resume, report)
+    signals                     tftrain.signals      (Ctrl-C, SIGTERM, in any phase)
+
+Each door turns whatever goes wrong behind it into one `TftrainError` naming the input and
+what would be valid (exit status 2, no traceback). `door` below is the shared mechanism:
+it decides by *where* an exception was raised whether the input is to blame (raised in a
+library reading it: numpy, Keras, Hydra, the user's own code) or tftrain is (raised in
+tftrain's own code: a bug, which keeps its traceback).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
 
 
 class TftrainError(Exception):
@@ -21,13 +45,23 @@ class Diverged(Exception):
         self.epoch, self.step = epoch, step
 
 
-class Interrupted(Exception):
-    """SIGINT (Ctrl-C) or SIGTERM arrived; the run stopped at a batch boundary."""
+class Interrupted(BaseException):
+    """SIGINT (Ctrl-C) or SIGTERM arrived. A BaseException, like KeyboardInterrupt, so that
+    no library's `except Exception` (Hydra's instantiate, a data reader) swallows or wraps it."""
 
-    def __init__(self, signal_number: int, epoch: int) -> None:
-        super().__init__(f"interrupted by signal {signal_number} during epoch {epoch + 1}")
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(f"interrupted by {signal_name(signal_number)}")
+        self.signal_number = signal_number
         self.exit_code = 128 + signal_number
-        self.epoch = epoch
+
+
+def signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def user_error(error: BaseException | None) -> TftrainError | None:
@@ -36,3 +70,70 @@ def user_error(error: BaseException | None) -> TftrainError | None:
     while error is not None and not isinstance(error, TftrainError):
         error = error.__cause__ or error.__context__
     return error
+
+
+def origin(error: BaseException) -> BaseException:
+    """The first exception of an explicit chain (`raise ... from error`): what went wrong,
+    under the wrappers that Hydra and OmegaConf put around it."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+def raised_in_tftrain(error: BaseException) -> bool:
+    """Whether the innermost frame that raised `error` (under its wrappers) is tftrain's own
+    code: then the fault is ours, whatever the input was."""
+    traceback, last = origin(error).__traceback__, None
+    while traceback is not None:
+        last, traceback = traceback, traceback.tb_next
+    return last is not None and Path(last.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE)
+
+
+def said(error: BaseException, limit: int = 400) -> str:
+    """What a library said about an input, on one line: `Type: message`."""
+    error = origin(error)
+    text = " ".join(str(error).split()) or "(no message)"
+    text = text if len(text) <= limit else text[:limit - 3] + "..."
+    return f"{type(error).__name__}: {text}"
+
+
+@contextlib.contextmanager
+def door(name: str, expected: str | Callable[[BaseException], str] = "") -> Iterator[None]:
+    """Where an input enters: any failure raised outside tftrain's code becomes a
+    TftrainError naming `name` (the key, file or folder), what was found, and `expected`.
+
+    A TftrainError passes as it is; an exception raised in tftrain's own code is a bug and
+    passes too (its traceback is shown); signals are not exceptions and are never caught.
+    """
+    try:
+        yield
+    except TftrainError:
+        raise
+    except Exception as error:
+        if user_error(error) is not None:
+            raise user_error(error) from None
+        if raised_in_tftrain(error):
+            raise
+        wanted = expected(error) if callable(expected) else expected
+        raise TftrainError(f"{name}: {said(error)}" + (f". Expected {wanted}." if wanted else ".")) \
+            from error
+
+
+def closest(name: str, options: Iterable[str], count: int = 3) -> list[str]:
+    """The valid names nearest to a misspelt one (case-insensitive), nearest first."""
+    options = list(dict.fromkeys(str(o) for o in options))
+    lowered = {o.lower(): o for o in options}
+    near = difflib.get_close_matches(name.lower(), list(lowered), n=count, cutoff=0.6)
+    # A name that is part of a valid one, or the reverse ("size" -> "image_size"), is near too.
+    near += [o.lower() for o in options if len(name) >= 3 and (name.lower() in o.lower()
+             or (len(o) >= 3 and o.lower() in name.lower()))]
+    return [lowered[n] for n in dict.fromkeys(near)][:count]
+
+
+def did_you_mean(name: str, options: Iterable[str], prefix: str = "") -> str:
+    """" Did you mean X?" (or "X or Y?"), or "" when nothing valid is near."""
+    near = [f"'{prefix}{o}'" for o in closest(name, options)]
+    if not near:
+        return ""
+    return f" Did you mean {near[0]}?" if len(near) == 1 else \
+        f" Did you mean {', '.join(near[:-1])} or {near[-1]}?"

@@ -16,72 +16,61 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import artifacts, schema
+from tftrain.compose import composed
 from tftrain.console import echo, fail
-from tftrain.errors import TftrainError
+from tftrain.errors import Interrupted, TftrainError, raised_in_tftrain, said
 from tftrain.process import exits_fast
+from tftrain.run_folder import CONFIG, RunFolder
+from tftrain.signals import Signals
 
 EVAL = "eval.json"
 
 
-def run_folder(given: str) -> Path:
-    """The folder a user named, checked to be a finished tftrain run."""
-    folder = Path(given).expanduser().resolve()
-    if not (folder / ".hydra" / "overrides.yaml").is_file():
-        raise TftrainError(f"{given} is not a tftrain run folder (no .hydra/overrides.yaml); "
-                           f"give a folder a run printed as its 'run folder', e.g. "
-                           f"outputs/2026-11-21/10-32-05.")
-    if not (folder / artifacts.MODEL).is_file():
-        raise TftrainError(f"{given} has no {artifacts.MODEL}: the run did not finish training "
-                           f"(its summary.json says why); an interrupted run continues with "
-                           f"tftrain resume={given}.")
-    return folder
-
-
-def run_config(folder: Path, overrides: list[str]) -> DictConfig:
+def run_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
     """The run's own config (as it ran), or recomposed with the overrides given now."""
-    from tftrain import cli
-
     if overrides:
-        saved = [o for o in cli.saved_overrides(folder) if not o.startswith("resume=")]
-        try:
-            cfg = cli.compose([*saved, *overrides])
-        except Exception as error:
-            raise TftrainError(cli.explain(error, overrides)) from None
+        saved = [o for o in folder.overrides() if not o.startswith("resume=")]
+        cfg = composed([*saved, *overrides])
     else:
-        cfg = OmegaConf.load(folder / ".hydra" / "config.yaml")
-    cfg.run_dir = str(folder)
-    schema.validate(cfg)
+        try:
+            cfg = OmegaConf.load(folder.path / CONFIG)
+        except Exception as error:  # yaml or OmegaConf refusing the file's text
+            raise folder.damaged(CONFIG, said(error), "tftrain-eval") from None
+        schema.validate(cfg)
+    cfg.run_dir = str(folder.path)
     return cfg
 
 
-def load_model(folder: Path) -> Any:
+def load_model(folder: RunFolder, needed_for: str) -> Any:
     """model.keras in safe mode: a run folder never needs arbitrary code to load."""
     from tftrain import runtime  # noqa: F401  (first: quiets TensorFlow before it loads)
 
     from tftrain import models
 
+    file = folder.model_file(needed_for)
     try:
-        return models.load_model(str(folder / artifacts.MODEL))
-    except ValueError as error:
-        if "safe_mode" not in str(error):
+        return models.load_model(str(file))
+    except Exception as error:
+        if "safe_mode" in str(error):
+            raise TftrainError(
+                f"{file} holds code (a Lambda layer or a pickled function) that Keras' safe "
+                f"mode refuses to run; tftrain loads models only in safe mode. A model written "
+                f"by tftrain never needs it off: this file was changed or written elsewhere.") from None
+        if raised_in_tftrain(error):
             raise
-        raise TftrainError(
-            f"{folder / artifacts.MODEL} holds code (a Lambda layer or a pickled function) "
-            f"that Keras' safe mode refuses to run; tftrain loads models only in safe mode. "
-            f"A model written by tftrain never needs it off: this file was changed or "
-            f"written elsewhere.") from None
+        raise folder.damaged(Path(artifacts.MODEL), said(error), needed_for) from None
 
 
-def evaluate(folder: Path, overrides: list[str]) -> dict[str, Any]:
+def evaluate(folder: RunFolder, overrides: list[str]) -> dict[str, Any]:
     """Evaluate the run's model; write eval.json; return what it holds."""
-    from tftrain import runtime
-
     cfg = run_config(folder, overrides)
-    runtime.setup(cfg.seed, False, "float32")
+    folder.model_file("tftrain-eval")  # whole, before any data is read
+    from tftrain import runtime
     from tftrain.data import build_data
 
+    runtime.setup(cfg.seed, False, "float32")
     data = build_data(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
-    model = load_model(folder)
+    model = load_model(folder, "tftrain-eval")
     check_fits(model, data.spec)
     split, dataset = ("test", data.test) if data.test is not None else ("val", data.val)
     if dataset is None:
@@ -93,7 +82,7 @@ def evaluate(folder: Path, overrides: list[str]) -> dict[str, Any]:
               "samples": data.sizes[split], "metrics": metrics,
               "data": {"sizes": data.sizes, "fingerprint": data.fingerprint},
               "weights_fingerprint": artifacts.weights_fingerprint(model)}
-    artifacts.write_json_atomic(folder / EVAL, result)
+    artifacts.write_json_atomic(folder.path / EVAL, result)
     return result
 
 
@@ -108,7 +97,7 @@ def check_fits(model: Any, spec: Any) -> None:
                            "the run's input shapes.")
 
 
-def tool_command(usage: str, body: Callable[[Path, list[str]], None], args: list[str]) -> int:
+def tool_command(usage: str, body: Callable[[RunFolder, list[str]], None], args: list[str]) -> int:
     """The shared shape of tftrain-eval and tftrain-predict: RUN_FOLDER then KEY=VALUE
     arguments; bad input is one paragraph and exit status 2. Returns the exit status."""
     if os.getcwd() not in sys.path:  # the user's own layers and losses, as in training
@@ -118,18 +107,22 @@ def tool_command(usage: str, body: Callable[[Path, list[str]], None], args: list
         return 0 if args else 2
     schema.register()
     try:
-        body(run_folder(args[0]), args[1:])
+        with Signals():
+            body(RunFolder(args[0]), args[1:])
     except TftrainError as error:
         fail(str(error))
+        return error.exit_code
+    except Interrupted as error:  # nothing is half-written: files go to their place whole
+        fail(f"{error}; nothing was written.")
         return error.exit_code
     return 0
 
 
-def show_eval(folder: Path, overrides: list[str]) -> None:
+def show_eval(folder: RunFolder, overrides: list[str]) -> None:
     result = evaluate(folder, overrides)
     metrics = "  ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items())
     echo(f"{result['split']} ({result['samples']} samples, {result['dataset']}): {metrics}")
-    echo(f"written to {folder / EVAL}")
+    echo(f"written to {folder.path / EVAL}")
 
 
 USAGE = """Usage: tftrain-eval RUN_FOLDER [OVERRIDES...]

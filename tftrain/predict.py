@@ -18,9 +18,11 @@ import numpy as np
 
 from tftrain import artifacts
 from tftrain.console import echo
-from tftrain.errors import TftrainError
+from tftrain.data.files import check_npz, existing, read_text
+from tftrain.errors import TftrainError, door
 from tftrain.evaluate import load_model, tool_command
 from tftrain.process import exits_fast
+from tftrain.run_folder import RunFolder
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 ARGUMENTS = ("input", "output")
@@ -37,17 +39,21 @@ def parse(arguments: list[str]) -> dict[str, str]:
 
 def read_csv_rows(path: Path) -> np.ndarray:
     """Numeric CSV rows; a first row that is not numbers is taken as a header."""
-    rows = [r for r in csv.reader(io.StringIO(path.read_text())) if r]
+    from tftrain.data.tabular import detect_delimiter
+
+    text = read_text(path, None, "input")
+    rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(text)) if r]
     try:
         [float(v) for v in rows[0]]
     except ValueError:
         rows = rows[1:]
     except IndexError:
-        raise TftrainError(f"{path} is empty.") from None
+        raise TftrainError(f"input={path}: the file is empty; give one row of numbers per "
+                           "input.") from None
     try:
         return np.array([[float(v) for v in r] for r in rows], dtype=np.float32)
     except ValueError as error:
-        raise TftrainError(f"{path}: every CSV row must be numbers ({error}).") from None
+        raise TftrainError(f"input={path}: every CSV row must be numbers ({error}).") from None
 
 
 def read_columns(path: Path, inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -63,7 +69,7 @@ def read_columns(path: Path, inputs: dict[str, dict[str, Any]]) -> dict[str, Any
         raise TftrainError(f"input={path}: this model takes named columns "
                            f"({', '.join(inputs)}): give a .csv file with those columns, or an "
                            ".npz file with an array by each name.")
-    header, rows = read_rows(path)
+    header, rows = read_rows(path, key="input")
     missing = [name for name in inputs if name not in header]
     if missing:
         raise TftrainError(f"input={path} lacks the column(s) {missing} the model takes; "
@@ -76,7 +82,7 @@ def read_columns(path: Path, inputs: dict[str, dict[str, Any]]) -> dict[str, Any
 
 def named_arrays(path: Path, inputs: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:
     """An .npz with one array per named input, each shaped (rows, *input shape)."""
-    with np.load(path, allow_pickle=False) as arrays:
+    with np.load(check_npz(path, "input"), allow_pickle=False) as arrays:
         missing = [name for name in inputs if name not in arrays.files]
         if missing:
             raise TftrainError(f"input={path} lacks the array(s) {missing} the model takes; "
@@ -101,8 +107,7 @@ def read_images(folder: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, list[
 
 def read_inputs(path: Path, shape: tuple[int, ...], dtype: str) -> tuple[np.ndarray, list[str]]:
     """The inputs in a file or folder, shaped (n, *shape), and a name for each row."""
-    if not path.exists():
-        raise TftrainError(f"input={path}: no such file or folder.")
+    existing(str(path), "file or folder", "input")
     if path.is_dir():
         return read_images(path, shape)
     suffix = path.suffix.lower()
@@ -110,12 +115,16 @@ def read_inputs(path: Path, shape: tuple[int, ...], dtype: str) -> tuple[np.ndar
         if dtype != "string":
             raise TftrainError(f"input={path}: a text file fits models that take text; this one "
                                f"takes numbers of shape {shape}: give .npy, .npz or .csv.")
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        lines = [line for line in read_text(path, None, "input").splitlines() if line.strip()]
         return np.array(lines, dtype=object), [str(i) for i in range(len(lines))]
     if suffix == ".npy":
         x = np.load(path, allow_pickle=False)
+        if not isinstance(x, np.ndarray):
+            x.close()
+            raise TftrainError(f"input={path} is an .npz archive, not a .npy array; name it "
+                               ".npz (its array 'x', or its only array, is read).")
     elif suffix == ".npz":
-        with np.load(path, allow_pickle=False) as arrays:
+        with np.load(check_npz(path, "input"), allow_pickle=False) as arrays:
             keys = list(arrays)
             if len(keys) != 1 and "x" not in keys:
                 raise TftrainError(f"input={path} holds arrays {keys}; name the inputs 'x' or "
@@ -132,6 +141,11 @@ def read_inputs(path: Path, shape: tuple[int, ...], dtype: str) -> tuple[np.ndar
 
 def shaped(x: np.ndarray, shape: tuple[int, ...], path: Path) -> np.ndarray:
     """(n, *shape): one sample or a batch, as arrays or as flat rows."""
+    if x.dtype.kind not in "biuf":
+        raise TftrainError(f"input={path} holds {x.dtype} values; this model takes numbers.")
+    if x.ndim >= 1 and len(x) == 0 or x.size == 0:
+        raise TftrainError(f"input={path} holds no inputs (its array has shape {tuple(x.shape)}); "
+                           f"give at least one input of shape {shape}.")
     if tuple(x.shape) == shape:
         x = x[None]
     size = int(np.prod(shape))
@@ -173,18 +187,21 @@ def target_columns(values: np.ndarray, target: dict[str, Any],
     return heads, [[f"{v:.6g}" for v in column] for column in flat.T]
 
 
-def predict(folder: Path, arguments: list[str]) -> None:
+def predict(folder: RunFolder, arguments: list[str]) -> None:
     given = parse(arguments)
-    output = Path(given.get("output") or folder / "predictions.csv")
-    summary = artifacts.read_summary(folder)
-    model = load_model(folder)
+    output = Path(given.get("output") or folder.path / "predictions.csv")
+    summary = folder.summary("tftrain-predict")
+    folder.model_file("tftrain-predict")  # whole, before the inputs are read
+    model = load_model(folder, "tftrain-predict")
     inputs = summary.get("data", {}).get("inputs", {})
-    if len(inputs) > 1:
-        x = read_columns(Path(given["input"]), inputs)
-        names = [str(i) for i in range(len(next(iter(x.values()))))]
-    else:
-        shape = tuple(model.input_shape[1:])
-        x, names = read_inputs(Path(given["input"]), shape, model.inputs[0].dtype)
+    source = Path(given["input"])
+    with door(f"input={source}", "arrays saved by NumPy (.npy, or .npz by name), CSV rows, a "
+              "text file or a folder of images"):
+        if len(inputs) > 1:
+            x = read_columns(source, inputs)
+            names = [str(i) for i in range(len(next(iter(x.values()))))]
+        else:
+            x, names = read_inputs(source, tuple(model.input_shape[1:]), model.inputs[0].dtype)
     predictions = model.predict(x, verbose=0)
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(table(predictions, names, summary))

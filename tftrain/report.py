@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
 from tftrain import artifacts
-from tftrain.console import console, fail
+from tftrain.console import console, error_console, fail
+from tftrain.errors import TftrainError
 from tftrain.plots import INSTALL, pyplot
+from tftrain.run_folder import OVERRIDES, RunFolder
 
 MARKDOWN, CSV, PLOT = "report.md", "report.csv", "sweep.png"
 
@@ -52,18 +53,23 @@ def natural_key(path: Path) -> list[Any]:
 
 
 def is_run_folder(path: Path) -> bool:
-    return (path / artifacts.SUMMARY).is_file() or (path / ".hydra" / "overrides.yaml").is_file()
+    return (path / OVERRIDES).is_file()
 
 
 def read_run(path: Path, root: Path) -> RunRecord:
-    """A run folder's record; a folder without summary.json (killed hard, or still running)
-    is reported as incomplete rather than skipped."""
+    """A run folder's record, read through the run-folder door. A folder without
+    summary.json (killed hard, or still running) is reported as incomplete, one whose
+    files are damaged as damaged (with a note saying which), rather than skipped."""
+    folder = RunFolder(str(path))
+    summary: dict[str, Any] = {"status": "incomplete"}
     try:
-        summary = artifacts.read_summary(path)
-    except (OSError, ValueError):
-        summary = {"status": "incomplete"}
-    saved = path / ".hydra" / "overrides.yaml"
-    listed = summary.get("overrides") or (OmegaConf.to_container(OmegaConf.load(saved)) if saved.is_file() else [])
+        if (path / artifacts.SUMMARY).is_file():
+            summary = folder.summary("tftrain-report")
+        listed = summary.get("overrides") or folder.overrides()
+    except TftrainError as error:
+        error_console().print(f"tftrain-report: note: {error} It is listed as damaged.",
+                              markup=False)
+        summary, listed = {"status": "damaged"}, []
     overrides = dict(o.split("=", 1) if "=" in o else (o, "") for o in listed)
     name = path.relative_to(root).as_posix() if path != root else path.name
     return RunRecord(path, name, summary, overrides)
@@ -75,8 +81,7 @@ def collect(paths: list[Path]) -> list[RunRecord]:
     for root in paths:
         root = Path(root)
         candidates = [root] if is_run_folder(root) else sorted(
-            {p.parent.parent for p in root.rglob(".hydra/overrides.yaml")}
-            | {p.parent for p in root.rglob(artifacts.SUMMARY)}, key=natural_key)
+            {p.parent.parent for p in root.rglob(OVERRIDES.as_posix())}, key=natural_key)
         runs += [read_run(p, root) for p in candidates if is_run_folder(p)]
     return sort_runs(runs)
 

@@ -5,7 +5,6 @@ config. Returns the objective, so Hydra sweepers can optimise it.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import tempfile
@@ -19,19 +18,21 @@ from tftrain import runtime  # first: sets TensorFlow's environment before it is
 
 import keras  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from tftrain import artifacts, schema, task  # noqa: E402
-from tftrain.callbacks import (EpochRecorder, InterruptGuard, between_validations,  # noqa: E402
-                               build_callbacks, format_metrics, monitored, ordered, recorder)
+from tftrain.callbacks import (between_validations, build_callbacks, format_metrics,  # noqa: E402
+                               monitored, ordered, recorder)
 from tftrain.console import console, echo  # noqa: E402
 from tftrain.data import Data, Spec, build_data  # noqa: E402
-from tftrain.errors import Diverged, Interrupted, TftrainError  # noqa: E402
+from tftrain.errors import Diverged, Interrupted, TftrainError, door, signal_name  # noqa: E402
+from tftrain.instantiate import check, instantiate  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
 from tftrain.models.head import binary_targets  # noqa: E402
 from tftrain.plots import plot_history  # noqa: E402
+from tftrain.run_folder import INTERRUPTED, RunFolder  # noqa: E402
+from tftrain.signals import Signals  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
 
 BACKUP = "keras.callbacks.BackupAndRestore"
@@ -47,53 +48,91 @@ class Prepared:
     data: Data
     model: keras.Model
     callbacks: list[keras.callbacks.Callback]
+    objective: tuple[str, str]  # the metric a sweep optimises, checked against the logs; min|max
 
 
-def prepare(cfg: DictConfig) -> Prepared:
+@dataclass
+class Stage:
+    """How far a run got: what an interrupted run's summary and message report."""
+
+    phase: str = "starting"
+    model: keras.Model | None = None
+    prepared: Prepared | None = None
+
+
+def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None = None) -> Prepared:
     """Runtime, trainer, data, the compiled model and the callbacks, as every run builds
-    them; nothing is written to the run folder yet. Benchmarks train what this returns."""
+    them, each checked before training; nothing is written to the run folder yet.
+    Benchmarks train what this returns."""
+    stage = stage or Stage()
+    check(cfg)  # every _target_ exists, before anything is built
     runtime.setup(cfg.seed, cfg.deterministic, cfg.precision.policy)
-    strategy = instantiate(cfg.distribute)
+    strategy = instantiate(cfg.distribute, "distribute")
     if not runtime.is_chief(strategy):
         # a worker writes its copies (collectives need every worker) where nobody looks
         cfg.run_dir = tempfile.mkdtemp(prefix="tftrain-worker-")
-    trainer: Trainer = instantiate(cfg.trainer, _recursive_=False)
+    trainer: Trainer = instantiate(cfg.trainer, "trainer", _recursive_=False)
     first_epoch = resume_point(cfg, trainer)
+    stage.phase = "loading the data"
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
     schema.set_data_facts(data.steps_per_epoch, vocabulary_sizes(data.spec))
+    stage.phase = "building the model"
     with strategy.scope():
-        model = build_model(cfg.model, data.spec)
+        model = stage.model = build_model(cfg.model, data.spec)
         compile_model(model, cfg, data.spec, trainer)
-    configured = monitored(cfg.callbacks, trainer.logged_metrics(model, data), data.val is not None)
-    callbacks = build_callbacks({**configured, **cfg.logger})  # loggers are callbacks too
-    return Prepared(strategy, trainer, first_epoch, data, model, callbacks)
+    logged, validated = logged_names(trainer, model, data), data.val is not None
+    objective = task.checked_objective(cfg.objective.metric, cfg.objective.mode, data.spec,
+                                       logged, validated)
+    configured = monitored(cfg.callbacks, logged, validated)
+    callbacks = build_callbacks({**{f"callbacks.{k}": v for k, v in configured.items()},
+                                 **{f"logger.{k}": v for k, v in cfg.logger.items()}},
+                                signals or Signals())
+    return Prepared(strategy, trainer, first_epoch, data, model, callbacks, objective)
 
 
-def run(cfg: DictConfig) -> float:
+def logged_names(trainer: Trainer, model: keras.Model, data: Data) -> list[str]:
+    """What the run logs, found by one forward pass with the loss and metrics on a batch of
+    zeros: where a model whose output does not fit the labels fails, before training."""
+    shape = getattr(model, "output_shape", "?")
+    with door(f"model '{model.name}' gives outputs of shape {shape}, which its loss and "
+              "metrics could not compare with the labels",
+              f"outputs that fit the data's {data.spec.describe()}"):
+        return trainer.logged_metrics(model, data)
+
+
+def run(cfg: DictConfig, signals: Signals | None = None) -> float:
+    """One run, start to end; returns its objective. An interruption in any phase leaves a
+    resumable folder (`interrupted`) and reaches the caller with the message to show."""
     started, wall = datetime.now(timezone.utc), time.perf_counter()
-    prepared = prepare(cfg)
+    signals, stage = signals or Signals(), Stage()
+    try:
+        return run_stages(cfg, signals, stage, started, wall)
+    except Interrupted as error:
+        error.args = (interrupted(cfg, stage, error, started, time.perf_counter() - wall),)
+        raise
+
+
+def run_stages(cfg: DictConfig, signals: Signals, stage: Stage, started: datetime,
+               wall: float) -> float:
+    prepared = stage.prepared = prepare(cfg, signals, stage)
     strategy, trainer, first_epoch = prepared.strategy, prepared.trainer, prepared.first_epoch
     data, model, callbacks = prepared.data, prepared.model, prepared.callbacks
     chief, run_dir = runtime.is_chief(strategy), Path(cfg.run_dir)
     artifacts.write_resolved_config(cfg, run_dir)
     announce(run_dir, first_epoch if cfg.resume else None, data, model, trainer)
 
-    stopped = train(trainer, model, data, callbacks, first_epoch, run_dir)
+    stage.phase = "training"
+    stopped = train(trainer, model, data, callbacks, first_epoch, signals)
     plot_history(recorder(callbacks).rows, run_dir / "history.png")
     test = {}
     if stopped is None:
+        stage.phase = "evaluating on the test split"
         test = ordered(trainer.evaluate(model, data.test)) if data.test is not None else {}
-        artifacts.save_model_atomic(model, run_dir / artifacts.MODEL)
-        if any(t.class_names for t in data.spec.targets):  # what the outputs mean, beside the model
-            artifacts.write_json_atomic(run_dir / "class_names.json", class_names(data.spec))
-        if cfg.export == "savedmodel":
-            model.export(str(run_dir / "export"), format="tf_saved_model", verbose=False)
-    setup = {"weights_fingerprint": artifacts.weights_fingerprint(model),
-             "precision": cfg.precision.policy, "replicas": strategy.num_replicas_in_sync,
-             "jit_compile": bool(model.jit_compile),
-             "loss_scaling": isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)}
-    summary = summarize(cfg, data, trainer, recorder(callbacks), test, started,
-                        time.perf_counter() - wall, stopped, setup)
+        stage.phase = "saving the model"
+        with signals.protected():
+            save_model(cfg, model, data.spec, run_dir)
+    stage.phase = "writing the summary"
+    summary = summarize(cfg, prepared, test, started, time.perf_counter() - wall, stopped)
     artifacts.write_json_atomic(run_dir / artifacts.SUMMARY, summary)
     if stopped is not None:
         raise stopped
@@ -101,6 +140,43 @@ def run(cfg: DictConfig) -> float:
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)
     return summary["objective"]
+
+
+def save_model(cfg: DictConfig, model: keras.Model, spec: Spec, run_dir: Path) -> None:
+    """model.keras, what its outputs mean, and the SavedModel export when asked."""
+    artifacts.save_model_atomic(model, run_dir / artifacts.MODEL)
+    if any(t.class_names for t in spec.targets):  # what the outputs mean, beside the model
+        artifacts.write_json_atomic(run_dir / "class_names.json", class_names(spec))
+    if cfg.export == "savedmodel":
+        model.export(str(run_dir / "export"), format="tf_saved_model", verbose=False)
+
+
+def interrupted(cfg: DictConfig, stage: Stage, error: Interrupted, started: datetime,
+                seconds: float) -> str:
+    """Keep what an interrupted run made (the weights, a summary saying where it stopped)
+    and say how to continue it."""
+    run_dir = Path(cfg.run_dir)
+    if stage.model is not None:
+        artifacts.save_model_atomic(stage.model, run_dir / INTERRUPTED)
+    prepared = stage.prepared
+    summary = (summarize(cfg, prepared, {}, started, seconds, error) if prepared is not None else
+               artifacts.brief_summary("interrupted", str(error), cfg.objective, job_overrides()))
+    epochs, done = cfg.trainer.epochs, summary["epochs_completed"]
+    where = f"in epoch {done + 1} of {epochs}" if stage.phase == "training" else \
+        f"while {stage.phase}" + (f", after {done} epoch(s)" if done else "")
+    kept = [f"epochs 1-{done} are checkpointed" if done else "no epoch had completed"] \
+        if stage.phase == "training" else []
+    if stage.model is not None:
+        kept.append(f"the weights so far are in {run_dir / INTERRUPTED}")
+    resumable = any(node is not None and node.get("_target_") == BACKUP
+                    for node in cfg.callbacks.values())
+    then = (f"Resume with: tftrain resume={run_dir}" if resumable else
+            "This run has no backup callback, so it cannot be resumed; run it again to start over")
+    message = (f"interrupted by {signal_name(error.signal_number)} {where}"
+               + (f" ({'; '.join(kept)})" if kept else "") + f". {then}")
+    artifacts.write_json_atomic(run_dir / artifacts.SUMMARY,
+                                {**summary, "error": message, "interrupted_while": stage.phase})
+    return message
 
 
 def class_names(spec: Spec) -> dict[str, Any]:
@@ -129,9 +205,9 @@ def announce(run_dir: Path, resumed_at: int | None, data: Data, model: keras.Mod
 
 def compile_model(model: keras.Model, cfg: DictConfig, spec: Spec, trainer: Trainer) -> None:
     """Optimizer (with the LR schedule, if any), loss and metrics, inside the strategy scope."""
-    schedule = instantiate(cfg.lr_schedule, _convert_="all") if cfg.lr_schedule else None
+    schedule = instantiate(cfg.lr_schedule, "lr_schedule", _convert_="all") if cfg.lr_schedule else None
     learning_rate = {"learning_rate": schedule} if schedule is not None else {}
-    optimizer = instantiate(cfg.optimizer, _partial_=True, _convert_="all")(**learning_rate)
+    optimizer = instantiate(cfg.optimizer, "optimizer", _partial_=True, _convert_="all")(**learning_rate)
     loss, metrics = task.loss_and_metrics(cfg.loss, cfg.metrics, spec, binary_targets(model, spec))
     task.check_targets(cfg.loss_weights, "loss_weights", spec)
     loss_weights = OmegaConf.to_container(cfg.loss_weights) if cfg.loss_weights else None
@@ -140,7 +216,9 @@ def compile_model(model: keras.Model, cfg: DictConfig, spec: Spec, trainer: Trai
 
 
 def resume_point(cfg: DictConfig, trainer: Trainer) -> int:
-    """The epoch to start from: after the last checkpointed epoch when resuming."""
+    """The epoch to start from: after the last checkpointed epoch when resuming (the run
+    folder's backup, read through its door). A run whose training was complete but which
+    stopped before it was evaluated and saved resumes there."""
     if not cfg.resume:
         return trainer.initial_epoch
     backup = next((node for node in cfg.callbacks.values()
@@ -148,29 +226,33 @@ def resume_point(cfg: DictConfig, trainer: Trainer) -> int:
     if backup is None:
         raise TftrainError("resume needs the backup callback (keras.callbacks.BackupAndRestore), "
                            "which this run's callbacks do not include; there is no state to resume.")
-    metadata = Path(backup.backup_dir) / "training_metadata.json"
-    epoch = json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
-    if epoch >= trainer.epochs:
+    folder = RunFolder(cfg.resume, "resume")
+    epoch = folder.backup_epoch(Path(backup.backup_dir))
+    if epoch < trainer.epochs:
+        return epoch
+    try:
+        completed = folder.summary("resume=").get("status") == "completed"
+    except TftrainError:  # no summary, or a damaged one: the run did not end cleanly
+        completed = False
+    if completed:
         raise TftrainError(f"resume={cfg.resume}: the run already completed all {epoch} epochs; "
                            f"to train longer, add trainer.epochs=N with N > {epoch}.")
-    return epoch
+    return trainer.epochs
 
 
 def train(trainer: Trainer, model: keras.Model, data: Data, callbacks: list,
-          first_epoch: int, run_dir: Path) -> Exception | None:
-    """Train; a divergence or an interruption ends the run but keeps everything written."""
+          first_epoch: int, signals: Signals) -> Diverged | None:
+    """Train; a divergence ends the run but keeps everything written. Signals wait for the
+    next batch boundary (the callbacks check), so no step or checkpoint is cut short."""
     try:
-        with between_validations(trainer.validation_freq):
+        with between_validations(trainer.validation_freq), signals.protected():
             trainer.train(model, data, callbacks, first_epoch)
     except Diverged as error:
         return error
-    except Interrupted as error:
-        artifacts.save_model_atomic(model, run_dir / "checkpoints" / "interrupted.keras")
-        return error
     finally:
-        for callback in callbacks:
-            if isinstance(callback, InterruptGuard):
-                callback.restore()
+        for callback in callbacks:  # a live display stops even when training did not end
+            if hasattr(callback, "close"):
+                callback.close()
     return None
 
 
@@ -178,14 +260,18 @@ def metrics_of(row: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in row.items() if k not in ("epoch", "epoch_time_s")}
 
 
-def summarize(cfg: DictConfig, data: Data, trainer: Trainer, record: EpochRecorder,
-              test: dict[str, float], started: datetime, seconds: float,
-              stopped: Exception | None, setup: dict[str, Any]) -> dict[str, Any]:
+def job_overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def summarize(cfg: DictConfig, prepared: Prepared, test: dict[str, float], started: datetime,
+              seconds: float, stopped: BaseException | None) -> dict[str, Any]:
+    data, trainer, model = prepared.data, prepared.trainer, prepared.model
+    record = recorder(prepared.callbacks)
     rows = record.rows
-    metric, mode = task.objective(cfg.objective.metric, cfg.objective.mode, data.spec,
-                                  data.val is not None)
+    metric, mode = prepared.objective
     scored = [r for r in rows if math.isfinite(r.get(metric, math.nan))]
-    if not scored:
+    if not scored and rows:
         available = sorted({k for r in rows for k in metrics_of(r)})
         echo(f"warning: objective metric '{metric}' was never logged (logged: "
              f"{', '.join(available) or 'nothing'}); the objective falls back to the final loss.")
@@ -194,15 +280,15 @@ def summarize(cfg: DictConfig, data: Data, trainer: Trainer, record: EpochRecord
     best = pick(scored, key=lambda r: r[metric]) if scored else {}
     steady = record.train_seconds[1:] or record.train_seconds  # epoch 1 includes tracing
     samples = len(steady) * data.steps_per_epoch * data.batch_size
-    status = {None: "completed", Diverged: "diverged", Interrupted: "interrupted"}
+    status = {Diverged: "diverged", Interrupted: "interrupted"}
     return {
-        "status": status[type(stopped) if stopped else None],
+        "status": status[type(stopped)] if stopped else "completed",
         "error": str(stopped) if stopped else None,
         "objective": float(best[metric]) if best else None,
         "objective_metric": metric,
         "objective_mode": mode,
         "best_epoch": int(best["epoch"]) if best else None,
-        "epochs_completed": int(rows[-1]["epoch"]) if rows else 0,
+        "epochs_completed": int(rows[-1]["epoch"]) if rows else prepared.first_epoch,
         "final": metrics_of(rows[-1]) if rows else {},
         "best": metrics_of(best),
         "test": test,
@@ -211,7 +297,11 @@ def summarize(cfg: DictConfig, data: Data, trainer: Trainer, record: EpochRecord
         "batch_size": data.batch_size,
         "steps_per_epoch": data.steps_per_epoch,
         "trainer": type(trainer).__name__,
-        **setup,
+        "weights_fingerprint": artifacts.weights_fingerprint(model),
+        "precision": cfg.precision.policy,
+        "replicas": prepared.strategy.num_replicas_in_sync,
+        "jit_compile": bool(model.jit_compile),
+        "loss_scaling": isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer),
         "data": {"sizes": data.sizes, "fingerprint": data.fingerprint,
                  "inputs": {f.name: {"shape": list(f.shape), "dtype": f.dtype, "kind": f.kind}
                             for f in data.spec.inputs},
@@ -219,7 +309,7 @@ def summarize(cfg: DictConfig, data: Data, trainer: Trainer, record: EpochRecord
                  "class_names": list(data.spec.class_names or []),
                  "targets": {t.name: {"task": t.task, "class_names": list(t.class_names or [])}
                              for t in data.spec.targets}},
-        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        "overrides": job_overrides(),
         "started_at": started.isoformat(timespec="seconds"),
         "versions": artifacts.versions(),
         "git_commit": artifacts.git_commit(Path.cwd()),

@@ -148,6 +148,8 @@ class CsvConfig(DatasetConfig):
     drop: List[str] = field(default_factory=list)
     max_tokens: int = 10000
     text_output_mode: str = "multi_hot"
+    encoding: Optional[str] = None  # null: UTF-8, with or without a byte-order mark
+    delimiter: Optional[str] = None  # null: detected among , ; tab |
 
 
 @dataclass
@@ -244,6 +246,23 @@ SCHEMAS = {
 
 
 POSITIVE = {"trainer": ("epochs", "batch_size", "steps_per_execution", "validation_freq")}
+# Ranges a type cannot express, for keys of these names wherever they are in a config (in
+# Keras' own nodes too: EarlyStopping takes patience=-1 without a word, an optimizer a
+# negative learning rate). Values still given as interpolations are checked once resolved.
+LIMITS: dict[str, tuple[Any, str]] = {
+    **dict.fromkeys(("learning_rate", "clipnorm", "global_clipnorm", "clipvalue"),
+                    (lambda v: v > 0, "a number > 0")),
+    **dict.fromkeys(("initial_learning_rate", "patience", "min_delta", "weight_decay", "noise",
+                     "start_from_epoch"),
+                    (lambda v: v >= 0, "a number >= 0")),
+    **dict.fromkeys(("num_samples", "shuffle_buffer", "max_tokens", "cpu_devices",
+                     "sequence_length", "num_words"), (lambda v: v >= 1, "an integer >= 1")),
+    **dict.fromkeys(("beta_1", "beta_2", "ema_momentum"), (lambda v: 0 <= v < 1, "a number in [0, 1)")),
+    "num_classes": (lambda v: v >= 2, "an integer >= 2 (a classifier needs two classes)"),
+    "gradient_accumulation_steps": (lambda v: v >= 2, "an integer >= 2, or null for none"),
+    **dict.fromkeys(("shape", "image_size"), (lambda v: all(isinstance(d, int) and d >= 1 for d in v),
+                                              "a list of integers >= 1, such as [28, 28, 1]")),
+}
 JIT_CHOICES = ("auto", True, False)
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 LR_CALLBACKS = ("keras.callbacks.ReduceLROnPlateau", "keras.callbacks.LearningRateScheduler")
@@ -334,6 +353,7 @@ def validate(cfg: DictConfig) -> None:
         raise TftrainError(f"trainer.initial_epoch={trainer.initial_epoch} must be in "
                            f"[0, trainer.epochs={trainer.epochs}).")
     check_lr_control(cfg)
+    check_limits(OmegaConf.to_container(cfg, resolve=False))
     if cfg.get("export") not in (None, "savedmodel"):
         raise TftrainError(f"export={cfg.export!r} is not valid; use savedmodel (writes export/ "
                            "with model.export) or leave it null.")
@@ -343,6 +363,28 @@ def validate(cfg: DictConfig) -> None:
         raise TftrainError("trainer=fit cannot train under distribute=multi_worker: Keras 3's fit "
                            "does not support MultiWorkerMirroredStrategy (keras-team/keras#20585). "
                            "Use trainer=custom_loop, which does.")
+
+
+def check_limits(node: Any, path: str = "") -> None:
+    """Every key named in LIMITS holds a value in its range, however deep in the config."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else str(key)
+            rule = LIMITS.get(str(key))
+            if rule and value is not None and not isinstance(value, (str, dict)) \
+                    and not isinstance(value, bool) and not within(rule[0], value):
+                raise TftrainError(f"{where}={value!r} is out of range: use {rule[1]}.")
+            check_limits(value, where)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            check_limits(value, f"{path}.{index}")
+
+
+def within(rule: Any, value: Any) -> bool:
+    try:
+        return bool(rule(value))
+    except TypeError:  # a value of another type (the schema or Keras will say)
+        return True
 
 
 def check_lr_control(cfg: DictConfig) -> None:
@@ -375,7 +417,8 @@ def objective_direction(metric: str, mode: str, task: str) -> str:
 
 
 def targets(node: Any, path: str = "") -> list[tuple[str, str]]:
-    """Every `_target_` in a config, with where it is, however deep (lists included)."""
+    """Every `_target_` in a config, with its key path as an override names it
+    (`model.layers.1._target_`), however deep."""
     found = []
     if isinstance(node, DictConfig):
         for key in node.keys():
@@ -387,7 +430,7 @@ def targets(node: Any, path: str = "") -> list[tuple[str, str]]:
                 found += targets(child, where)
     elif isinstance(node, ListConfig):
         for index in range(len(node)):
-            found += targets(node._get_node(index), f"{path}[{index}]")
+            found += targets(node._get_node(index), f"{path}.{index}")
     return found
 
 

@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import traceback
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -106,17 +105,10 @@ def record_failure(cfg: DictConfig, error: BaseException) -> float:
     written = (run_dir / artifacts.SUMMARY).is_file() and \
         artifacts.read_summary(run_dir).get("status") in ("diverged", "interrupted")
     if not written:
-        artifacts.write_json_atomic(run_dir / artifacts.SUMMARY, {
-            "status": "failed",
-            "error": str(error) or type(error).__name__,
-            "error_type": type(error).__name__,
-            "objective": None,
-            "objective_metric": cfg.objective.metric,
-            "objective_mode": cfg.objective.mode,
-            "epochs_completed": 0,
-            "overrides": job_overrides(),
-            "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        })
+        summary = artifacts.brief_summary("failed", str(error) or type(error).__name__,
+                                          cfg.objective, job_overrides())
+        artifacts.write_json_atomic(run_dir / artifacts.SUMMARY,
+                                    {**summary, "error_type": type(error).__name__})
     return math.nan
 
 

@@ -6,28 +6,54 @@ import inspect
 from typing import Any
 
 import keras
-from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig
 
 from tftrain.data import Spec, Target
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, did_you_mean
+from tftrain.instantiate import instantiate, locate, parameters, unknown_argument
 from tftrain.losses import FunctionLoss
 from tftrain.schema import MAXIMIZED
 
+# Names Keras' compile understands beyond its metrics' own (it picks the variant the loss needs).
+METRIC_ALIASES = ("accuracy", "acc", "crossentropy", "ce")
 
-def resolve(node: Any, wrapper: type) -> Any:
+
+def resolve(node: Any, wrapper: type, where: str) -> Any:
     """A Keras name ("mse"), a class node (instantiated) or a function `fn(y_true, y_pred)`.
 
-    A function with extra arguments is wrapped in a serializable Loss or Metric
+    A name is checked against what Keras knows (with the closest names when it is not); a
+    function with extra arguments is wrapped in a serializable Loss or Metric
     (tftrain.losses.FunctionLoss, keras.metrics.MeanMetricWrapper) that keeps them.
     """
+    if isinstance(node, str):
+        return known_name(node, wrapper, where)
     if not isinstance(node, DictConfig):
         return node
-    target = get_object(node._target_)
+    target = locate(node._target_, f"{where}._target_")
     if inspect.isclass(target):
-        return instantiate(node, _convert_="all")
+        return instantiate(node, where, _convert_="all")
     extra = {k: v for k, v in node.items() if k != "_target_"}
+    problem = unknown_argument(node._target_, list(extra), parameters(target), where)
+    if problem:
+        raise TftrainError(problem)
     return wrapper(target, name=target.__name__, **extra) if extra else target
+
+
+def known_name(name: str, wrapper: type, where: str) -> str:
+    """A loss or metric given by name, checked against the names Keras resolves."""
+    kind, module = ("loss", keras.losses) if wrapper is FunctionLoss else ("metric", keras.metrics)
+    if kind == "metric" and name in METRIC_ALIASES:
+        return name
+    try:
+        module.get(name)
+    except (ValueError, TypeError):
+        known = [n for n in dir(module) if not n.startswith("_") and n[0].islower()
+                 and n not in ("get", "serialize", "deserialize")]
+        raise TftrainError(f"{where}={name!r} is not a Keras {kind}.{did_you_mean(name, known)} "
+                           f"Give a Keras name (such as {', '.join(known[:4])}, ...) or a node "
+                           f"{{_target_: keras.{module.__name__.rsplit('.', 1)[-1]}.SomeClass, "
+                           "...} or your own function.") from None
+    return name
 
 
 def loss_and_metrics(loss: Any, metrics: Any, spec: Spec,
@@ -41,9 +67,14 @@ def loss_and_metrics(loss: Any, metrics: Any, spec: Spec,
                            f"of such lists by target name; got {metrics!r}.")
     for setting, key in ((loss, "loss"), (metrics, "metrics")):
         check_targets(setting, key, spec)
-    chosen = {t.name: (resolve(pick(loss, t.name, default_loss(t, t.name in binary)), FunctionLoss),
-                       [resolve(m, keras.metrics.MeanMetricWrapper)
-                        for m in pick(metrics, t.name, default_metrics(t))])
+    def where(key: str, target: str, setting: Any) -> str:
+        return f"{key}.{target}" if per_target(setting) else key
+
+    chosen = {t.name: (resolve(pick(loss, t.name, default_loss(t, t.name in binary)), FunctionLoss,
+                               where("loss", t.name, loss)),
+                       [resolve(m, keras.metrics.MeanMetricWrapper,
+                                f"{where('metrics', t.name, metrics)}.{index}")
+                        for index, m in enumerate(pick(metrics, t.name, default_metrics(t)))])
               for t in spec.targets}
     if not spec.multi_output:
         return chosen[spec.targets[0].name]
@@ -90,3 +121,25 @@ def objective(metric: str, mode: str, spec: Spec, has_val: bool) -> tuple[str, s
     if mode == "auto":
         mode = "max" if any(word in metric for word in MAXIMIZED) else "min"
     return metric, mode
+
+
+def checked_objective(metric: str, mode: str, spec: Spec, logged: list[str],
+                      validated: bool) -> tuple[str, str]:
+    """The objective, checked before training against the metrics the run logs (a misspelt
+    one would otherwise train a whole run, or a whole sweep, for nothing). Without a
+    validation split a val_ metric falls back to its training twin, said once."""
+    chosen, mode = objective(metric, mode, spec, validated)
+    names = logged + ([f"val_{name}" for name in logged] if validated else [])
+    if chosen in names:
+        return chosen, mode
+    twin = chosen.removeprefix("val_")
+    if not validated and twin in names:
+        from tftrain.console import echo
+
+        echo(f"note: no validation split, so the objective is the training metric {twin} "
+             f"(not {chosen}).")
+        return twin, mode
+    raise TftrainError(f"objective.metric={chosen!r} is not a metric this run logs."
+                       f"{did_you_mean(chosen, names)} It logs {', '.join(names)}"
+                       + ("" if validated else " (there is no validation split)")
+                       + ". Set objective.metric to one of those, or auto.")

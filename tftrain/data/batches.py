@@ -1,4 +1,5 @@
-"""The training split's datasets, shared by every source (in memory or streaming).
+"""What both pipelines (in memory and streaming) share: splits, batch counts, augmentation,
+and the training split's datasets.
 
 A source describes epoch k of its training split as `then(of_epoch(k))`; `epochs` turns
 that into what the trainers read. Epoch k's order depends only on (seed, k), so fit's
@@ -7,14 +8,20 @@ iterator per epoch and the custom loop's one iterator per run read the same batc
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
+import numpy as np
 import tensorflow as tf
+
+from tftrain.data.forms import Arrays, Source, rows_in
+from tftrain.errors import TftrainError
+from tftrain.instantiate import instantiate
 
 # A training split: one epoch (the one Data.epoch names), and (first, last) -> epochs in a row
 Epochs = tuple[tf.data.Dataset, Callable[[int, int], tf.data.Dataset]]
 UNTUNED = tf.data.Options()
 UNTUNED.autotune.enabled = False  # see `epochs`
+Split = tuple[Arrays, Arrays]
 
 
 def epochs(of_epoch: Callable[[tf.Tensor], tf.data.Dataset],
@@ -45,3 +52,51 @@ def epochs(of_epoch: Callable[[tf.Tensor], tf.data.Dataset],
     one = finish(tf.data.Dataset.range(1), lambda _: of_epoch(epoch.read_value()), steps)
     return one, lambda first, last: finish(tf.data.Dataset.range(first, last), of_epoch,
                                            (last - first) * steps)
+
+
+def rows(x: Arrays, index: np.ndarray) -> Arrays:
+    return {k: v[index] for k, v in x.items()} if isinstance(x, dict) else x[index]
+
+
+def split(source: Source, val: float, test: float, seed: int) -> tuple[Split, Split, Split]:
+    """Seeded train/val/test splits, stratified by class for classification.
+
+    A source with its own test split (keras.datasets, an .npz with x_test) keeps it and
+    takes only the validation split from its training data.
+    """
+    rng = np.random.default_rng(seed)
+    y, by = source.y, source.strata()
+    if by is not None:
+        strata = [rng.permutation(np.flatnonzero(by == c)) for c in np.unique(by)]
+    else:
+        strata = [rng.permutation(rows_in(y))]
+    test = 0.0 if source.test is not None else test
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for idx in strata:
+        n_test, n_val = round(len(idx) * test), round(len(idx) * val)
+        for part, chunk in zip(parts, (idx[n_test + n_val:], idx[n_test:n_test + n_val], idx[:n_test])):
+            part.append(chunk)
+    train, val_idx, test_idx = (rng.permutation(np.concatenate(p)) for p in parts)
+    held_out = source.test if source.test is not None else (rows(source.x, test_idx), rows(y, test_idx))
+    return ((rows(source.x, train), rows(y, train)), (rows(source.x, val_idx), rows(y, val_idx)),
+            held_out)
+
+
+def steps_per_epoch(n: int, batch_size: int, drop_remainder: bool, limit: int | None) -> int:
+    steps = n // batch_size if drop_remainder else -(-n // batch_size)
+    if steps == 0:
+        raise TftrainError(
+            f"the training split has {n} examples, fewer than one batch of "
+            f"trainer.batch_size={batch_size}; lower the batch size or set "
+            "dataset.drop_remainder=false.")
+    return min(steps, limit) if limit else steps
+
+
+def augmentation(nodes: tuple[Any, ...]):
+    """The training-only augmentation layers, when they run in the pipeline."""
+    if not nodes:
+        return None
+    import keras
+
+    return keras.Sequential([instantiate(node, f"dataset.augment.{index}", _convert_="all")
+                             for index, node in enumerate(nodes)], name="augment")

@@ -19,51 +19,46 @@ shuffling costs nothing per example.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, fields
-from typing import Any, Callable
+from dataclasses import fields
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from tftrain.data.batches import UNTUNED, Epochs, epochs
+from tftrain.data.batches import Epochs, UNTUNED, augmentation, epochs, split, steps_per_epoch
 from tftrain.data.features import as_columns, fit_features
-from tftrain.data.sources import Arrays, Source, check_lengths
-from tftrain.data.spec import Spec, Target
-from tftrain.data.streaming import Stream, stream_data
-from tftrain.errors import TftrainError
+from tftrain.data.forms import Arrays, Data, Source, Stream, check_lengths, rows_in
+from tftrain.data.spec import Spec, Target, learnable
+from tftrain.data.streaming import stream_data
+from tftrain.errors import TftrainError, door
+from tftrain.instantiate import call, locate
 from tftrain.schema import DatasetConfig
 
 PIPELINE_KEYS = {f.name for f in fields(DatasetConfig)} - {"_target_"}
-Split = tuple[Arrays, Arrays]
-
-
-@dataclass
-class Data:
-    spec: Spec
-    train: tf.data.Dataset  # one epoch: the one `epoch` names when an iterator starts
-    train_epochs: Callable[[int, int], tf.data.Dataset]  # (first, last): those epochs in a row
-    epoch: tf.Variable
-    steps_per_epoch: int
-    batch_size: int
-    val: tf.data.Dataset | None
-    test: tf.data.Dataset | None
-    sizes: dict[str, int]
-    fingerprint: str
-
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the order of the next iterator over `train`: call before creating it."""
-        self.epoch.assign(epoch)
 
 
 def build_data(cfg: DictConfig, batch_size: int, seed: int) -> Data:
-    """Load the source a dataset config names, split it, fit the encodings, build the datasets."""
+    """The data door: read the source a dataset config names, split it, fit the encodings,
+    build the datasets. Whatever fails while reading the user's data (in a library: numpy,
+    Keras, tf.data) is one TftrainError naming `dataset.path` (or the source); an exception
+    raised in tftrain's own code is a bug and keeps its traceback."""
     options = OmegaConf.to_container(cfg, resolve=True)
     pipeline = {key: options.pop(key) for key in PIPELINE_KEYS if key in options}
-    source: Source | Stream = get_method(options.pop("_target_"))(**options, seed=seed)
-    if isinstance(source, Stream):
-        return stream_data(source, pipeline, batch_size, seed)
+    target = options.pop("_target_")
+    name = f"dataset.path={options['path']}" if options.get("path") else f"dataset ({target})"
+    with door(name):
+        source = call(locate(target, "dataset._target_"), "dataset", options, seed=seed)
+        if isinstance(source, Stream):
+            return stream_data(source, pipeline, batch_size, seed)
+        return memory_data(source, pipeline, batch_size, seed, name)
+
+
+def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed: int,
+                name: str) -> Data:
+    """The Data of an in-memory source."""
+    if rows_in(source.y) == 0:
+        raise TftrainError(f"{name}: the data holds no examples.")
     check_lengths(source.x, source.y, "the data")
     (x_train, y_train), val, test = split(source, pipeline["val_split"], pipeline["test_split"], seed)
     limit = pipeline["limit_batches"]
@@ -93,38 +88,6 @@ def build_data(cfg: DictConfig, batch_size: int, seed: int) -> Data:
     )
 
 
-def rows(x: Arrays, index: np.ndarray) -> Arrays:
-    return {k: v[index] for k, v in x.items()} if isinstance(x, dict) else x[index]
-
-
-def rows_in(x: Arrays) -> int:
-    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
-
-
-def split(source: Source, val: float, test: float, seed: int) -> tuple[Split, Split, Split]:
-    """Seeded train/val/test splits, stratified by class for classification.
-
-    A source with its own test split (keras.datasets, an .npz with x_test) keeps it and
-    takes only the validation split from its training data.
-    """
-    rng = np.random.default_rng(seed)
-    y, by = source.y, source.strata()
-    if by is not None:
-        strata = [rng.permutation(np.flatnonzero(by == c)) for c in np.unique(by)]
-    else:
-        strata = [rng.permutation(rows_in(y))]
-    test = 0.0 if source.test is not None else test
-    parts: list[list[np.ndarray]] = [[], [], []]
-    for idx in strata:
-        n_test, n_val = round(len(idx) * test), round(len(idx) * val)
-        for part, chunk in zip(parts, (idx[n_test + n_val:], idx[n_test:n_test + n_val], idx[:n_test])):
-            part.append(chunk)
-    train, val_idx, test_idx = (rng.permutation(np.concatenate(p)) for p in parts)
-    held_out = source.test if source.test is not None else (rows(source.x, test_idx), rows(y, test_idx))
-    return ((rows(source.x, train), rows(y, train)), (rows(source.x, val_idx), rows(y, val_idx)),
-            held_out)
-
-
 def targets(source: Source, y_train: Arrays, standardize: bool) -> tuple[Target, ...]:
     """Each target's task and classes, and a regression target's moments on the training split."""
     labels = y_train if isinstance(y_train, dict) else {"output": y_train}
@@ -133,8 +96,8 @@ def targets(source: Source, y_train: Arrays, standardize: bool) -> tuple[Target,
         raise TftrainError(f"targets {clash}: Keras logs a target's metrics as NAME_loss and "
                            "validation metrics as val_..., so a target may not be called val "
                            "or val_*; rename the column or target.")
-    return tuple(Target(name, task, tuple(names) if names else None,
-                        target_moments(labels[name], task, standardize))
+    return tuple(learnable(Target(name, task, tuple(names) if names else None,
+                                  target_moments(labels[name], task, standardize)))
                  for name, task, names in source.targets())
 
 
@@ -143,25 +106,6 @@ def target_moments(y: np.ndarray, task: str, standardize: bool) -> tuple[float, 
     if task != "regression" or not standardize:
         return None
     return float(y.mean()), float(y.std() or 1.0)
-
-
-def augmentation(nodes: tuple[Any, ...]):
-    """The training-only augmentation layers, when they run in the pipeline."""
-    if not nodes:
-        return None
-    import keras
-
-    return keras.Sequential([instantiate(node, _convert_="all") for node in nodes], name="augment")
-
-
-def steps_per_epoch(n: int, batch_size: int, drop_remainder: bool, limit: int | None) -> int:
-    steps = n // batch_size if drop_remainder else -(-n // batch_size)
-    if steps == 0:
-        raise TftrainError(
-            f"the training split has {n} examples, fewer than one batch of "
-            f"trainer.batch_size={batch_size}; lower the batch size or set "
-            "dataset.drop_remainder=false.")
-    return min(steps, limit) if limit else steps
 
 
 def train_dataset(x: Arrays, y: Arrays, batch_size: int, seed: int, epoch: tf.Variable,

@@ -13,8 +13,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from tftrain.data.sources import class_folders, existing
-from tftrain.data.streaming import Stream
+from tftrain.data.files import class_folders, existing
+from tftrain.data.forms import Stream
 from tftrain.errors import TftrainError
 
 IMAGE_FILES = ("bmp", "gif", "jpeg", "jpg", "png")

@@ -11,62 +11,17 @@ from __future__ import annotations
 import inspect
 import os
 import shutil
-from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tftrain.errors import TftrainError
-
-TASKS = ("classification", "regression")
-Arrays = np.ndarray | dict[str, np.ndarray]
-
-
-@dataclass(frozen=True)
-class Source:
-    """Arrays in memory. Several targets (one model output each) come as dicts keyed by
-    target name: `y`, `task` and `class_names` alike."""
-
-    x: Arrays
-    y: Arrays
-    task: str | dict[str, str]
-    class_names: list[str] | dict[str, list[str] | None] | None = None
-    kinds: dict[str, str] = field(default_factory=dict)  # input name -> raw|numeric|categorical|text
-    test: tuple[Arrays, np.ndarray] | None = None  # the source's own test split, if it has one
-    text: dict[str, Any] = field(default_factory=dict)  # TextVectorization settings for text inputs
-
-    def targets(self) -> list[tuple[str, str, list[str] | None]]:
-        """(name, task, class names) of each target; a lone target is called `output`."""
-        if not isinstance(self.y, dict):
-            return [("output", self.task, self.class_names)]
-        return [(name, self.task[name], (self.class_names or {}).get(name)) for name in self.y]
-
-    def strata(self) -> np.ndarray | None:
-        """The labels a split stratifies by: the first classification target's."""
-        labels = self.y if isinstance(self.y, dict) else {"output": self.y}
-        return next((labels[name] for name, task, _ in self.targets() if task == "classification"),
-                    None)
-
-
-def lengths(x: Arrays) -> set[int]:
-    return {len(v) for v in x.values()} if isinstance(x, dict) else {len(x)}
-
-
-def check_lengths(x: Arrays, y: Arrays, where: str) -> None:
-    sizes, label_sizes = lengths(x), lengths(y)
-    if len(sizes) != 1 or sizes != label_sizes:
-        raise TftrainError(f"{where}: the inputs have {sorted(sizes)} rows but the labels have "
-                           f"{sorted(label_sizes)}; inputs and labels must have the same length.")
-
-
-def existing(path: str, what: str) -> Path:
-    found = Path(path).expanduser()
-    if not found.exists():
-        raise TftrainError(f"dataset.path={path}: no such {what} "
-                           f"(looked for {found.resolve()}).")
-    return found
+from tftrain.data.files import check_npz, class_folders, existing
+from tftrain.data.forms import Source, Stream, check_lengths
+from tftrain.data.records import image_files
+from tftrain.data.spec import TASKS
+from tftrain.errors import TftrainError, door
 
 
 def labels(y: np.ndarray, task: str, where: str) -> tuple[np.ndarray, str, list[str] | None]:
@@ -182,7 +137,10 @@ def npz(path: str, x_key: str = "x_train", y_key: str = "y_train", x_test_key: s
         y_test_key: str = "y_test", task: str = "auto", seed: int = 0) -> Source:
     """Arrays from an .npz file by key; the test arrays are optional."""
     del seed
-    with np.load(existing(path, "file"), allow_pickle=False) as arrays:
+    file = check_npz(existing(path, "file"))
+    with door(f"dataset.path={path}", "an .npz archive of numeric or string arrays, as "
+              "np.savez writes (arrays of Python objects are refused: loading them would "
+              "run pickled code)"), np.load(file, allow_pickle=False) as arrays:
         keys = sorted(arrays.files)
         for key in (x_key, y_key):
             if key not in keys:
@@ -271,14 +229,12 @@ def multi_hot(sequences: np.ndarray, width: int) -> np.ndarray:
 
 
 def image_dir(path: str, image_size: list[int], color_mode: str = "rgb", in_memory: bool = True,
-              seed: int = 0) -> Source | Any:
+              seed: int = 0) -> Source | Stream:
     """One subfolder per class of image files (keras.utils.image_dataset_from_directory),
     loaded into memory, or with `in_memory: false` decoded from disk as it trains."""
     import keras
 
     if not in_memory:
-        from tftrain.data.records import image_files
-
         return image_files(path, image_size, color_mode)
     folder = class_folders(path, ("bmp", "gif", "jpeg", "jpg", "png"), "images")
     dataset = keras.utils.image_dataset_from_directory(
@@ -302,17 +258,3 @@ def text_dir(path: str, max_tokens: int = 10000, output_mode: str = "multi_hot",
                   "classification", list(dataset.class_names), kinds={"input": "text"},
                   text={"max_tokens": max_tokens, "output_mode": output_mode,
                         "sequence_length": sequence_length})
-
-
-def class_folders(path: str, extensions: tuple[str, ...], what: str) -> Path:
-    """The folder, checked: it has class subfolders and each holds at least one file."""
-    folder = existing(path, "folder")
-    classes = sorted(p for p in folder.iterdir() if p.is_dir())
-    if not classes:
-        raise TftrainError(f"{folder}: no class subfolders; put the {what} of each class in a "
-                           f"subfolder named after the class (e.g. {folder}/cats/1.{extensions[0]}).")
-    for cls in classes:
-        if not any(f.suffix.lower().lstrip(".") in extensions for f in cls.rglob("*")):
-            raise TftrainError(f"{cls}: the class folder '{cls.name}' holds no {what} "
-                               f"(looked for {', '.join('.' + e for e in extensions)}).")
-    return folder

@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tftrain.errors import TftrainError
+
 KINDS = ("raw", "numeric", "categorical", "text")
+TASKS = ("classification", "regression")
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,20 @@ class Target:
 
     def describe(self) -> str:
         classes = f" with {self.num_classes} classes" if self.num_classes else ""
-        return f"{self.task}{classes}"
+        return f"{self.task} task{classes}"
+
+
+def learnable(target: Target) -> Target:
+    """The target, checked to be learnable: a classifier needs two classes at least (with
+    one, a softmax over one unit trains to nothing and reports perfect accuracy)."""
+    if target.task == "classification" and target.class_names is not None \
+            and len(target.class_names) < 2:
+        which = "the label" if target.name == "output" else f"the target '{target.name}'"
+        found = f"a single class, {target.class_names[0]!r}" if target.class_names else "no class"
+        raise TftrainError(f"{which} holds {found}: a classifier needs at least two classes. "
+                           "Check that dataset.label names the column you mean, or set "
+                           "dataset.task=regression for a numeric target.")
+    return target
 
 
 @dataclass(frozen=True)
@@ -109,4 +125,4 @@ class Spec:
         if self.multi_output:
             targets = "; ".join(f"{t.name}: {t.describe()}" for t in self.targets)
             return f"inputs [{inputs}] and targets [{targets}]"
-        return f"inputs [{inputs}] for a {self.targets[0].describe()} task"
+        return f"inputs [{inputs}] for a {self.targets[0].describe()}"

@@ -14,39 +14,19 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
 
-from tftrain.data.batches import UNTUNED, epochs
-from tftrain.data.spec import Feature, Target
+from tftrain.data.batches import UNTUNED, augmentation, epochs, split, steps_per_epoch
+from tftrain.data.forms import Data, Source, Stream
+from tftrain.data.spec import TASKS, Feature, Spec, Target, learnable
 from tftrain.errors import TftrainError
 
 PASS_BATCH = 4096  # examples per step of the statistics pass
-
-
-@dataclass(frozen=True)
-class Stream:
-    """What a streaming source hands the pipeline: references to examples and how to read one.
-
-    References either sit in memory with their labels (image paths: the split can be
-    stratified) or stream themselves (TFRecord records: each is assigned to a split by a
-    seeded draw on its position, unless the source has its own validation/test files).
-    """
-
-    read: Callable[..., tuple[Any, tf.Tensor]]  # a reference (and label) -> (x, label)
-    files: list[Path]
-    recipe: str  # how examples are read (features, sizes): part of the cache's name
-    inputs: dict[str, dict[str, Any]]  # name -> {shape, dtype, kind}
-    task: str = "auto"
-    class_names: list[str] | None = None
-    references: np.ndarray | None = None  # in-memory references, with `labels`
-    labels: np.ndarray | None = None
-    records: tf.data.Dataset | None = None  # streaming references
-    held_out: dict[str, tf.data.Dataset | None] = field(default_factory=dict)
 
 
 def files_fingerprint(paths: list[Path], recipe: str) -> str:
@@ -152,9 +132,6 @@ def split_references(stream: Stream, val: float, test: float,
                      seed: int) -> dict[str, tf.data.Dataset | None]:
     """Each split's examples, read (decoded) in parallel, in a fixed order."""
     if stream.references is not None:
-        from tftrain.data.pipeline import split
-        from tftrain.data.sources import Source
-
         parts = split(Source(stream.references, stream.labels, "classification"), val, test, seed)
         datasets = {name: tf.data.Dataset.from_tensor_slices(part) if len(part[1]) else None
                     for name, part in zip(("train", "val", "test"), parts)}
@@ -187,8 +164,6 @@ def assign(records: tf.data.Dataset, held_out: dict[str, tf.data.Dataset | None]
 
 def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed: int):
     """The Data of a streaming source: splits, a statistics pass, then the batched datasets."""
-    from tftrain.data.pipeline import Data, augmentation, steps_per_epoch
-
     fingerprint = files_fingerprint(stream.files, stream.recipe)
     examples = {name: None if d is None else cached(d, pipeline["cache"], fingerprint, name)
                 for name, d in split_references(stream, pipeline["val_split"],
@@ -205,8 +180,6 @@ def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed:
     steps = steps_per_epoch(rows, batch_size, pipeline["drop_remainder"], limit)
     with tf.device("/cpu:0"):
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
-    from tftrain.data.spec import Spec
-
     augment, in_model = tuple(pipeline["augment"] or ()), pipeline["augment_in"] == "model"
     train, train_epochs = train_stream(examples["train"], batch_size, seed, epoch,
                                        pipeline["shuffle"], pipeline["shuffle_buffer"],
@@ -235,10 +208,8 @@ def count(dataset: tf.data.Dataset | None) -> int:
 
 def fit_target(stream: Stream, tally: Tally, standardize: bool) -> Target:
     """The label's task and classes, or its moments, from the training split."""
-    from tftrain.data.sources import TASKS
-
     if stream.class_names is not None:
-        return Target("output", "classification", tuple(stream.class_names))
+        return learnable(Target("output", "classification", tuple(stream.class_names)))
     values = tally.values or Counter()
     task = stream.task
     if task == "auto":
@@ -248,8 +219,8 @@ def fit_target(stream: Stream, tally: Tally, standardize: bool) -> Target:
     if task not in TASKS:
         raise TftrainError(f"dataset.task={task!r} is not valid; use auto, {', '.join(TASKS)}.")
     if task == "classification":
-        return Target("output", task, tuple(v if isinstance(v, str) else str(int(v))
-                                            for v in sorted(values)))
+        return learnable(Target("output", task, tuple(v if isinstance(v, str) else str(int(v))
+                                                      for v in sorted(values))))
     mean, variance = tally.moments()
     return Target("output", task, None,
                   (mean[0], float(np.sqrt(variance[0])) or 1.0) if standardize else None)

@@ -10,30 +10,74 @@ with statistics fitted on the training split, so a saved model predicts from raw
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tftrain.data.sources import Source, existing, labels
-from tftrain.errors import TftrainError
+from tftrain.console import echo
+from tftrain.data.files import existing, read_text
+from tftrain.data.forms import Source
+from tftrain.data.sources import labels
+from tftrain.errors import TftrainError, did_you_mean
 
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
 KINDS = ("numeric", "categorical", "text")
+DELIMITERS = (",", ";", "\t", "|")  # in order of preference when two fit equally well
+NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
-def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if not header:
-            raise TftrainError(f"{path}: the file is empty; a CSV needs a header row of column names.")
-        rows = [row for row in reader if row]
-    for number, row in enumerate(rows, start=2):
-        if len(row) != len(header):
-            raise TftrainError(f"{path}, line {number}: {len(row)} fields where the header "
-                               f"has {len(header)}.")
-    return header, rows
+def detect_delimiter(text: str) -> str:
+    """The delimiter that splits the first rows into the same number (> 1) of fields, the
+    most fields winning; a comma when none does (a one-column file)."""
+    sample = text[:65536]
+    cut = len(text) > len(sample)
+    best, score = ",", (0.0, 0)
+    for delimiter in DELIMITERS:
+        rows = [r for r in itertools.islice(csv.reader(io.StringIO(sample, newline=""),
+                                                       delimiter=delimiter), 100) if r]
+        rows = rows[:-1] if cut and len(rows) > 1 else rows  # the sample may end mid-row
+        if not rows or len(rows[0]) < 2:
+            continue
+        agreeing = sum(len(r) == len(rows[0]) for r in rows) / len(rows)
+        if (agreeing, len(rows[0])) > score:
+            best, score = delimiter, (agreeing, len(rows[0]))
+    return best
+
+
+def read_rows(path: Path, encoding: str | None = None, delimiter: str | None = None,
+              key: str = "dataset.path") -> tuple[list[str], list[list[str]]]:
+    """The header and the rows of a CSV file: gzip or not, in `encoding` (UTF-8 by default,
+    with or without a BOM), its delimiter detected unless given; quoted fields may hold
+    delimiters and newlines."""
+    text = read_text(path, encoding, key)
+    if delimiter is None:
+        delimiter = detect_delimiter(text)
+        if delimiter != ",":
+            echo(f"data: {path.name} is {NAMES[delimiter]}-separated (detected; set "
+                 f"dataset.delimiter to choose another)")
+    elif len(delimiter) != 1:
+        raise TftrainError(f"dataset.delimiter={delimiter!r} must be one character, such as "
+                           "',', ';', '|' or a tab ('\\t').")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = next(reader, None)
+    if not header or not any(h.strip() for h in header):
+        raise TftrainError(f"{key}={path}: the file is empty; a CSV needs a header row of "
+                           "column names, then one row per example.")
+    rows = []
+    for row in reader:
+        if row and len(row) != len(header):
+            raise TftrainError(f"{path}, line {reader.line_num}: {len(row)} fields where the "
+                               f"header has {len(header)} ({', '.join(header[:6])}"
+                               f"{', ...' if len(header) > 6 else ''}).")
+        if row:
+            rows.append(row)
+    if not rows:
+        raise TftrainError(f"{key}={path}: the file has a header row ({', '.join(header[:6])}"
+                           f"{', ...' if len(header) > 6 else ''}) but no data rows.")
+    return [h.strip() for h in header], rows
 
 
 def is_number(text: str) -> bool:
@@ -81,21 +125,23 @@ def label_values(values: list[str], path: Path, label: str) -> np.ndarray:
 
 def csv_file(path: str, label: str | list[str], task: str = "auto", columns: dict[str, str] | None = None,
              drop: list[str] | None = None, max_tokens: int = 10000,
-             text_output_mode: str = "multi_hot", seed: int = 0) -> Source:
+             text_output_mode: str = "multi_hot", encoding: str | None = None,
+             delimiter: str | None = None) -> Source:
     """Several label columns (`label: [a, b]`) make one target, and model output, each."""
-    del seed
     file = existing(path, "file")
-    header, rows = read_rows(file)
+    header, rows = read_rows(file, encoding, delimiter)
     label_columns = [label] if isinstance(label, str) else list(label)
     missing = [name for name in label_columns if name not in header]
     if missing or not label_columns:
         raise TftrainError(f"{file}: no label column {', '.join(map(repr, missing)) or ''} "
-                           f"(dataset.label); the columns are: {', '.join(header)}.")
+                           f"(dataset.label).{did_you_mean(missing[0], header) if missing else ''} "
+                           f"The columns are: {', '.join(header)}.")
     declared = dict(columns or {})
     unknown = sorted(set(declared) - set(header)) + sorted(set(drop or []) - set(header))
     if unknown:
         raise TftrainError(f"{file}: dataset.columns/drop name {unknown}, which the file does not "
-                           f"have; the columns are: {', '.join(header)}.")
+                           f"have.{did_you_mean(unknown[0], header)} The columns are: "
+                           f"{', '.join(header)}.")
     bad = {c: k for c, k in declared.items() if k not in KINDS}
     if bad:
         raise TftrainError(f"dataset.columns: {bad} — a column kind is one of {', '.join(KINDS)}.")

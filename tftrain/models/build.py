@@ -5,11 +5,11 @@ from __future__ import annotations
 import inspect
 
 import keras
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from tftrain.data import Spec
-from tftrain.errors import TftrainError, user_error
+from tftrain.errors import TftrainError, raised_in_tftrain
+from tftrain.instantiate import instantiate
 from tftrain.models.head import unscale
 from tftrain.models.inputs import keyed_by_column_names, model_inputs, needs_preprocessing
 
@@ -23,10 +23,7 @@ def spec_arguments(spec: Spec) -> dict:
 def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
     """Build the model a config names against the data's input shape."""
     target = cfg.get("_target_", "?")
-    try:
-        factory = instantiate(cfg, _partial_=True, _convert_="all")
-    except Exception as error:  # a resolver's TftrainError arrives wrapped by OmegaConf/Hydra
-        raise user_error(error) or error
+    factory = instantiate(cfg, "model", _partial_=True, _convert_="all")
     accepted = inspect.signature(factory.func).parameters
     offered = {k: v for k, v in spec_arguments(spec).items()
                if k in accepted and k not in factory.keywords}
@@ -38,7 +35,9 @@ def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
         check_outputs(model, spec, cfg.get("name") or target.rsplit(".", 1)[-1])
     except TftrainError:
         raise
-    except (ValueError, TypeError) as error:
+    except Exception as error:
+        if raised_in_tftrain(error):  # a bug of ours, not a model that does not fit
+            raise
         raise TftrainError(
             f"model '{cfg.get('name') or target.rsplit('.', 1)[-1]}' ({target}) does not fit the data: the data gives "
             f"{spec.describe()}. Keras said: {' '.join(str(error).split())}") from error

@@ -15,9 +15,9 @@ import warnings
 from typing import Iterator
 
 import keras
-from hydra.utils import instantiate
 
 from tftrain.data import Feature, Spec
+from tftrain.instantiate import instantiate
 from tftrain.models.layers import FillMissing
 
 
@@ -76,7 +76,8 @@ def model_inputs(spec: Spec) -> tuple[keras.KerasTensor | dict, dict[str, keras.
     raw = {f.name: keras.Input(shape=f.shape, dtype=f.dtype, name=layer_name(f)) for f in spec.inputs}
     encoded = {f.name: encode(f, raw[f.name]) for f in spec.inputs}
     if spec.augment:
-        augment = keras.Sequential([instantiate(n, _convert_="all") for n in spec.augment],
+        augment = keras.Sequential([instantiate(n, f"dataset.augment.{i}", _convert_="all")
+                                     for i, n in enumerate(spec.augment)],
                                    name="augment")
         encoded = {name: augment(t) for name, t in encoded.items()}
     if spec.single:

@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 import keras
 import tensorflow as tf
-from hydra.utils import instantiate
 
 from tftrain.callbacks import floats
 from tftrain.data import Data
+from tftrain.instantiate import instantiate
 from tftrain.trainers.base import Trainer
 from tftrain.trainers.steps import zeros_like_batch
 
@@ -87,7 +87,7 @@ class CustomLoopTrainer(Trainer):
         if self.step is not None and self.step.model is model:
             return
         with model.distribute_strategy.scope():  # the step's own variables are mirrored too
-            self.step = instantiate(self.step_config, model=model)
+            self.step = instantiate(self.step_config, "trainer.train_step", model=model)
             self.step.build(zeros_like_batch(dataset))
         self.train_function = self.test_function = None
 

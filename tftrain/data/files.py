@@ -1,0 +1,115 @@
+"""The data door's first step: finding and opening the files and folders a user names.
+
+Every source opens what `dataset.path` (or another key) names through here, so a missing
+path, a folder given for a file (or the reverse), an empty file, a binary file given as
+text or an archive of the wrong kind is told the same way everywhere: the key, the path,
+what was found and what the source expects.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zipfile
+import zlib
+from pathlib import Path
+
+from tftrain.errors import TftrainError
+
+KINDS = ("file", "folder", "file or folder")
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def existing(path: str, kind: str, key: str = "dataset.path") -> Path:
+    """The path, checked to exist and to be a `kind` (file, folder, or file or folder)."""
+    found = Path(str(path)).expanduser()
+    if not found.exists():
+        raise TftrainError(f"{key}={path}: no such {kind} (looked for {found.resolve()}).")
+    if kind == "file" and found.is_dir():
+        raise TftrainError(f"{key}={path} is a folder; this dataset reads a file. Give the "
+                           f"file's path (the folder holds: {listing(found)}).")
+    if kind == "folder" and not found.is_dir():
+        raise TftrainError(f"{key}={path} is a file; this dataset reads a folder (one subfolder "
+                           "per class). Give the folder's path.")
+    return found
+
+
+def listing(folder: Path, count: int = 5) -> str:
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    return (", ".join(names[:count]) + (f", ... ({len(names)} in all)" if len(names) > count else "")
+            if names else "nothing")
+
+
+def class_folders(path: str, extensions: tuple[str, ...], what: str) -> Path:
+    """The folder, checked: it has class subfolders and each holds at least one file."""
+    folder = existing(path, "folder")
+    classes = sorted(p for p in folder.iterdir() if p.is_dir())
+    if not classes:
+        raise TftrainError(f"{folder}: no class subfolders; put the {what} of each class in a "
+                           f"subfolder named after the class (e.g. {folder}/cats/1.{extensions[0]}).")
+    for cls in classes:
+        if not any(f.suffix.lower().lstrip(".") in extensions for f in cls.rglob("*")):
+            raise TftrainError(f"{cls}: the class folder '{cls.name}' holds no {what} "
+                               f"(looked for {', '.join('.' + e for e in extensions)}).")
+    return folder
+
+
+def read_bytes(path: Path, key: str = "dataset.path") -> bytes:
+    """A file's bytes, decompressed when it is gzip (`.gz`, or gzip's magic bytes)."""
+    raw = path.read_bytes()
+    if path.suffix.lower() != ".gz" and raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as error:
+        raise TftrainError(f"{key}={path}: the gzip data is damaged or cut short ({error}); "
+                           "decompress it by hand (gunzip -t tells) or give the file again.") from None
+
+
+def read_text(path: Path, encoding: str | None, key: str = "dataset.path") -> str:
+    """A text file (gzip or not) decoded with `encoding` (default UTF-8, a BOM dropped).
+
+    A file that does not decode names the line and the byte, and the option to set; a
+    binary file is said to be one.
+    """
+    raw = read_bytes(path, key)
+    if b"\x00" in raw[:65536] and not (encoding or "").lower().startswith("utf-16"):
+        raise TftrainError(f"{key}={path} is a binary file (it holds NUL bytes), not text"
+                           f"{kind_of(raw)}; this dataset reads text.")
+    try:
+        return raw.decode(encoding or "utf-8-sig")
+    except LookupError:
+        raise TftrainError(f"dataset.encoding={encoding!r} is not an encoding Python knows; "
+                           "use utf-8, latin-1, cp1252, utf-16, ... (any name of Python's "
+                           "codecs).") from None
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        raise TftrainError(
+            f"{key}={path}, line {line}: byte 0x{raw[error.start]:02x} is not "
+            f"{encoding or 'UTF-8'} text. If the file is in another encoding, say which: "
+            "dataset.encoding=latin-1 (or cp1252, utf-16, ...).") from None
+
+
+def kind_of(raw: bytes) -> str:
+    """What a binary file looks like it is, as ' (it looks like ...)' or ''."""
+    if raw.startswith(NPY_MAGIC):
+        return " (it looks like a NumPy .npy array)"
+    if raw.startswith(b"PK"):
+        return " (it looks like a zip archive, such as an .npz or .keras file)"
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" or raw[:3] == b"\xff\xd8\xff":
+        return " (it looks like an image)"
+    return ""
+
+
+def check_npz(path: Path, key: str = "dataset.path") -> Path:
+    """`path`, checked to be an .npz archive (a zip of .npy arrays, as np.savez writes)."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(NPY_MAGIC):
+        raise TftrainError(f"{key}={path} is a single .npy array, not an .npz archive of named "
+                           "arrays. Save inputs and labels together: np.savez('data.npz', "
+                           "x_train=x, y_train=y).")
+    if not zipfile.is_zipfile(path):
+        raise TftrainError(f"{key}={path} is not an .npz archive{kind_of(head) or ' (not a zip file)'}; "
+                           "this dataset reads arrays saved with np.savez('data.npz', "
+                           "x_train=x, y_train=y).")
+    return path

@@ -1,0 +1,64 @@
+"""The signals door: Ctrl-C (SIGINT) and SIGTERM in any phase of a run.
+
+For the whole run, both signals raise `Interrupted` (a BaseException) the moment they
+arrive, wherever the run is (loading data, building the model, evaluating), except inside
+a `protected` section: training, where the callbacks stop at the next batch boundary
+(`check`), and writing checkpoints and the model, which must not be cut short. There the
+signal is noted and raised when the section ends. A second signal always stops at once.
+The runner turns `Interrupted` into a resumable run folder; the CLI into exit 128 + signal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from types import FrameType, TracebackType
+from typing import Iterator
+
+from tftrain.errors import Interrupted
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Signals:
+    """Installed with `with Signals() as signals:` (on the main thread; elsewhere, as in a
+    joblib worker thread, Python allows no handlers and this does nothing)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._protected = 0
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> Signals:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {number: signal.signal(number, self._arrived) for number in SIGNALS}
+        return self
+
+    def __exit__(self, kind: type | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def _arrived(self, number: int, frame: FrameType | None) -> None:
+        first = self.received is None
+        self.received = number
+        if not first or not self._protected:
+            raise Interrupted(number)
+
+    @contextlib.contextmanager
+    def protected(self) -> Iterator[None]:
+        """A section a signal must not cut: the signal is raised when it ends."""
+        self._protected += 1
+        try:
+            yield
+        finally:
+            self._protected -= 1
+        if not self._protected:
+            self.check()
+
+    def check(self) -> None:
+        """Raise `Interrupted` if a signal arrived (at a safe point, such as a batch's end)."""
+        if self.received is not None:
+            raise Interrupted(self.received)

@@ -76,12 +76,12 @@ def keep_absl_off_pytest_streams() -> None:
 
 
 COMMANDS = {"tftrain": "tftrain.cli", "tftrain-eval": "tftrain.evaluate",
-            "tftrain-predict": "tftrain.predict"}
+            "tftrain-predict": "tftrain.predict", "tftrain-report": "tftrain.report"}
 
 
 def in_process(*args: str, cwd: Path, env: dict[str, str] | None = None,
                tool: str = "tftrain") -> Result:
-    """`tftrain ARGS` (or `tftrain-eval`, `tftrain-predict`: `tool`) run in this process from
+    """`tftrain ARGS` (or `tftrain-eval`, `tftrain-predict`, `tftrain-report`: `tool`) run in this process from
     `cwd`, through the `command` function its console script calls, output captured.
     Afterwards the working folder, environment, sys.argv, sys.path and the modules imported
     from `cwd` (a test's own models or steps) are as they were."""

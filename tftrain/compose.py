@@ -114,12 +114,14 @@ def preflight(argv: list[str]) -> str | None:
     except Exception as error:
         return " ".join(str(error).split())
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    variants = [fixed]
-    if multirun:
-        for override in parsed:
-            if override.is_sweep_override() and override.is_discrete_sweep():
-                variants += [fixed + [f"{override.get_key_element()}={value}"]
-                             for value in override.sweep_string_iterator()]
+    swept = [(o.get_key_element(), list(o.sweep_string_iterator())) for o in parsed
+             if multirun and o.is_sweep_override() and o.is_discrete_sweep()]
+    # The first job, then each other value of each swept key in it: every value is composed
+    # once, with every other key at a value it really takes.
+    first = {key: f"{key}={values[0]}" for key, values in swept}
+    variants = [fixed + list(first.values())]
+    variants += [fixed + [*{**first, key: f"{key}={value}"}.values()]
+                 for key, values in swept for value in values[1:]]
     for variant in variants:
         try:
             composed(variant)

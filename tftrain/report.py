@@ -234,7 +234,8 @@ def write_or_print(text: str, target: str) -> None:
         artifacts.write_text_atomic(Path(target), text)
 
 
-def main(argv: list[str] | None = None) -> None:
+def command(argv: list[str]) -> int:
+    """`tftrain-report ARGS` in this process; its exit status."""
     parser = argparse.ArgumentParser(
         prog="tftrain-report",
         description="A table of the runs in run folders or sweep folders (searched recursively), "
@@ -243,29 +244,41 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--csv", metavar="FILE", help="also write the table as CSV ('-': stdout)")
     parser.add_argument("--markdown", metavar="FILE", help="also write it as Markdown ('-': stdout)")
     parser.add_argument("--plot", metavar="FILE", help="also draw the objective plots (a .png)")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # argparse's own usage errors (and --help)
+        return int(stop.code or 0)
     if args.plot and pyplot() is None:
         fail(f"--plot needs matplotlib, which is not installed: {INSTALL} adds it "
              f"(or leave out --plot).")
-        sys.exit(2)
+        return 2
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         fail(f"no such folder: {', '.join(missing)}; give run folders or sweep folders "
              f"(e.g. outputs/ or outputs/multirun/2026-11-21/10-32-05).")
-        sys.exit(2)
+        return 2
     runs = collect(args.paths)
     if not runs:
         fail(f"no run folders under {', '.join(map(str, args.paths))}: a run folder holds "
-             f"summary.json or .hydra/overrides.yaml.")
-        sys.exit(2)
+             f".hydra/overrides.yaml (and summary.json once it has run).")
+        return 2
     if args.csv != "-" and args.markdown != "-":  # a table would spoil CSV/Markdown on stdout
         show(runs, title=", ".join(map(str, args.paths)))
-    if args.csv:
-        write_or_print(to_csv(runs), args.csv)
-    if args.markdown:
-        write_or_print(to_markdown(runs), args.markdown)
-    if args.plot:
-        plot(runs, Path(args.plot))
+    try:
+        if args.csv:
+            write_or_print(to_csv(runs), args.csv)
+        if args.markdown:
+            write_or_print(to_markdown(runs), args.markdown)
+        if args.plot:
+            plot(runs, Path(args.plot))
+    except OSError as error:  # an output file that cannot be written
+        fail(f"cannot write {error.filename}: {error.strerror}; choose a writable path.")
+        return 2
+    return 0
+
+
+def main() -> None:
+    sys.exit(command(sys.argv[1:]))
 
 
 if __name__ == "__main__":

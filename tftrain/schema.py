@@ -371,8 +371,10 @@ def check_limits(node: Any, path: str = "") -> None:
         for key, value in node.items():
             where = f"{path}.{key}" if path else str(key)
             rule = LIMITS.get(str(key))
+            if rule and isinstance(value, (str, bool)) and "${" not in str(value):
+                raise TftrainError(f"{where}={value!r} is not a number: use {rule[1]}.")
             if rule and value is not None and not isinstance(value, (str, dict)) \
-                    and not isinstance(value, bool) and not within(rule[0], value):
+                    and not within(rule[0], value):
                 raise TftrainError(f"{where}={value!r} is out of range: use {rule[1]}.")
             check_limits(value, where)
     elif isinstance(node, list):

@@ -49,6 +49,10 @@ def build_data(cfg: DictConfig, batch_size: int, seed: int) -> Data:
     name = f"dataset.path={options['path']}" if options.get("path") else f"dataset ({target})"
     with door(name):
         source = call(locate(target, "dataset._target_"), "dataset", options, seed=seed)
+        if not isinstance(source, (Source, Stream)):
+            raise TftrainError(f"dataset._target_={target} returned a {type(source).__name__}; "
+                               "a data source returns a tftrain.data.forms.Source (arrays in "
+                               "memory) or a Stream (examples read from files).")
         if isinstance(source, Stream):
             return stream_data(source, pipeline, batch_size, seed)
         return memory_data(source, pipeline, batch_size, seed, name)

@@ -253,8 +253,25 @@ def text_dir(path: str, max_tokens: int = 10000, output_mode: str = "multi_hot",
     folder = class_folders(path, ("txt",), "text files")
     dataset = keras.utils.text_dataset_from_directory(folder, batch_size=None, shuffle=False,
                                                       verbose=False)
-    texts, targets = zip(*((x.numpy().decode(), y.numpy()) for x, y in dataset))
+    raw, targets = zip(*((x.numpy(), y.numpy()) for x, y in dataset))
+    try:
+        texts = [text.decode("utf-8-sig") for text in raw]
+    except UnicodeDecodeError:
+        raise not_utf8(folder) from None
     return Source(np.array(texts, dtype=object)[:, None], np.array(targets, np.int32),
                   "classification", list(dataset.class_names), kinds={"input": "text"},
                   text={"max_tokens": max_tokens, "output_mode": output_mode,
                         "sequence_length": sequence_length})
+
+
+def not_utf8(folder: Path) -> TftrainError:
+    """The error for a text folder holding a file that is not UTF-8, naming the first one."""
+    for file in sorted(folder.rglob("*.txt")):
+        text = file.read_bytes()
+        try:
+            text.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            line = text[:error.start].count(b"\n") + 1
+            return TftrainError(f"{file}, line {line}: byte 0x{text[error.start]:02x} is not "
+                                "UTF-8 text; save the text files as UTF-8.")
+    return TftrainError(f"{folder}: a text file is not UTF-8; save the text files as UTF-8.")

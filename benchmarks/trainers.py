@@ -41,7 +41,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
-from tftrain import compose, runner, schema  # noqa: E402
+from tftrain import runner, schema  # noqa: E402
+from tftrain.compose import compose as compose_overrides  # noqa: E402
 from tftrain.callbacks import EpochRecorder, recorder  # noqa: E402
 from tftrain.data import build_data  # noqa: E402
 
@@ -105,13 +106,13 @@ class Rate:
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # conf/precision
 
 
-def compose(model: str, trainer: str, samples: int, epochs: int, precision: str = "float32",
+def benchmark_config(model: str, trainer: str, samples: int, epochs: int, precision: str = "float32",
             overrides: tuple[str, ...] = ()) -> DictConfig:
     """tftrain's real composed config, with the benchmark's data, batch and model.
 
     No validation or test split: every sample trains, and no variant spends time evaluating.
     """
-    cfg = compose.compose(["dataset=synthetic", f"dataset.shape=[{','.join(map(str, SHAPE))}]",
+    cfg = compose_overrides(["dataset=synthetic", f"dataset.shape=[{','.join(map(str, SHAPE))}]",
                        f"dataset.num_classes={CLASSES}", f"dataset.num_samples={samples}",
                        "dataset.val_split=0", "dataset.test_split=0", "callbacks=none",
                        f"trainer={trainer}", f"trainer.batch_size={BATCH}",
@@ -178,7 +179,7 @@ def measure(variants: dict[str, Callable[[], Run]], repeats: int) -> dict[str, R
 def compare(model: str, samples: int, epochs: int, repeats: int, spe: int,
             precision: str) -> dict[str, Rate]:
     """Time the four variants on one model, print the table; return their rates."""
-    fit_cfg = compose(model, "fit", samples, epochs, precision)
+    fit_cfg = benchmark_config(model, "fit", samples, epochs, precision)
     x, y = training_arrays(fit_cfg)
     textbook = functools.partial(run_textbook, model, x, y, epochs, fit_cfg.seed,
                                  fit_cfg.precision.policy)
@@ -187,7 +188,7 @@ def compare(model: str, samples: int, epochs: int, repeats: int, spe: int,
         f"(b) textbook Keras, spe={spe}": functools.partial(textbook, spe),
         "(c) tftrain fit (default)": functools.partial(run_tftrain, fit_cfg),
         "(d) tftrain custom_loop": functools.partial(
-            run_tftrain, compose(model, "custom_loop", samples, epochs, precision)),
+            run_tftrain, benchmark_config(model, "custom_loop", samples, epochs, precision)),
     }
     rates = measure(variants, repeats)
     print(f"\n{model} ({precision}): {len(x):,} samples/epoch = {len(x) // BATCH} steps of {BATCH}; "
@@ -229,7 +230,7 @@ def print_goals(rates: dict[str, Rate], model: str) -> None:
 
 def spe_sweep(samples: int, epochs: int, repeats: int) -> None:
     """tftrain's fit and custom loop on the MLP at each steps_per_execution, interleaved."""
-    variants = {f"{trainer} spe={spe}": functools.partial(run_tftrain, compose(
+    variants = {f"{trainer} spe={spe}": functools.partial(run_tftrain, benchmark_config(
                     "mlp", trainer, samples, epochs, overrides=(f"trainer.steps_per_execution={spe}",)))
                 for spe in SWEEP_SPE for trainer in ("fit", "custom_loop")}
     rates = measure(variants, repeats)
@@ -329,7 +330,7 @@ def main() -> None:
     if not set(models) <= set(ARCHITECTURES):
         parser.error(f"--models takes a comma-separated list of: {', '.join(ARCHITECTURES)}")
     schema.register()
-    spe = compose.compose([]).trainer.steps_per_execution
+    spe = compose_overrides([]).trainer.steps_per_execution
     print(f"tftrain default trainer.steps_per_execution = {spe}; batch {BATCH}; {os.cpu_count()} CPUs")
     print("goals: " + ", ".join(f"{name} >= {goal:.2f}" for name, goal in GOALS.items())
           + f" ({', '.join(MLP_ONLY_GOALS)} on the MLP only); (c) is tftrain's default trainer")

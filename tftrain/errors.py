@@ -98,12 +98,15 @@ def said(error: BaseException, limit: int = 400) -> str:
 
 
 @contextlib.contextmanager
-def door(name: str, expected: str | Callable[[BaseException], str] = "") -> Iterator[None]:
+def door(name: str, expected: str = "",
+         explain: Callable[[Exception], str] | None = None) -> Iterator[None]:
     """Where an input enters: any failure raised outside tftrain's code becomes a
-    TftrainError naming `name` (the key, file or folder), what was found, and `expected`.
+    TftrainError naming `name` (the key, file or folder), what was found, and `expected`
+    (or the paragraph `explain` makes of the exception).
 
-    A TftrainError passes as it is; an exception raised in tftrain's own code is a bug and
-    passes too (its traceback is shown); signals are not exceptions and are never caught.
+    A TftrainError passes as it is (also one wrapped by Hydra or OmegaConf); an exception
+    raised in tftrain's own code is a bug and passes too (its traceback is shown); signals
+    are not exceptions and are never caught.
     """
     try:
         yield
@@ -114,9 +117,9 @@ def door(name: str, expected: str | Callable[[BaseException], str] = "") -> Iter
             raise user_error(error) from None
         if raised_in_tftrain(error):
             raise
-        wanted = expected(error) if callable(expected) else expected
-        raise TftrainError(f"{name}: {said(error)}" + (f". Expected {wanted}." if wanted else ".")) \
-            from error
+        message = explain(error) if explain else \
+            f"{name}: {said(error)}" + (f". Expected {expected}." if expected else ".")
+        raise TftrainError(message) from error
 
 
 def closest(name: str, options: Iterable[str], count: int = 3) -> list[str]:

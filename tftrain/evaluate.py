@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from tftrain import artifacts, schema
 from tftrain.compose import composed
 from tftrain.console import echo, fail
-from tftrain.errors import Interrupted, TftrainError, raised_in_tftrain, said
+from tftrain.errors import Interrupted, TftrainError, door, said
 from tftrain.process import exits_fast
 from tftrain.run_folder import CONFIG, RunFolder
 from tftrain.signals import Signals
@@ -48,17 +48,17 @@ def load_model(folder: RunFolder, needed_for: str) -> Any:
     from tftrain import models
 
     file = folder.model_file(needed_for)
-    try:
+    with door(str(file), explain=lambda error: refused(error, folder, file, needed_for)):
         return models.load_model(str(file))
-    except Exception as error:
-        if "safe_mode" in str(error):
-            raise TftrainError(
-                f"{file} holds code (a Lambda layer or a pickled function) that Keras' safe "
+
+
+def refused(error: Exception, folder: RunFolder, file: Path, needed_for: str) -> str:
+    """Why Keras would not load a run's model.keras: safe mode, or a damaged file."""
+    if "safe_mode" in str(error):
+        return (f"{file} holds code (a Lambda layer or a pickled function) that Keras' safe "
                 f"mode refuses to run; tftrain loads models only in safe mode. A model written "
-                f"by tftrain never needs it off: this file was changed or written elsewhere.") from None
-        if raised_in_tftrain(error):
-            raise
-        raise folder.damaged(Path(artifacts.MODEL), said(error), needed_for) from None
+                f"by tftrain never needs it off: this file was changed or written elsewhere.")
+    return str(folder.damaged(Path(artifacts.MODEL), said(error), needed_for))
 
 
 def evaluate(folder: RunFolder, overrides: list[str]) -> dict[str, Any]:

@@ -19,8 +19,7 @@ from typing import Any
 import hydra.utils
 from omegaconf import DictConfig, ListConfig
 
-from tftrain.errors import (TftrainError, did_you_mean, origin, raised_in_tftrain, said,
-                            user_error)
+from tftrain.errors import TftrainError, did_you_mean, door, origin, said
 from tftrain.schema import targets
 
 REQUIRED = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)")
@@ -69,11 +68,10 @@ def import_part(name: str, target: str, where: str, missing_ok: bool = False) ->
             return None
         raise TftrainError(f"{where}={target!r}: there is no module '{name}' (not in the working "
                            "folder, nor installed).") from None
-    except Exception as error:  # the user's own module raised while importing
-        if raised_in_tftrain(error):
+    except Exception:  # the user's own module raised while importing
+        with door(where, explain=lambda e: f"{where}={target!r}: importing {name} failed: "
+                                           f"{said(e)}{location(e)}."):
             raise
-        raise TftrainError(f"{where}={target!r}: importing {name} failed: {said(error)}"
-                           f"{location(error)}.") from None
 
 
 def location(error: BaseException) -> str:
@@ -90,14 +88,8 @@ def location(error: BaseException) -> str:
 def instantiate(node: Any, where: str, **options: Any) -> Any:
     """`hydra.utils.instantiate(node, **options)`; a failure names the node's key path
     (`where`, e.g. model.layers.1), the class, and what it accepts."""
-    try:
+    with door(where, explain=lambda error: explain(error, node, where)):
         return hydra.utils.instantiate(node, **options)
-    except Exception as error:
-        if user_error(error) is not None:
-            raise user_error(error) from None
-        if raised_in_tftrain(error):
-            raise
-        raise TftrainError(explain(error, node, where)) from None
 
 
 def explain(error: Exception, node: Any, where: str) -> str:

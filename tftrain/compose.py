@@ -84,9 +84,32 @@ def explain(error: Exception, override_list: list[str]) -> str:
         where = f"under '{parent}'" if parent else "at the top level"
         hint = (f"{did_you_mean(name, valid, prefix=f'{parent}.' if parent else '')} "
                 f"Valid keys {where}: {', '.join(valid)}.") if valid else ""
+        elsewhere = options_with(parent, name) if parent else []
+        if elsewhere:
+            hint += (f" '{name}' is a key of {parent}={', '.join(elsewhere)}: choose one, e.g. "
+                     f"'{parent}={elsewhere[0]} {given or key}'.")
         return (f"unknown key '{key}' in override '{given or key}'.{hint} "
                 f"To add a new key on purpose, write '+{given or key}'.")
     return " ".join(str(error).split())
+
+
+def options_with(group: str, key: str) -> list[str]:
+    """The options of a config group whose config has `key` (dataset.path: csv, npz, ...),
+    those that require it (`???`) first."""
+    from omegaconf import OmegaConf
+
+    folder = config_dir() / group
+    if "." in group or not folder.is_dir():
+        return []
+    found = []
+    for option in sorted(p.stem for p in folder.glob("*.yaml")):
+        try:
+            node = compose([f"{group}={option}"])[group]
+        except Exception:  # an option that does not compose on its own
+            continue
+        if key in node.keys():  # not `key in node`: that skips ??? values
+            found.append((not OmegaConf.is_missing(node, key), option))
+    return [option for _, option in sorted(found)]
 
 
 def valid_keys(parent: str, override_list: list[str]) -> list[str]:
@@ -109,10 +132,16 @@ def preflight(argv: list[str]) -> str | None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     override_list, multirun = command_overrides(argv)
-    try:
-        parsed = OverridesParser.create().parse_overrides(override_list)
-    except Exception as error:
-        return " ".join(str(error).split())
+    parser = OverridesParser.create()
+    for override in override_list:
+        try:
+            parser.parse_overrides([override])
+        except Exception as error:
+            said = " ".join(str(error).split()).split(" See https://")[0]
+            return (f"cannot read the override {override!r} ({said}). A value holding characters "
+                    "such as ; , = [ ] { } ( ) or spaces must be quoted for Hydra, and the "
+                    f"whole argument for the shell: \"{override.split('=', 1)[0]}='...'\".")
+    parsed = parser.parse_overrides(override_list)
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     swept = [(o.get_key_element(), list(o.sweep_string_iterator())) for o in parsed
              if multirun and o.is_sweep_override() and o.is_discrete_sweep()]

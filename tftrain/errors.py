@@ -122,11 +122,22 @@ def door(name: str, expected: str = "",
         raise TftrainError(message) from error
 
 
+# Words people type for a key that is spelt otherwise (suggested only where that key exists).
+SYNONYMS = {"size": "num_samples", "samples": "num_samples", "n": "num_samples",
+            "rows": "num_samples", "classes": "num_classes", "lr": "learning_rate",
+            "rate": "learning_rate", "bs": "batch_size", "batch": "batch_size",
+            "epoch": "epochs", "n_epochs": "epochs", "num_epochs": "epochs", "target": "label",
+            "labels": "label", "file": "path", "filename": "path", "dir": "path",
+            "folder": "path", "decay": "weight_decay"}
+
+
 def closest(name: str, options: Iterable[str], count: int = 3) -> list[str]:
-    """The valid names nearest to a misspelt one (case-insensitive), nearest first."""
+    """The valid names nearest to a misspelt one (case-insensitive), nearest first: by
+    spelling, by a synonym people use, or as part of a longer name."""
     options = list(dict.fromkeys(str(o) for o in options))
     lowered = {o.lower(): o for o in options}
-    near = difflib.get_close_matches(name.lower(), list(lowered), n=count, cutoff=0.6)
+    near = [SYNONYMS[name.lower()]] if SYNONYMS.get(name.lower()) in lowered else []
+    near += difflib.get_close_matches(name.lower(), list(lowered), n=count, cutoff=0.6)
     # A name that is part of a valid one, or the reverse ("size" -> "image_size"), is near too.
     near += [o.lower() for o in options if len(name) >= 3 and (name.lower() in o.lower()
              or (len(o) >= 3 and o.lower() in name.lower()))]

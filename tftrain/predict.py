@@ -87,10 +87,15 @@ def named_arrays(path: Path, inputs: dict[str, dict[str, Any]]) -> dict[str, np.
         if missing:
             raise TftrainError(f"input={path} lacks the array(s) {missing} the model takes; "
                                f"it has: {', '.join(arrays.files)}.")
-        return {name: shaped(arrays[name], tuple(inputs[name]["shape"]), path) for name in inputs}
+        return {name: arrays[name].astype(str).reshape(-1, *inputs[name]["shape"])
+                if inputs[name]["dtype"] == "string" else
+                shaped(arrays[name], tuple(inputs[name]["shape"]), path, inputs[name]["dtype"])
+                for name in inputs}
 
 
-def read_images(folder: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, list[str]]:
+def read_images(folder: Path, shape: tuple[int, ...], dtype: str) -> tuple[np.ndarray, list[str]]:
+    """A folder's images, resized to the model's input, grey or colour as it takes them:
+    raw pixels for a model that takes uint8 (it scales them itself), else scaled to [0, 1]."""
     import keras
 
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -99,17 +104,18 @@ def read_images(folder: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, list[
                            f"width, channels) and must hold {', '.join(sorted(IMAGE_SUFFIXES))} "
                            f"files; this model takes {shape} and the folder has {len(files)} images.")
     mode = {1: "grayscale", 3: "rgb", 4: "rgba"}[shape[2]]
-    images = [keras.utils.img_to_array(keras.utils.load_img(p, color_mode=mode,
-                                                            target_size=shape[:2])) / 255.0
-              for p in files]
-    return np.stack(images).astype(np.float32), [p.name for p in files]
+    images = np.stack([keras.utils.img_to_array(keras.utils.load_img(p, color_mode=mode,
+                                                                     target_size=shape[:2]))
+                       for p in files])
+    return (images.astype(np.uint8) if dtype == "uint8" else (images / 255.0).astype(np.float32),
+            [p.name for p in files])
 
 
 def read_inputs(path: Path, shape: tuple[int, ...], dtype: str) -> tuple[np.ndarray, list[str]]:
     """The inputs in a file or folder, shaped (n, *shape), and a name for each row."""
     existing(str(path), "file or folder", "input")
     if path.is_dir():
-        return read_images(path, shape)
+        return read_images(path, shape, dtype)
     suffix = path.suffix.lower()
     if suffix == ".txt":
         if dtype != "string":
@@ -135,24 +141,44 @@ def read_inputs(path: Path, shape: tuple[int, ...], dtype: str) -> tuple[np.ndar
     else:
         raise TftrainError(f"input={path}: unknown kind of input '{suffix}'; give .npy, .npz, "
                            f".csv, .txt or a folder of images.")
-    x = shaped(x, shape, path)
+    x = shaped(x, shape, path, dtype)
     return x, [str(i) for i in range(len(x))]
 
 
-def shaped(x: np.ndarray, shape: tuple[int, ...], path: Path) -> np.ndarray:
-    """(n, *shape): one sample or a batch, as arrays or as flat rows."""
+def shaped(x: np.ndarray, shape: tuple[int, ...], path: Path, dtype: str = "float32") -> np.ndarray:
+    """(n, *shape) in the model's input dtype: one input or a batch, as arrays or as flat
+    rows; images with or without their channel axis, grey or colour as the model takes."""
     if x.dtype.kind not in "biuf":
         raise TftrainError(f"input={path} holds {x.dtype} values; this model takes numbers.")
-    if x.ndim >= 1 and len(x) == 0 or x.size == 0:
+    if x.size == 0:
         raise TftrainError(f"input={path} holds no inputs (its array has shape {tuple(x.shape)}); "
                            f"give at least one input of shape {shape}.")
+    x = in_channels(x, shape)
     if tuple(x.shape) == shape:
         x = x[None]
     size = int(np.prod(shape))
     if x.ndim < 1 or x.size % size or (tuple(x.shape[1:]) != shape and x.ndim != 2):
         raise TftrainError(f"input={path} has shape {tuple(x.shape)}; this model takes inputs "
                            f"of shape {shape} (or rows of {size} numbers).")
-    return x.reshape((-1, *shape)).astype(np.float32)
+    x = x.reshape((-1, *shape))
+    return np.clip(np.round(x), 0, 255).astype(dtype) if dtype == "uint8" else x.astype(dtype)
+
+
+def in_channels(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Images as the model takes them: a channel axis added to (H, W) pixels, grey made
+    colour (repeated) or colour made grey (luminance) to match its channels."""
+    if len(shape) != 3:
+        return x
+    height, width, channels = shape
+    if x.ndim in (2, 3) and x.shape[-2:] == (height, width):
+        x = x[..., None]
+    if x.ndim not in (3, 4) or x.shape[-3:-1] != (height, width) or x.shape[-1] == channels:
+        return x
+    if x.shape[-1] == 1 and channels == 3:
+        return np.repeat(x, 3, axis=-1)
+    if x.shape[-1] in (3, 4) and channels == 1:
+        return (x[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+    return x
 
 
 def table(predictions: Any, names: list[str], summary: dict[str, Any]) -> list[list[Any]]:

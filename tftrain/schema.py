@@ -88,6 +88,7 @@ class DatasetConfig:
     standardize_target: bool = True
     augment: Optional[List[Any]] = None
     augment_in: str = "model"
+    channel_axis: bool = True  # 2-D examples (H, W) are one-channel images (H, W, 1)
 
 
 @dataclass

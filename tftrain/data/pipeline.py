@@ -19,13 +19,14 @@ shuffling costs nothing per example.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
+from tftrain.console import echo
 from tftrain.data.batches import Epochs, UNTUNED, augmentation, epochs, split, steps_per_epoch
 from tftrain.data.features import as_columns, fit_features
 from tftrain.data.forms import Arrays, Data, Source, Stream, check_lengths, rows_in
@@ -64,6 +65,8 @@ def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed:
     if rows_in(source.y) == 0:
         raise TftrainError(f"{name}: the data holds no examples.")
     check_lengths(source.x, source.y, "the data")
+    if pipeline["channel_axis"]:
+        source = with_channel_axis(source)
     (x_train, y_train), val, test = split(source, pipeline["val_split"], pipeline["test_split"], seed)
     limit = pipeline["limit_batches"]
     steps = steps_per_epoch(rows_in(y_train), batch_size, pipeline["drop_remainder"], limit)
@@ -90,6 +93,26 @@ def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed:
         sizes={"train": rows_in(y_train), "val": rows_in(val[1]), "test": rows_in(test[1])},
         fingerprint=fingerprint(x_train, y_train),
     )
+
+
+def with_channel_axis(source: Source) -> Source:
+    """Examples that are 2-D arrays of numbers (H, W) are one-channel images (H, W, 1), as
+    MNIST comes from Keras and most files: a CNN takes them as they are. Said on the console;
+    `dataset.channel_axis=false` keeps them 2-D (sequences for a recurrent model)."""
+    def add(x: Arrays) -> Arrays:
+        if isinstance(x, dict):
+            return {name: add(values) for name, values in x.items()}
+        return x[..., None] if x.ndim == 3 and x.dtype.kind in "biuf" else x
+
+    flat = [(name, v) for name, v in as_columns(source.x).items() if v.ndim == 3 and v.dtype.kind in "biuf"]
+    if not flat:
+        return source
+    echo("data: " + ", ".join(f"{name} {tuple(v.shape[1:])}" for name, v in flat)
+         + " taken as one-channel images (a channel axis added: "
+         + ", ".join(str((*v.shape[1:], 1)) for _, v in flat)
+         + "); dataset.channel_axis=false keeps them 2-D")
+    test = (add(source.test[0]), source.test[1]) if source.test is not None else None
+    return replace(source, x=add(source.x), test=test)
 
 
 def targets(source: Source, y_train: Arrays, standardize: bool) -> tuple[Target, ...]:

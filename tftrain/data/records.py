@@ -73,7 +73,7 @@ def tfrecord(path: str, features: dict[str, dict[str, Any]], label: str = "label
         return None if found is None else tf.data.TFRecordDataset(
             [str(f) for f in found], compression_type=compression or "")
 
-    inputs = {name: {"shape": info.get("shape", []) or [1] if info["dtype"] != "uint8" else info["shape"],
+    inputs = {name: {"shape": info.get("shape", []) or [1] if info["dtype"] != "uint8" else image_shape(info),
                      "dtype": "float32" if info["dtype"] == "int64" else info["dtype"],
                      "kind": "categorical" if info["dtype"] == "string" else "raw"}
               for name, info in features.items() if name != label}
@@ -88,12 +88,18 @@ def decode(value: tf.Tensor, info: dict[str, Any]) -> tf.Tensor:
     """A parsed feature as the model takes it: images as uint8, integers as float32,
     scalars as shape (1,)."""
     if info["dtype"] == "uint8":
-        shape = info["shape"]
+        shape = image_shape(info)
         image = (tf.io.decode_image(value, channels=shape[-1], expand_animations=False)
                  if info.get("decode", "image") == "image" else tf.io.decode_raw(value, tf.uint8))
         return tf.reshape(image, shape)
     value = tf.cast(value, tf.float32) if value.dtype == tf.int64 else value
     return tf.reshape(value, [1]) if value.shape.rank == 0 else value
+
+
+def image_shape(info: dict[str, Any]) -> list[int]:
+    """An image feature's shape, (H, W) taken as one channel (H, W, 1)."""
+    shape = list(info["shape"])
+    return [*shape, 1] if len(shape) == 2 else shape
 
 
 def image_files(path: str, image_size: list[int], color_mode: str) -> Stream:

@@ -168,7 +168,7 @@ def encode_like(y: np.ndarray, task: str, names: list[str] | None) -> np.ndarray
     return np.array([index[str(v)] for v in flat], np.int32)
 
 
-KERAS_IMAGES = {"mnist": 255, "fashion_mnist": 255, "cifar10": 255, "cifar100": 255}
+KERAS_IMAGES = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 KERAS_SEQUENCES = ("imdb", "reuters")
 KERAS_DATASETS = (*KERAS_IMAGES, *KERAS_SEQUENCES, "boston_housing")
 WITH_PATH = ("mnist", "imdb", "reuters", "boston_housing")
@@ -202,8 +202,6 @@ def keras_dataset(name: str, path: str | None = None, num_words: int = 10000,
                            "whose datasets/ holds it.") from error
     if name in KERAS_SEQUENCES:
         x, test = multi_hot(x, num_words), (multi_hot(test[0], num_words), test[1])
-    if name in KERAS_IMAGES and x.ndim == 3:
-        x, test = x[..., None], (test[0][..., None], test[1])
     task = "regression" if name == "boston_housing" else "classification"
     y, task, names = labels(y, task, f"keras.datasets.{name}")
     kinds = {"input": "numeric"} if name == "boston_housing" else {}

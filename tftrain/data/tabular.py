@@ -47,6 +47,17 @@ def detect_delimiter(text: str) -> str:
     return best
 
 
+def delimiter_named(given: str) -> str:
+    """A delimiter given as one character, as `\\t`, or by name (tab, semicolon, ...)."""
+    by_name = {name: char for char, name in NAMES.items()} | {"\\t": "\t", "space": " "}
+    delimiter = by_name.get(given.lower(), given)
+    if len(delimiter) != 1:
+        raise TftrainError(f"dataset.delimiter={given!r} is not a delimiter: give one character "
+                           "(quoted for Hydra: \"dataset.delimiter=';'\") or a name: comma, "
+                           "semicolon, tab, pipe, space.")
+    return delimiter
+
+
 def read_rows(path: Path, encoding: str | None = None, delimiter: str | None = None,
               key: str = "dataset.path") -> tuple[list[str], list[list[str]]]:
     """The header and the rows of a CSV file: gzip or not, in `encoding` (UTF-8 by default,
@@ -58,9 +69,8 @@ def read_rows(path: Path, encoding: str | None = None, delimiter: str | None = N
         if delimiter != ",":
             echo(f"data: {path.name} is {NAMES[delimiter]}-separated (detected; set "
                  f"dataset.delimiter to choose another)")
-    elif len(delimiter) != 1:
-        raise TftrainError(f"dataset.delimiter={delimiter!r} must be one character, such as "
-                           "',', ';', '|' or a tab ('\\t').")
+    else:
+        delimiter = delimiter_named(delimiter)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 
 from tftrain.data import Spec
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, did_you_mean
 from tftrain.models.head import apply, head, outputs
 from tftrain.models.inputs import model_inputs, needs_preprocessing
 
@@ -25,9 +25,10 @@ def as_layer(entry: keras.layers.Layer | str | dict) -> keras.layers.Layer:
     name, arguments = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
     cls = getattr(keras.layers, name, None)
     if cls is None or not (isinstance(entry, str) or len(entry) == 1):
+        known = [n for n in dir(keras.layers) if n[:1].isupper()]
         raise TftrainError(f"model layer {entry!r} is neither a _target_ node nor a Keras layer "
-                           "name: write {_target_: keras.layers.Dense, units: 64}, "
-                           "{Dense: {units: 64}} or Flatten.")
+                           f"name.{did_you_mean(name, known)} Write {{_target_: "
+                           "keras.layers.Dense, units: 64}, {Dense: {units: 64}} or Flatten.")
     return cls(**(arguments or {}))
 
 

@@ -136,3 +136,89 @@ def test_a_killed_streaming_run_resumes_to_the_same_metrics(tmp_path):
     for want, have in zip(expected, got):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert float(have[key]) == pytest.approx(float(want[key]), rel=1e-5, abs=1e-7), key
+
+
+def write_table_parts(folder, parts: int = 3, rows: int = 400, seed: int = 0, gz: bool = False) -> None:
+    """CSV parts of one table: a label following a number and a string, gaps, a quoted note."""
+    import gzip
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in range(parts):
+        lines = ["size,colour,note,kind"]
+        for _ in range(rows):
+            kind = int(rng.integers(0, 3))
+            size = "" if rng.random() < 0.05 else f"{rng.normal() + 2 * kind:.3f}"
+            colour = ["red", "green", "blue"][kind] if rng.random() < 0.8 else "NA"
+            lines.append(f'{size},{colour},"seen, {kind} times\nthen gone",{["a", "b", "c"][kind]}')
+        data = ("\n".join(lines) + "\n").encode()
+        name = folder / f"part-{part}.csv{'.gz' if gz else ''}"
+        name.write_bytes(gzip.compress(data) if gz else data)
+
+
+STREAMED = ("dataset=csv", "dataset.label=kind", "dataset.in_memory=false", "dataset.drop=[note]")
+
+
+@pytest.mark.slow
+def test_csv_files_stream_with_both_trainers_identically(tmp_path, sweep):
+    write_table_parts(tmp_path / "table", gz=True)
+    fit, loop = sweep(*STREAMED, f"dataset.path={tmp_path / 'table'}", "trainer=fit,custom_loop",
+                      "trainer.epochs=4", "trainer.batch_size=16")
+    for run in (fit, loop):
+        data = run.summary["data"]
+        assert data["class_names"] == ["a", "b", "c"] and sum(data["sizes"].values()) == 1200
+        assert data["inputs"]["size"] == {"shape": [1], "dtype": "float32", "kind": "numeric"}
+        assert data["inputs"]["colour"]["kind"] == "categorical" and "note" not in data["inputs"]
+        assert run.summary["test"]["accuracy"] >= 0.85
+    assert [r["loss"] for r in fit.metrics] == [r["loss"] for r in loop.metrics]
+
+
+def test_a_streamed_csv_learns_what_the_in_memory_one_learns(tmp_path, sweep):
+    """The same file read whole and streamed: both fill gaps, look up strings, and learn."""
+    write_table_parts(tmp_path / "table", parts=1, rows=600)
+    memory, streamed = sweep("dataset=csv", "dataset.label=kind", "dataset.drop=[note]",
+                             f"dataset.path={tmp_path / 'table' / 'part-0.csv'}",
+                             "dataset.in_memory=true,false", "trainer.epochs=6")
+    for run in (memory, streamed):
+        assert run.summary["test"]["accuracy"] >= 0.85, run.summary["test"]
+    assert memory.summary["data"]["inputs"] == streamed.summary["data"]["inputs"]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["dataset.path=table/*.tsv"], ["dataset.path=table/*.tsv", "no CSV files"]),
+    (["dataset.path=table", "dataset.label=knd"], ["'knd'", "Did you mean 'kind'"]),
+    (["dataset.path=table", "dataset.label=[kind,colour]"], ["several labels", "in_memory=true"]),
+    (["dataset.path=table", "dataset.drop=[]", "+dataset.columns.note=text"], ["text columns", "in_memory=true"]),
+    (["dataset.path=bad", "dataset.drop=[]"], ["column 'size' is numeric", "dataset.columns.size=categorical"]),
+], ids=["no-match", "label-typo", "two-labels", "text-column", "not-a-number"])
+def test_streamed_csv_mistakes_are_named_before_training(tmp_path, args, expected):
+    write_table_parts(tmp_path / "table", parts=1, rows=50)
+    (tmp_path / "bad").mkdir()
+    rows = ["size,colour,kind"] + [f"{i},red,{'ab'[i % 2]}" for i in range(120_000)]
+    rows.append("oops,red,b")  # past the 1 MB head the kinds are inferred from
+    (tmp_path / "bad" / "late.csv").write_text("\n".join(rows) + "\n")
+    result = in_process("dataset=csv", "dataset.label=kind", "dataset.in_memory=false",
+                        "dataset.drop=[note]", *args, "debug=smoke", cwd=tmp_path)
+    assert result.returncode == 2, result.output
+    message = result.stderr.strip()
+    assert "Traceback" not in result.output and len(message.splitlines()) <= 2, message
+    for part in expected:
+        assert part in message, (part, message)
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_streamed_csv_run_resumes_to_the_same_metrics(tmp_path):
+    write_table_parts(tmp_path / "table", parts=2, rows=3000)
+    args = (*STREAMED, f"dataset.path={tmp_path / 'table'}", "trainer.epochs=4",
+            "deterministic=true", "~callbacks.early_stopping")
+    full = in_process("trainer=custom_loop", *args, f"hydra.run.dir={tmp_path / 'full'}", cwd=tmp_path)
+    assert full.returncode == 0, full.output
+    killed = start_and_stop_after_epoch(tmp_path, "cut", "custom_loop", 2, signal.SIGKILL, args)
+    assert killed.returncode == -signal.SIGKILL
+    resumed = in_process(f"resume={tmp_path / 'cut'}", cwd=tmp_path)
+    assert resumed.returncode == 0 and "resuming after epoch" in resumed.stdout, resumed.output
+    expected, got = RunFolder(tmp_path / "full").metrics, RunFolder(tmp_path / "cut").metrics
+    for want, have in zip(expected, got):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert float(have[key]) == pytest.approx(float(want[key]), rel=1e-5, abs=1e-7), key

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -90,9 +91,14 @@ def raised_in_tftrain(error: BaseException) -> bool:
 
 
 def said(error: BaseException, limit: int = 400) -> str:
-    """What a library said about an input, on one line: `Type: message`."""
+    """What a library said about an input, on one line: `Type: message` (TensorFlow's
+    messages without the graph nodes and function names they carry)."""
     error = origin(error)
-    text = " ".join(str(error).split()) or "(no message)"
+    text = str(getattr(error, "message", None) or error)
+    text = re.sub(r"\{\{function_node [^}]*\}\}|\[\[\{\{node [^\]]*\]\]|\[Op:[^\]]*\]( name: \S*)?",
+                  "", text.split("\n\t [[")[0]).replace("\\'", "'")
+    text = re.sub(r"Error in user-defined function passed to .*? with iterator: \S+: ", "", text)
+    text = " ".join(text.split()) or "(no message)"
     text = text if len(text) <= limit else text[:limit - 3] + "..."
     return f"{type(error).__name__}: {text}"
 

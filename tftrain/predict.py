@@ -39,7 +39,7 @@ def parse(arguments: list[str]) -> dict[str, str]:
 
 def read_csv_rows(path: Path) -> np.ndarray:
     """Numeric CSV rows; a first row that is not numbers is taken as a header."""
-    from tftrain.data.tabular import detect_delimiter
+    from tftrain.data.csv_format import detect_delimiter
 
     text = read_text(path, None, "input")
     rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(text)) if r]

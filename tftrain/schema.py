@@ -81,7 +81,9 @@ class DatasetConfig:
     test_split: float = 0.2
     shuffle: bool = True
     shuffle_buffer: int = 10000  # streaming sources (in-memory ones shuffle whole epochs)
-    cache: Any = True  # true (memory) | false | a folder for cache files (streaming sources)
+    # true (memory) | false | a folder for cache files (streaming sources) | null: the source's
+    # choice (memory, but none for TFRecord files and streamed CSVs, which may exceed it)
+    cache: Any = None
     drop_remainder: bool = True
     limit_batches: Optional[int] = None
     normalize: bool = False
@@ -151,6 +153,7 @@ class CsvConfig(DatasetConfig):
     text_output_mode: str = "multi_hot"
     encoding: Optional[str] = None  # null: UTF-8, with or without a byte-order mark
     delimiter: Optional[str] = None  # null: detected among , ; tab |
+    in_memory: bool = True  # false: stream the rows from the files (larger than memory)
 
 
 @dataclass
@@ -172,7 +175,6 @@ class TfrecordConfig(DatasetConfig):
     test_path: Optional[str] = None
     task: str = "auto"
     compression: Optional[str] = None
-    cache: Any = False
 
 
 @dataclass

@@ -8,6 +8,7 @@ what was found and what the source expects.
 
 from __future__ import annotations
 
+import glob
 import gzip
 import zipfile
 import zlib
@@ -30,6 +31,21 @@ def existing(path: str, kind: str, key: str = "dataset.path") -> Path:
     if kind == "folder" and not found.is_dir():
         raise TftrainError(f"{key}={path} is a file; this dataset reads a folder (one subfolder "
                            "per class). Give the folder's path.")
+    return found
+
+
+def matching(path: str, patterns: tuple[str, ...], what: str, key: str = "dataset.path") -> list[Path]:
+    """A file, a folder (its files matching `patterns`) or a glob pattern (quoted for the
+    shell), checked to match at least one file."""
+    if any(c in str(path) for c in "*?["):
+        found = sorted(Path(p) for p in glob.glob(str(Path(str(path)).expanduser())))
+    else:
+        root = existing(path, "file or folder", key)
+        found = sorted({f for p in patterns for f in root.glob(p)}) if root.is_dir() else [root]
+    found = [f for f in found if f.is_file()]
+    if not found:
+        raise TftrainError(f"{key}={path}: no {what} there (a folder is searched for "
+                           f"{', '.join(patterns)}; a pattern such as 'data/part-*' also works).")
     return found
 
 
@@ -65,13 +81,23 @@ def read_bytes(path: Path, key: str = "dataset.path") -> bytes:
                            "decompress it by hand (gunzip -t tells) or give the file again.") from None
 
 
-def read_text(path: Path, encoding: str | None, key: str = "dataset.path") -> str:
-    """A text file (gzip or not) decoded with `encoding` (default UTF-8, a BOM dropped).
+def read_head(path: Path, size: int) -> bytes:
+    """The first `size` bytes of a file (decompressed, for gzip): enough to read a header
+    and a sample of rows without reading a file larger than memory."""
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    opener = gzip.open if path.suffix.lower() == ".gz" or magic == b"\x1f\x8b" else open
+    try:
+        with opener(path, "rb") as handle:
+            return handle.read(size)
+    except (OSError, EOFError, zlib.error) as error:
+        raise TftrainError(f"dataset.path={path}: the gzip data is damaged or cut short "
+                           f"({error}).") from None
 
-    A file that does not decode names the line and the byte, and the option to set; a
-    binary file is said to be one.
-    """
-    raw = read_bytes(path, key)
+
+def decode(raw: bytes, path: Path, encoding: str | None, key: str = "dataset.path") -> str:
+    """Bytes of a text file decoded with `encoding` (default UTF-8, a BOM dropped); bytes
+    that do not decode name the line and the byte, and the option to set."""
     if b"\x00" in raw[:65536] and not (encoding or "").lower().startswith("utf-16"):
         raise TftrainError(f"{key}={path} is a binary file (it holds NUL bytes), not text"
                            f"{kind_of(raw)}; this dataset reads text.")
@@ -87,6 +113,15 @@ def read_text(path: Path, encoding: str | None, key: str = "dataset.path") -> st
             f"{key}={path}, line {line}: byte 0x{raw[error.start]:02x} is not "
             f"{encoding or 'UTF-8'} text. If the file is in another encoding, say which: "
             "dataset.encoding=latin-1 (or cp1252, utf-16, ...).") from None
+
+
+def read_text(path: Path, encoding: str | None, key: str = "dataset.path") -> str:
+    """A text file (gzip or not) decoded with `encoding` (default UTF-8, a BOM dropped).
+
+    A file that does not decode names the line and the byte, and the option to set; a
+    binary file is said to be one.
+    """
+    return decode(read_bytes(path, key), path, encoding, key)
 
 
 def kind_of(raw: bytes) -> str:

@@ -68,6 +68,8 @@ class Stream:
     labels: np.ndarray | None = None
     records: tf.data.Dataset | None = None  # streaming references
     held_out: dict[str, tf.data.Dataset | None] = field(default_factory=dict)
+    cache: Any = True  # what `dataset.cache: null` means for this source
+    batch_read: bool = False  # `read` takes a batch of records (vectorised), not one
 
 
 @dataclass

@@ -88,8 +88,8 @@ def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed:
         epoch=epoch,
         steps_per_epoch=steps,
         batch_size=batch_size,
-        val=eval_dataset(*val, batch_size, pipeline["cache"], limit),
-        test=eval_dataset(*test, batch_size, pipeline["cache"], limit),
+        val=eval_dataset(*val, batch_size, pipeline["cache"] is not False, limit),
+        test=eval_dataset(*test, batch_size, pipeline["cache"] is not False, limit),
         sizes={"train": rows_in(y_train), "val": rows_in(val[1]), "test": rows_in(test[1])},
         fingerprint=fingerprint(x_train, y_train),
     )

@@ -7,13 +7,12 @@ trains; `dataset.cache` decides whether decoded examples are kept (memory or fil
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 from typing import Any
 
 import tensorflow as tf
 
-from tftrain.data.files import class_folders, existing
+from tftrain.data.files import class_folders, matching
 from tftrain.data.forms import Stream
 from tftrain.errors import TftrainError
 
@@ -24,15 +23,7 @@ DECODERS = ("image", "raw")
 
 def record_files(path: str, key: str) -> list[Path]:
     """A file, a folder (its *.tfrecord* files) or a glob pattern, checked to match something."""
-    if any(c in path for c in "*?["):
-        found = sorted(Path(p) for p in glob.glob(str(Path(path).expanduser())))
-    else:
-        root = existing(path, "file or folder")
-        found = sorted(root.glob("*.tfrecord*")) if root.is_dir() else [root]
-    if not found:
-        raise TftrainError(f"dataset.{key}={path}: no TFRecord files there (a folder is searched "
-                           "for *.tfrecord*; a pattern such as data/train-*.tfrecord also works).")
-    return found
+    return matching(path, ("*.tfrecord*",), "TFRecord files", f"dataset.{key}")
 
 
 def check_features(features: dict[str, dict[str, Any]], label: str) -> None:
@@ -81,7 +72,8 @@ def tfrecord(path: str, features: dict[str, dict[str, Any]], label: str = "label
         inputs = {"input": next(iter(inputs.values()))}
     return Stream(read=read, files=[f for found in files.values() if found for f in found],
                   recipe=repr((sorted(features.items()), label, compression)), inputs=inputs, task=task, records=records(files["path"]),
-                  held_out={"val": records(files["val_path"]), "test": records(files["test_path"])})
+                  held_out={"val": records(files["val_path"]), "test": records(files["test_path"])},
+                  cache=False)
 
 
 def decode(value: tf.Tensor, info: dict[str, Any]) -> tf.Tensor:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from tftrain.data.spec import TASKS, Feature, Spec, Target, learnable
 from tftrain.errors import TftrainError
 
 PASS_BATCH = 4096  # examples per step of the statistics pass
+RECORD_BATCH = 1024  # records read at once by a source whose `read` takes a batch
+MEDIAN_SAMPLE = 100_000  # rows a streamed column's median (its fill value) is taken from
 
 
 def files_fingerprint(paths: list[Path], recipe: str) -> str:
@@ -91,29 +93,54 @@ def eval_stream(examples: tf.data.Dataset | None, rows: int, batch_size: int,
 
 @dataclass
 class Tally:
-    """Running statistics of one column over the statistics pass."""
+    """Running statistics of one column over the statistics pass (missing numbers, NaN,
+    and missing strings, "", are counted apart)."""
 
-    count: int = 0
-    total: np.ndarray | float = 0.0
-    squares: np.ndarray | float = 0.0
-    values: Counter | None = None
+    count: int = 0  # rows
+    finite: np.ndarray | float = 0.0  # per feature: the values that are numbers
+    total: np.ndarray | float = 0.0  # their sum
+    squares: np.ndarray | float = 0.0  # and the sum of their squares
+    values: Counter | None = None  # distinct values (strings, or a label's numbers)
+    sample: list[np.ndarray] = field(default_factory=list)  # the first values, for medians
+    missing: int = 0  # rows with a missing value
 
     def add(self, batch: np.ndarray, distinct: bool) -> None:
         if batch.dtype.kind in "OSU":
-            self.values = (self.values or Counter()) + Counter(
-                v.decode() if isinstance(v, bytes) else str(v) for v in batch.ravel())
+            texts = [v.decode() if isinstance(v, bytes) else str(v) for v in batch.ravel()]
+            self.values = (self.values or Counter()) + Counter(texts)
+            self.missing += texts.count("")
             return
         flat = batch.reshape(-1, batch.shape[-1] if batch.ndim > 1 else 1).astype(np.float64)
+        present = np.isfinite(flat)
         self.count += len(flat)
-        self.total = self.total + flat.sum(axis=0)
-        self.squares = self.squares + (flat ** 2).sum(axis=0)
+        self.missing += int((~present).any(axis=1).sum())
+        self.finite = self.finite + present.sum(axis=0)
+        self.total = self.total + np.where(present, flat, 0.0).sum(axis=0)
+        self.squares = self.squares + np.where(present, flat ** 2, 0.0).sum(axis=0)
+        if sum(map(len, self.sample)) < MEDIAN_SAMPLE:
+            self.sample.append(flat)
         if distinct and len(self.values or ()) <= 1000:
-            self.values = (self.values or Counter()) + Counter(batch.ravel().tolist())
+            self.values = (self.values or Counter()) + Counter(flat[present].tolist())
 
     def moments(self) -> tuple[list[float], list[float]]:
-        mean = np.asarray(self.total) / max(self.count, 1)
-        return mean.tolist(), np.maximum(np.asarray(self.squares) / max(self.count, 1) - mean ** 2,
-                                         0.0).tolist()
+        """Mean and variance of the values that are numbers."""
+        finite = np.maximum(np.asarray(self.finite, np.float64), 1)
+        mean = np.asarray(self.total) / finite
+        return mean.tolist(), np.maximum(np.asarray(self.squares) / finite - mean ** 2, 0.0).tolist()
+
+    def filled(self) -> dict[str, list[float]]:
+        """A numeric column's encoding, as tftrain.data.features fits it in memory: missing
+        values filled with the median (of the first MEDIAN_SAMPLE rows: exact for smaller
+        data), then the mean and variance of the filled column."""
+        sample = np.concatenate(self.sample) if self.sample else np.zeros((0, 1))
+        fill = np.nan_to_num(np.nanmedian(np.where(np.isfinite(sample), sample, np.nan), axis=0)) \
+            if np.isfinite(sample).any() else np.zeros(sample.shape[1])
+        absent = self.count - np.asarray(self.finite)
+        rows = max(self.count, 1)
+        mean = (np.asarray(self.total) + fill * absent) / rows
+        variance = (np.asarray(self.squares) + fill ** 2 * absent) / rows - mean ** 2
+        return {"fill": fill.tolist(), "mean": mean.tolist(),
+                "variance": np.maximum(variance, 0.0).tolist()}
 
 
 def statistics_pass(dataset: tf.data.Dataset, label: str) -> tuple[int, dict[str, Tally]]:
@@ -136,16 +163,23 @@ def split_references(stream: Stream, val: float, test: float,
         datasets = {name: tf.data.Dataset.from_tensor_slices(part) if len(part[1]) else None
                     for name, part in zip(("train", "val", "test"), parts)}
     else:
-        datasets = assign(stream.records, stream.held_out, val, test, seed)
-    return {name: None if d is None else
+        datasets = assign(stream.records, stream.held_out, val, test, seed, stream.batch_read)
+    read = {name: None if d is None else
             d.map(stream.read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             for name, d in datasets.items()}
+    return {name: d.unbatch() if d is not None and stream.batch_read else d
+            for name, d in read.items()}
 
 
 def assign(records: tf.data.Dataset, held_out: dict[str, tf.data.Dataset | None], val: float,
-           test: float, seed: int) -> dict[str, tf.data.Dataset | None]:
+           test: float, seed: int, batched: bool = False) -> dict[str, tf.data.Dataset | None]:
     """Streaming records go to a split by a uniform draw seeded by (seed, position): the
-    same record always lands in the same split. A source's own val/test files win."""
+    same record always lands in the same split. A source's own val/test files win.
+
+    `batched`: records are drawn and handed on RECORD_BATCH at a time (each draw seeded by
+    the batch's position, one per record in it): a source whose `read` is vectorised then
+    pays tf.data's cost per element once per batch, not once per row (streamed CSVs).
+    """
     bounds = {"test": (0.0, 0.0 if held_out.get("test") else test)}
     bounds["val"] = (bounds["test"][1], bounds["test"][1] + (0.0 if held_out.get("val") else val))
     bounds["train"] = (bounds["val"][1], 1.0)
@@ -155,17 +189,29 @@ def assign(records: tf.data.Dataset, held_out: dict[str, tf.data.Dataset | None]
             draw = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), position]))
             return tf.logical_and(draw >= low, draw < high)
 
+        def kept(position: tf.Tensor, batch):
+            size = tf.shape(tf.nest.flatten(batch)[0])[0]
+            draws = tf.random.stateless_uniform([size], seed=tf.stack([tf.constant(seed, tf.int64), position]))
+            keep = tf.logical_and(draws >= low, draws < high)
+            return tf.nest.map_structure(lambda t: tf.boolean_mask(t, keep), batch)
+
+        if batched:
+            return records.batch(RECORD_BATCH).enumerate().map(
+                kept, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return records.enumerate().filter(inside).map(lambda _position, record: record)
 
-    return {name: held_out.get(name) or (part(*bounds[name]) if bounds[name][1] > bounds[name][0]
-                                         else None)
+    own = {name: d.batch(RECORD_BATCH) if batched else d
+           for name, d in held_out.items() if d is not None}
+    return {name: own.get(name) or (part(*bounds[name]) if bounds[name][1] > bounds[name][0]
+                                    else None)
             for name in ("train", "val", "test")}
 
 
 def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed: int):
     """The Data of a streaming source: splits, a statistics pass, then the batched datasets."""
     fingerprint = files_fingerprint(stream.files, stream.recipe)
-    examples = {name: None if d is None else cached(d, pipeline["cache"], fingerprint, name)
+    cache = stream.cache if pipeline["cache"] is None else pipeline["cache"]
+    examples = {name: None if d is None else cached(d, cache, fingerprint, name)
                 for name, d in split_references(stream, pipeline["val_split"],
                                                 pipeline["test_split"], seed).items()}
     if examples["train"] is None:
@@ -211,6 +257,9 @@ def fit_target(stream: Stream, tally: Tally, standardize: bool) -> Target:
     if stream.class_names is not None:
         return learnable(Target("output", "classification", tuple(stream.class_names)))
     values = tally.values or Counter()
+    if tally.missing:
+        raise TftrainError(f"the label has {tally.missing} missing value(s) in the training "
+                           "split; drop those rows or choose another label.")
     task = stream.task
     if task == "auto":
         textual = any(isinstance(v, str) for v in values)
@@ -227,17 +276,21 @@ def fit_target(stream: Stream, tally: Tally, standardize: bool) -> Target:
 
 
 def with_label_ids(dataset: tf.data.Dataset, target: Target) -> tf.data.Dataset:
-    """Class labels as ids 0..K-1 (a lookup by the class's text); regression labels as float."""
+    """Class labels as ids 0..K-1 (a lookup by the class's text); regression labels as float.
+    Mapped RECORD_BATCH examples at a time: one function call per batch, not per example."""
     if target.task != "classification" or target.class_names is None:
-        return dataset.map(lambda x, y: (x, tf.reshape(tf.cast(y, tf.float32), [1])))
-    table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-        tf.constant(target.class_names), tf.range(len(target.class_names), dtype=tf.int32)), -1)
+        def labels(x, y):
+            return x, tf.reshape(tf.cast(y, tf.float32), [-1, 1])
+    else:
+        table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant(target.class_names), tf.range(len(target.class_names), dtype=tf.int32)), -1)
 
-    def ids(x, y):
-        text = y if y.dtype == tf.string else tf.strings.as_string(tf.cast(y, tf.int64))
-        return x, table.lookup(tf.reshape(text, []))
+        def labels(x, y):
+            text = y if y.dtype == tf.string else tf.strings.as_string(tf.cast(y, tf.int64))
+            return x, table.lookup(tf.reshape(text, [-1]))
 
-    return dataset.map(ids, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return (dataset.batch(RECORD_BATCH)
+            .map(labels, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch())
 
 
 def features(inputs: dict[str, dict[str, Any]], tallies: dict[str, Tally],
@@ -247,7 +300,9 @@ def features(inputs: dict[str, dict[str, Any]], tallies: dict[str, Tally],
     for name, info in inputs.items():
         tally, kind, stats = tallies[name], info.get("kind", "raw"), {}
         if kind == "categorical":
-            stats["vocabulary"] = [v for v, _ in tally.values.most_common() if v != ""]
+            stats["vocabulary"] = [v for v, _ in (tally.values or Counter()).most_common() if v != ""]
+        if kind == "numeric":
+            stats.update(tally.filled())
         if info["dtype"] == "uint8":
             stats["scale"] = 1.0 / 255.0
         if normalize and kind == "raw":

@@ -11,52 +11,18 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tftrain.console import echo
+from tftrain.data.csv_format import KINDS, MISSING, NAMES, delimiter_named, detect_delimiter, \
+    infer_kind, is_number
 from tftrain.data.files import existing, read_text
-from tftrain.data.forms import Source
+from tftrain.data.forms import Source, Stream
 from tftrain.data.sources import labels
 from tftrain.errors import TftrainError, did_you_mean
-
-MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
-KINDS = ("numeric", "categorical", "text")
-DELIMITERS = (",", ";", "\t", "|")  # in order of preference when two fit equally well
-NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-
-
-def detect_delimiter(text: str) -> str:
-    """The delimiter that splits the first rows into the same number (> 1) of fields, the
-    most fields winning; a comma when none does (a one-column file)."""
-    sample = text[:65536]
-    cut = len(text) > len(sample)
-    best, score = ",", (0.0, 0)
-    for delimiter in DELIMITERS:
-        rows = [r for r in itertools.islice(csv.reader(io.StringIO(sample, newline=""),
-                                                       delimiter=delimiter), 100) if r]
-        rows = rows[:-1] if cut and len(rows) > 1 else rows  # the sample may end mid-row
-        if not rows or len(rows[0]) < 2:
-            continue
-        agreeing = sum(len(r) == len(rows[0]) for r in rows) / len(rows)
-        if (agreeing, len(rows[0])) > score:
-            best, score = delimiter, (agreeing, len(rows[0]))
-    return best
-
-
-def delimiter_named(given: str) -> str:
-    """A delimiter given as one character, as `\\t`, or by name (tab, semicolon, ...)."""
-    by_name = {name: char for char, name in NAMES.items()} | {"\\t": "\t", "space": " "}
-    delimiter = by_name.get(given.lower(), given)
-    if len(delimiter) != 1:
-        raise TftrainError(f"dataset.delimiter={given!r} is not a delimiter: give one character "
-                           "(quoted for Hydra: \"dataset.delimiter=';'\") or a name: comma, "
-                           "semicolon, tab, pipe, space.")
-    return delimiter
-
 
 def read_rows(path: Path, encoding: str | None = None, delimiter: str | None = None,
               key: str = "dataset.path") -> tuple[list[str], list[list[str]]]:
@@ -88,19 +54,6 @@ def read_rows(path: Path, encoding: str | None = None, delimiter: str | None = N
         raise TftrainError(f"{key}={path}: the file has a header row ({', '.join(header[:6])}"
                            f"{', ...' if len(header) > 6 else ''}) but no data rows.")
     return [h.strip() for h in header], rows
-
-
-def is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def infer_kind(values: list[str]) -> str:
-    present = [v for v in values if v.strip().lower() not in MISSING]
-    return "numeric" if present and all(is_number(v) for v in present) else "categorical"
 
 
 def numeric(values: list[str], path: Path, column: str) -> np.ndarray:
@@ -136,8 +89,13 @@ def label_values(values: list[str], path: Path, label: str) -> np.ndarray:
 def csv_file(path: str, label: str | list[str], task: str = "auto", columns: dict[str, str] | None = None,
              drop: list[str] | None = None, max_tokens: int = 10000,
              text_output_mode: str = "multi_hot", encoding: str | None = None,
-             delimiter: str | None = None) -> Source:
-    """Several label columns (`label: [a, b]`) make one target, and model output, each."""
+             delimiter: str | None = None, in_memory: bool = True) -> Source | Stream:
+    """Several label columns (`label: [a, b]`) make one target, and model output, each.
+    `in_memory: false` streams the rows instead (tftrain.data.csv_stream)."""
+    if not in_memory:
+        from tftrain.data.csv_stream import csv_stream  # TensorFlow's reader, only when streaming
+
+        return csv_stream(path, label, task, columns, drop, encoding, delimiter)
     file = existing(path, "file")
     header, rows = read_rows(file, encoding, delimiter)
     label_columns = [label] if isinstance(label, str) else list(label)

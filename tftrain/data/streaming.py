@@ -1,13 +1,18 @@
 """Sources larger than memory: examples stream from files through one tf.data pipeline.
 
-A streaming source (`dataset=tfrecord`, or `dataset=image_dir dataset.in_memory=false`)
-hands the pipeline each split as a dataset of single decoded examples in a fixed order,
-plus what the Spec needs. The pipeline then runs: decode (parallel map) -> `cache` (in
-memory, in files under a folder, or none) -> a shuffle buffer seeded by (seed, epoch) ->
-batches -> prefetch. As for in-memory sources, the order of epoch k depends only on
-(seed, k), so `fit` and the custom loop see the same batches and a resumed run continues
-exactly. Statistics (classes, moments, vocabularies) come from one streaming pass over
-the training split, which also fills the cache, so the first epoch already reads from it.
+A streaming source (`dataset=tfrecord`, `dataset=csv dataset.in_memory=false`, or
+`dataset=image_dir dataset.in_memory=false`) hands the pipeline references to its
+examples in a fixed order and how to read them, plus what the Spec needs. The pipeline
+then runs: read (a parallel map) -> `cache` (in memory, in files under a folder, or none)
+-> shuffle -> batches -> prefetch. Examples travel in chunks (up to RECORD_BATCH of them,
+packed by tftrain.data.packing), never one by one: tf.data's per-element stages cost
+microseconds per tensor, as much as a small model's step per row. So the shuffle is a
+permutation of each window of `shuffle_buffer` examples, the windows themselves shuffled
+a few at a time, and batches are cut from windows by `rebatch`. Every draw is seeded by
+(seed, epoch): as for in-memory sources, the order of epoch k depends only on (seed, k),
+so `fit` and the custom loop see the same batches and a resumed run continues exactly.
+Statistics (classes, moments, vocabularies) come from one streaming pass over the
+training split, which also fills the cache, so the first epoch already reads from it.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ import tensorflow as tf
 
 from tftrain.data.batches import UNTUNED, augmentation, epochs, split, steps_per_epoch
 from tftrain.data.forms import Data, Source, Stream
+from tftrain.data.packing import Packing
 from tftrain.data.spec import TASKS, Feature, Spec, Target, learnable
 from tftrain.errors import TftrainError
 
 PASS_BATCH = 4096  # examples per step of the statistics pass
-RECORD_BATCH = 1024  # records read at once by a source whose `read` takes a batch
+RECORD_BATCH = 1024  # examples per chunk (records read at once by a vectorised `read`)
+WINDOWS = 4  # windows of shuffle_buffer examples shuffled among themselves
 MEDIAN_SAMPLE = 100_000  # rows a streamed column's median (its fill value) is taken from
 
 
@@ -60,18 +67,29 @@ def cached(dataset: tf.data.Dataset, cache: Any, fingerprint: str, split: str) -
     return dataset.cache(str(folder / f"{fingerprint}_{split}"))
 
 
-def train_stream(examples: tf.data.Dataset, batch_size: int, seed: int, epoch: tf.Variable,
-                 shuffle: bool, buffer: int, drop_remainder: bool, steps: int, augment=None):
-    """The training datasets (`batches.epochs`); the shuffle buffer's seed is a function of
+def train_stream(examples: tf.data.Dataset, packing: Packing, batch_size: int, seed: int,
+                 epoch: tf.Variable, shuffle: bool, buffer: int, drop_remainder: bool, steps: int,
+                 augment=None):
+    """The training datasets (`batches.epochs`) from chunks of examples: each window of
+    `buffer` examples permuted, the windows shuffled WINDOWS at a time, all seeded by
     (seed, epoch)."""
     def batches_of_epoch(number: tf.Tensor) -> tf.data.Dataset:
         ordered = examples
         if shuffle:
-            epoch_seed = tf.constant(seed, tf.int64) * 1_000_003 + number
-            ordered = examples.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
-        return ordered.batch(batch_size, drop_remainder).take(steps)
+            key = tf.constant(seed, tf.int64) * 1_000_003 + number
+
+            def permuted(index: tf.Tensor, window):
+                rows = tf.shape(tf.nest.flatten(window)[0])[0]
+                order = tf.random.experimental.stateless_shuffle(
+                    tf.range(rows), seed=tf.stack([key, index]))
+                return tf.nest.map_structure(lambda t: tf.gather(t, order), window)
+
+            ordered = (examples.rebatch(buffer).enumerate().map(permuted)
+                       .shuffle(WINDOWS, seed=key, reshuffle_each_iteration=False))
+        return ordered.rebatch(batch_size, drop_remainder).take(steps)
 
     def then(batches: tf.data.Dataset) -> tf.data.Dataset:
+        batches = batches.map(packing.unpack) if packing.active else batches
         if not augment:
             return batches
         return batches.map(lambda x, y: (augment(x, training=True), y),
@@ -80,13 +98,14 @@ def train_stream(examples: tf.data.Dataset, batch_size: int, seed: int, epoch: t
     return epochs(batches_of_epoch, then, epoch, steps)
 
 
-def eval_stream(examples: tf.data.Dataset | None, rows: int, batch_size: int,
+def eval_stream(examples: tf.data.Dataset | None, packing: Packing, rows: int, batch_size: int,
                 limit: int | None) -> tf.data.Dataset | None:
     """Batches with their count declared (Keras warns when a dataset of unknown size ends)."""
     if examples is None:
         return None
     steps = -(-rows // batch_size)
-    batches = examples.batch(batch_size).apply(tf.data.experimental.assert_cardinality(steps))
+    batches = examples.rebatch(batch_size).map(packing.unpack)
+    batches = batches.apply(tf.data.experimental.assert_cardinality(steps))
     return ((batches.take(limit) if limit else batches).prefetch(tf.data.AUTOTUNE)
             .with_options(UNTUNED))  # as training: see batches.py
 
@@ -143,11 +162,12 @@ class Tally:
                 "variance": np.maximum(variance, 0.0).tolist()}
 
 
-def statistics_pass(dataset: tf.data.Dataset, label: str) -> tuple[int, dict[str, Tally]]:
+def statistics_pass(dataset: tf.data.Dataset, packing: Packing,
+                    label: str) -> tuple[int, dict[str, Tally]]:
     """One pass over the (cached) training split: the row count and a tally per column."""
     tallies: dict[str, Tally] = {}
     rows = 0
-    for x, y in dataset.batch(PASS_BATCH).prefetch(2).as_numpy_iterator():
+    for x, y in dataset.rebatch(PASS_BATCH).map(packing.unpack).prefetch(2).as_numpy_iterator():
         columns = {**(x if isinstance(x, dict) else {"input": x}), label: y}
         rows += len(y)
         for name, values in columns.items():
@@ -156,19 +176,26 @@ def statistics_pass(dataset: tf.data.Dataset, label: str) -> tuple[int, dict[str
 
 
 def split_references(stream: Stream, val: float, test: float,
-                     seed: int) -> dict[str, tf.data.Dataset | None]:
-    """Each split's examples, read (decoded) in parallel, in a fixed order."""
+                     seed: int) -> tuple[dict[str, tf.data.Dataset | None], Packing]:
+    """Each split's examples, read (decoded) in parallel, in a fixed order, in chunks of
+    up to RECORD_BATCH packed examples (tftrain.data.packing)."""
     if stream.references is not None:
         parts = split(Source(stream.references, stream.labels, "classification"), val, test, seed)
         datasets = {name: tf.data.Dataset.from_tensor_slices(part) if len(part[1]) else None
                     for name, part in zip(("train", "val", "test"), parts)}
     else:
         datasets = assign(stream.records, stream.held_out, val, test, seed, stream.batch_read)
-    read = {name: None if d is None else
-            d.map(stream.read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            for name, d in datasets.items()}
-    return {name: d.unbatch() if d is not None and stream.batch_read else d
-            for name, d in read.items()}
+    first = next(d for d in datasets.values() if d is not None)
+    packing = Packing(first.map(stream.read).element_spec[0])
+
+    def read(*record):
+        return packing.pack(*stream.read(*record))
+
+    chunks = {name: None if d is None else
+              d.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+              for name, d in datasets.items()}
+    return {name: d if d is None or stream.batch_read else d.batch(RECORD_BATCH)
+            for name, d in chunks.items()}, packing
 
 
 def assign(records: tf.data.Dataset, held_out: dict[str, tf.data.Dataset | None], val: float,
@@ -211,12 +238,12 @@ def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed:
     """The Data of a streaming source: splits, a statistics pass, then the batched datasets."""
     fingerprint = files_fingerprint(stream.files, stream.recipe)
     cache = stream.cache if pipeline["cache"] is None else pipeline["cache"]
+    split, packing = split_references(stream, pipeline["val_split"], pipeline["test_split"], seed)
     examples = {name: None if d is None else cached(d, cache, fingerprint, name)
-                for name, d in split_references(stream, pipeline["val_split"],
-                                                pipeline["test_split"], seed).items()}
+                for name, d in split.items()}
     if examples["train"] is None:
         raise TftrainError("the training split is empty: lower dataset.val_split/test_split.")
-    rows, tallies = statistics_pass(examples["train"], LABEL)
+    rows, tallies = statistics_pass(examples["train"], packing, LABEL)
     target = fit_target(stream, tallies.pop(LABEL), pipeline["standardize_target"])
     if stream.class_names is None:  # labels as read: map them to class ids or floats
         examples = {name: None if d is None else with_label_ids(d, target)
@@ -227,7 +254,7 @@ def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed:
     with tf.device("/cpu:0"):
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
     augment, in_model = tuple(pipeline["augment"] or ()), pipeline["augment_in"] == "model"
-    train, train_epochs = train_stream(examples["train"], batch_size, seed, epoch,
+    train, train_epochs = train_stream(examples["train"], packing, batch_size, seed, epoch,
                                        pipeline["shuffle"], pipeline["shuffle_buffer"],
                                        pipeline["drop_remainder"], steps,
                                        None if in_model else augmentation(augment))
@@ -236,8 +263,8 @@ def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed:
                   augment=augment if in_model else ()),
         train=train, train_epochs=train_epochs,
         epoch=epoch, steps_per_epoch=steps, batch_size=batch_size,
-        val=eval_stream(examples["val"], sizes["val"], batch_size, limit),
-        test=eval_stream(examples["test"], sizes["test"], batch_size, limit),
+        val=eval_stream(examples["val"], packing, sizes["val"], batch_size, limit),
+        test=eval_stream(examples["test"], packing, sizes["test"], batch_size, limit),
         sizes=sizes,
         fingerprint=fingerprint,
     )
@@ -248,8 +275,8 @@ LABEL = "\x00label"  # the label's key in the statistics pass (no input can be n
 
 def count(dataset: tf.data.Dataset | None) -> int:
     """Rows in an evaluation split (one pass; it also fills that split's cache)."""
-    return 0 if dataset is None else int(dataset.batch(PASS_BATCH).reduce(
-        tf.constant(0, tf.int64), lambda n, batch: n + tf.cast(tf.shape(batch[1])[0], tf.int64)))
+    return 0 if dataset is None else int(dataset.reduce(
+        tf.constant(0, tf.int64), lambda n, chunk: n + tf.cast(tf.shape(chunk[1])[0], tf.int64)))
 
 
 def fit_target(stream: Stream, tally: Tally, standardize: bool) -> Target:
@@ -276,8 +303,8 @@ def fit_target(stream: Stream, tally: Tally, standardize: bool) -> Target:
 
 
 def with_label_ids(dataset: tf.data.Dataset, target: Target) -> tf.data.Dataset:
-    """Class labels as ids 0..K-1 (a lookup by the class's text); regression labels as float.
-    Mapped RECORD_BATCH examples at a time: one function call per batch, not per example."""
+    """Class labels as ids 0..K-1 (a lookup by the class's text); regression labels as
+    float; a chunk of examples at a time."""
     if target.task != "classification" or target.class_names is None:
         def labels(x, y):
             return x, tf.reshape(tf.cast(y, tf.float32), [-1, 1])
@@ -289,8 +316,7 @@ def with_label_ids(dataset: tf.data.Dataset, target: Target) -> tf.data.Dataset:
             text = y if y.dtype == tf.string else tf.strings.as_string(tf.cast(y, tf.int64))
             return x, table.lookup(tf.reshape(text, [-1]))
 
-    return (dataset.batch(RECORD_BATCH)
-            .map(labels, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch())
+    return dataset.map(labels, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def features(inputs: dict[str, dict[str, Any]], tallies: dict[str, Tally],

@@ -112,6 +112,11 @@ CONFIG = {
     "user-source-argument": (["dataset._target_=mydata.load", "+dataset.row=5", "allow_targets=[mydata]"],
                              ["'row'", "Did you mean 'rows'"]),
     "sweep-with-one-bad-job": (["-m", "optimizer.learning_rate=0.01,-1"], ["optimizer.learning_rate=-1.0"]),
+    "pruner-typo": (["-m", "hparams_search=optuna", "hydra.sweeper.pruner=medain"],
+                    ["hydra.sweeper.pruner='medain'", "Did you mean 'median'"]),
+    "sweep-on-a-hydra-key": (["-m", "hparams_search=optuna", "hydra.sweeper.params.lr=choice(1,2)"],
+                             ["Hydra's own keys take no sweep", "'lr=choice(1,2)'"]),
+    "cfg-with-multirun": (["-m", "--cfg", "job"], ["-m and --cfg cannot be combined"]),
 }
 
 

@@ -149,6 +149,8 @@ def test_progress_is_one_plain_line_per_epoch_when_piped(train):
     lines = [l for l in stdout.splitlines() if re.search(r"\] epoch \d+/3 ", l)]
     assert len(lines) == 3
     assert all("loss" in l and "val_accuracy" in l and "samples/s" in l for l in lines)
+    assert all(re.search(r"elapsed \d+:\d\d  eta \d+:\d\d$", l) for l in lines), lines
+    assert lines[-1].endswith("eta 0:00")  # nothing left after the last epoch
 
 
 def test_progress_is_a_live_display_on_a_terminal(tmp_path):
@@ -170,7 +172,8 @@ def test_progress_is_a_live_display_on_a_terminal(tmp_path):
     screen = b"".join(chunks).decode(errors="replace")
     assert "\x1b[" in screen  # terminal control: the live bar redraws in place
     assert "━" in screen and "samples/s" in screen
-    assert "epoch 2/2" in screen
+    assert "epoch 2/2" in screen and "eta" in screen
+    assert "run" in screen and "epochs" in screen  # the run's bar under the epoch's
 
 
 @pytest.mark.slow

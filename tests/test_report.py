@@ -62,6 +62,9 @@ def test_max_objectives_sort_highest_first_and_all_outputs_are_written(tmp_path)
     assert "3 run(s)" in result.stdout and "seed" in result.stdout  # the table
     lines = (tmp_path / "r.md").read_text().splitlines()
     assert lines[0].startswith("| run | seed | status | objective |") and len(lines) == 5
+    assert lines[2].endswith("| 0.9 | 0.9 | 1 | 3 | 1.5 | 1,000 |")  # for people: 1,000, not 1e+03
+    assert "1,000" in result.stdout and "e+0" not in result.stdout
+    assert (tmp_path / "r.csv").read_text().splitlines()[1].endswith(",1000.0")  # for files
     assert len((tmp_path / "r.csv").read_text().splitlines()) == 4
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 

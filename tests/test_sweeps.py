@@ -109,7 +109,7 @@ def trials_of(sweep: Path) -> list[tuple[int, str, float | None]]:
 
 @pytest.mark.slow
 def test_optuna_search_records_failed_trials_and_continues_an_interrupted_study(tmp_path):
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="pip install tftrain[optuna]")
+    pytest.importorskip("optuna", reason="pip install tftrain[optuna]")
     sweep = tmp_path / "sweep"
     # cnn cannot take synthetic vectors: the trials that pick it fail, and the study goes on
     args = ("-m", "hparams_search=optuna", "debug=smoke", "dataset=synthetic",
@@ -135,6 +135,36 @@ def test_optuna_search_records_failed_trials_and_continues_an_interrupted_study(
     assert [n for n, _, _ in trials_of(sweep)] == [0, 1, 2, 3, 4, 5]
     assert (sweep / "5" / "summary.json").is_file()
     assert (sweep / "0" / "summary.json").read_text() == before
+
+
+HOPELESS = ("-m", "hparams_search=optuna", "optimizer=sgd", "trainer.epochs=6",
+            "optimizer.learning_rate=tag(log, interval(1e-6, 0.3))", "trainer.batch_size=32")
+
+
+@pytest.mark.slow
+def test_a_search_prunes_hopeless_trials_keeps_their_folders_and_continues_when_rerun(tmp_path):
+    """SGD with learning rates down to 1e-6 on the digits: the median pruner stops the
+    trials that trail after their warm-up epochs; they keep their folders and count as
+    pruned in Optuna; the search exits 0; re-running continues the study."""
+    optuna = pytest.importorskip("optuna", reason="pip install tftrain[optuna]")
+    assert int(optuna.__version__.split(".")[0]) >= 4
+    sweep = tmp_path / "sweep"
+    result = in_process(*HOPELESS, "hydra.sweeper.n_trials=8", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    trials = trials_of(sweep)
+    pruned = [n for n, state, _ in trials if state == "PRUNED"]
+    assert len(trials) == 8 and pruned, trials
+    for number in pruned:
+        summary = RunFolder(sweep / str(number)).summary
+        assert summary["status"] == "pruned" and summary["epochs_completed"] < 6
+        assert (sweep / str(number) / "metrics.csv").is_file()
+        assert f"search: trial {number} (" in result.stdout and "pruned after epoch" in result.stdout
+    assert "| pruned |" in (sweep / "report.md").read_text()
+    for plot in ("optuna_history.png", "optuna_importances.png"):
+        assert (sweep / plot).read_bytes()[:4] == b"\x89PNG", plot
+    again = in_process(*HOPELESS, "hydra.sweeper.n_trials=10", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert again.returncode == 0 and "continuing study" in again.stdout, again.output
+    assert [n for n, _, _ in trials_of(sweep)] == list(range(10))
 
 
 @pytest.mark.slow

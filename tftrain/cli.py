@@ -11,6 +11,7 @@ Nothing here imports TensorFlow: `--help` and `--cfg job` are instant.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
@@ -24,8 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from tftrain import schema, sweep
 from tftrain.compose import CONFIG_NAME, config_dir, preflight
-from tftrain.console import fail, log
-from tftrain.errors import Diverged, Interrupted, TftrainError, raised_in_tftrain, user_error
+from tftrain.console import echo, fail, log
+from tftrain.errors import Diverged, Interrupted, Pruned, TftrainError, raised_in_tftrain, user_error
 from tftrain.process import exits_fast
 from tftrain.signals import Signals
 
@@ -104,8 +105,9 @@ def _task(cfg: DictConfig) -> float:
         with Signals() as signals:  # Ctrl-C and SIGTERM from here on: tftrain.signals
             schema.validate(cfg)
             from tftrain.runner import run  # the first TensorFlow import happens here
+            from tftrain.search import trial_of_this_job
 
-            return run(cfg, signals)
+            return run(cfg, signals, trial_of_this_job(cfg.trainer.epochs))
     except (Exception, Interrupted) as error:
         return ended(cfg, error, multirun)
 
@@ -115,6 +117,9 @@ def ended(cfg: DictConfig, error: BaseException, multirun: bool) -> float:
     job returns NaN to the sweeper instead; Ctrl-C stops a whole sweep)."""
     run_dir = Path(cfg.run_dir)
     error = user_error(error) or error
+    if isinstance(error, Pruned):  # an Optuna trial the search's pruner stopped: not a failure
+        echo(f"trial {error}; its folder keeps what it trained.")
+        return math.nan
     if isinstance(error, (TftrainError, Interrupted)):
         fail(str(error))
     elif isinstance(error, Diverged):

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from tftrain import schema
 from tftrain.errors import TftrainError, did_you_mean
+from tftrain.search import check_sweeper
 
 CONFIG_NAME = "train"
 # Hydra flags that take a value: their value is no override.
@@ -28,13 +29,14 @@ def config_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "conf"
 
 
-def compose(override_list: list[str]) -> DictConfig:
-    """The config these overrides compose (Hydra's errors as Hydra raises them)."""
+def compose(override_list: list[str], hydra: bool = False) -> DictConfig:
+    """The config these overrides compose (Hydra's errors as Hydra raises them); `hydra`:
+    with Hydra's own node (the sweeper, the launcher)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        return hydra_compose(CONFIG_NAME, overrides=override_list)
+        return hydra_compose(CONFIG_NAME, overrides=override_list, return_hydra_config=hydra)
 
 
 def composed(override_list: list[str]) -> DictConfig:
@@ -131,6 +133,11 @@ def preflight(argv: list[str]) -> str | None:
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    modes = [flag for flag in ("--run", "-r", "--multirun", "-m", "--cfg", "-c", "--info", "-i",
+                               "--shell-completion", "-sc") if flag in argv]
+    if len(modes) > 1:
+        return (f"{' and '.join(modes)} cannot be combined: each asks for something else (run, "
+                "sweep, print the config, describe it); give one.")
     override_list, multirun = command_overrides(argv)
     parser = OverridesParser.create()
     for override in override_list:
@@ -142,6 +149,13 @@ def preflight(argv: list[str]) -> str | None:
                     "such as ; , = [ ] { } ( ) or spaces must be quoted for Hydra, and the "
                     f"whole argument for the shell: \"{override.split('=', 1)[0]}='...'\".")
     parsed = parser.parse_overrides(override_list)
+    hydra_sweeps = [o.input_line for o in parsed
+                    if o.is_sweep_override() and o.get_key_element().startswith("hydra.")]
+    if hydra_sweeps:
+        key, _, value = hydra_sweeps[0].partition("=")
+        name = key.removeprefix("hydra.sweeper.params.")
+        return (f"{hydra_sweeps[0]!r}: Hydra's own keys take no sweep. Give the search "
+                f"dimension as the key itself: '{name}={value}'.")
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     swept = [(o.get_key_element(), list(o.sweep_string_iterator())) for o in parsed
              if multirun and o.is_sweep_override() and o.is_discrete_sweep()]
@@ -151,9 +165,11 @@ def preflight(argv: list[str]) -> str | None:
     variants = [fixed + list(first.values())]
     variants += [fixed + [*{**first, key: f"{key}={value}"}.values()]
                  for key, values in swept for value in values[1:]]
-    for variant in variants:
-        try:
+    try:
+        for variant in variants:
             composed(variant)
-        except TftrainError as error:
-            return str(error)
+        if multirun:
+            check_sweeper(compose(variants[0], hydra=True).hydra.sweeper)
+    except TftrainError as error:
+        return str(error)
     return None

@@ -46,6 +46,18 @@ class Diverged(Exception):
         self.epoch, self.step = epoch, step
 
 
+class Pruned(Exception):
+    """An Optuna search's pruner stopped this trial: its objective trailed the others' at
+    this epoch (tftrain.search). Not a failure: the trial is recorded as pruned."""
+
+    exit_code = 0
+
+    def __init__(self, epoch: int, metric: str, value: float) -> None:
+        super().__init__(f"pruned after epoch {epoch + 1}: {metric} {value:.4f} trailed the "
+                         "search's other trials")
+        self.epoch = epoch
+
+
 class Interrupted(BaseException):
     """SIGINT (Ctrl-C) or SIGTERM arrived. A BaseException, like KeyboardInterrupt, so that
     no library's `except Exception` (Hydra's instantiate, a data reader) swallows or wraps it."""

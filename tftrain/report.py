@@ -87,11 +87,12 @@ def collect(paths: list[Path]) -> list[RunRecord]:
 
 
 def sort_runs(runs: list[RunRecord]) -> list[RunRecord]:
-    """Best objective first (in the runs' own direction), then runs without one, in order."""
-    mode = next((r.summary.get("objective_mode") for r in runs if r.objective is not None), "min")
-    scored = sorted((r for r in runs if r.objective is not None),
-                    key=lambda r: r.objective, reverse=mode == "max")
-    return scored + [r for r in runs if r.objective is None]
+    """Completed runs, best objective first (in the runs' own direction), then the others
+    (pruned, diverged, failed: their objective is of a run cut short), in order."""
+    ranked = [r for r in runs if r.objective is not None and r.status == "completed"]
+    mode = next((r.summary.get("objective_mode") for r in ranked), "min")
+    ranked.sort(key=lambda r: r.objective, reverse=mode == "max")
+    return ranked + [r for r in runs if r not in ranked]
 
 
 def swept_keys(runs: list[RunRecord]) -> list[str]:
@@ -102,16 +103,21 @@ def swept_keys(runs: list[RunRecord]) -> list[str]:
     return [k for k in keys if len({r.overrides.get(k) for r in runs}) > 1]
 
 
-def fmt(value: Any) -> str:
+def fmt(value: Any, human: bool = True) -> str:
+    """A cell: for people, 18,634 rather than 1.863e+04 and 0.9512 for a metric; for files
+    (CSV), the number as it is."""
     if value is None:
         return ""
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    return str(value)
+    if not isinstance(value, float) or not math.isfinite(value):
+        return str(value)
+    if not human:
+        return repr(value)
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}" if abs(value) < 1e-3 \
+        else f"{value:.4f}".rstrip("0").rstrip(".")
 
 
-def rows(runs: list[RunRecord]) -> tuple[list[str], list[list[str]]]:
-    """The header and cells shared by the table, the CSV and the Markdown."""
+def rows(runs: list[RunRecord], human: bool = True) -> tuple[list[str], list[list[str]]]:
+    """The header and cells shared by the table and the Markdown (for people) and the CSV."""
     swept = swept_keys(runs)
     val = list(dict.fromkeys(k for r in runs for k in r.summary.get("best", {})
                              if k.startswith("val_")))
@@ -121,11 +127,12 @@ def rows(runs: list[RunRecord]) -> tuple[list[str], list[list[str]]]:
     body = []
     for run in runs:
         s = run.summary
+        cell = lambda value: fmt(value, human)  # noqa: E731
         body.append([run.name, *[run.overrides.get(k, "") for k in swept], run.status,
-                     fmt(run.objective), *[fmt(s.get("best", {}).get(k)) for k in val],
-                     *[fmt(s.get("test", {}).get(k)) for k in test],
-                     fmt(s.get("epochs_completed")), fmt(s.get("wall_time_s")),
-                     fmt(s.get("train_samples_per_s"))])
+                     cell(run.objective), *[cell(s.get("best", {}).get(k)) for k in val],
+                     *[cell(s.get("test", {}).get(k)) for k in test],
+                     cell(s.get("epochs_completed")), cell(s.get("wall_time_s")),
+                     cell(s.get("train_samples_per_s"))])
     return header, body
 
 
@@ -144,7 +151,7 @@ def show(runs: list[RunRecord], title: str) -> None:
 
 
 def to_csv(runs: list[RunRecord]) -> str:
-    header, body = rows(runs)
+    header, body = rows(runs, human=False)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)

@@ -22,16 +22,17 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from tftrain import artifacts, schema, task  # noqa: E402
-from tftrain.callbacks import (between_validations, build_callbacks, format_metrics,  # noqa: E402
-                               monitored, ordered, recorder)
+from tftrain.callbacks import (TrialPruning, between_validations, build_callbacks,  # noqa: E402
+                               format_metrics, monitored, ordered, recorder)
 from tftrain.console import console, echo  # noqa: E402
 from tftrain.data import Data, Spec, build_data  # noqa: E402
-from tftrain.errors import Diverged, Interrupted, TftrainError, door, signal_name  # noqa: E402
+from tftrain.errors import Diverged, Interrupted, Pruned, TftrainError, door, signal_name  # noqa: E402
 from tftrain.instantiate import check, instantiate  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
 from tftrain.models.head import binary_targets  # noqa: E402
 from tftrain.plots import plot_history  # noqa: E402
 from tftrain.run_folder import INTERRUPTED, RunFolder  # noqa: E402
+from tftrain.search import TrialRef  # noqa: E402
 from tftrain.signals import Signals  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
 
@@ -60,9 +61,11 @@ class Stage:
     prepared: Prepared | None = None
 
 
-def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None = None) -> Prepared:
+def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None = None,
+            trial: TrialRef | None = None) -> Prepared:
     """Runtime, trainer, data, the compiled model and the callbacks, as every run builds
-    them, each checked before training; nothing is written to the run folder yet.
+    them, each checked before training; nothing is written to the run folder yet. `trial`:
+    this run is a trial of an Optuna search that prunes (tftrain.search).
     Benchmarks train what this returns."""
     stage = stage or Stage()
     check(cfg)  # every _target_ exists, before anything is built
@@ -87,6 +90,8 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
     callbacks = build_callbacks({**{f"callbacks.{k}": v for k, v in configured.items()},
                                  **{f"logger.{k}": v for k, v in cfg.logger.items()}},
                                 signals or Signals())
+    if trial is not None:  # last: every other callback has seen the epoch when it stops
+        callbacks.append(TrialPruning(trial, objective[0]))
     return Prepared(strategy, trainer, first_epoch, data, model, callbacks, objective)
 
 
@@ -100,21 +105,21 @@ def logged_names(trainer: Trainer, model: keras.Model, data: Data) -> list[str]:
         return trainer.logged_metrics(model, data)
 
 
-def run(cfg: DictConfig, signals: Signals | None = None) -> float:
+def run(cfg: DictConfig, signals: Signals | None = None, trial: TrialRef | None = None) -> float:
     """One run, start to end; returns its objective. An interruption in any phase leaves a
     resumable folder (`interrupted`) and reaches the caller with the message to show."""
     started, wall = datetime.now(timezone.utc), time.perf_counter()
     signals, stage = signals or Signals(), Stage()
     try:
-        return run_stages(cfg, signals, stage, started, wall)
+        return run_stages(cfg, signals, stage, started, wall, trial)
     except Interrupted as error:
         error.args = (interrupted(cfg, stage, error, started, time.perf_counter() - wall),)
         raise
 
 
 def run_stages(cfg: DictConfig, signals: Signals, stage: Stage, started: datetime,
-               wall: float) -> float:
-    prepared = stage.prepared = prepare(cfg, signals, stage)
+               wall: float, trial: TrialRef | None) -> float:
+    prepared = stage.prepared = prepare(cfg, signals, stage, trial)
     strategy, trainer, first_epoch = prepared.strategy, prepared.trainer, prepared.first_epoch
     data, model, callbacks = prepared.data, prepared.model, prepared.callbacks
     chief, run_dir = runtime.is_chief(strategy), Path(cfg.run_dir)
@@ -241,13 +246,14 @@ def resume_point(cfg: DictConfig, trainer: Trainer) -> int:
 
 
 def train(trainer: Trainer, model: keras.Model, data: Data, callbacks: list,
-          first_epoch: int, signals: Signals) -> Diverged | None:
-    """Train; a divergence ends the run but keeps everything written. Signals wait for the
-    next batch boundary (the callbacks check), so no step or checkpoint is cut short."""
+          first_epoch: int, signals: Signals) -> Diverged | Pruned | None:
+    """Train; a divergence or a pruned trial ends the run but keeps everything written.
+    Signals wait for the next batch boundary (the callbacks check), so no step or
+    checkpoint is cut short."""
     try:
         with between_validations(trainer.validation_freq), signals.protected():
             trainer.train(model, data, callbacks, first_epoch)
-    except Diverged as error:
+    except (Diverged, Pruned) as error:
         return error
     finally:
         for callback in callbacks:  # a live display stops even when training did not end
@@ -280,7 +286,7 @@ def summarize(cfg: DictConfig, prepared: Prepared, test: dict[str, float], start
     best = pick(scored, key=lambda r: r[metric]) if scored else {}
     steady = record.train_seconds[1:] or record.train_seconds  # epoch 1 includes tracing
     samples = len(steady) * data.steps_per_epoch * data.batch_size
-    status = {Diverged: "diverged", Interrupted: "interrupted"}
+    status = {Diverged: "diverged", Interrupted: "interrupted", Pruned: "pruned"}
     return {
         "status": status[type(stopped)] if stopped else "completed",
         "error": str(stopped) if stopped else None,

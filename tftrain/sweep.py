@@ -128,7 +128,7 @@ class SweepEnd(Callback):
         console().print(f"report: {', '.join(map(str, written))}", markup=False)
         outcome["sweep_dir"] = str(sweep_dir)
         outcome["failed"] = [f"{run.name} ({run.status})" for run in runs
-                             if run.status != "completed"]
+                             if run.status not in ("completed", "pruned")]
 
 
 def exit_status() -> int:

@@ -117,27 +117,6 @@ def test_tfrecord_mistakes_are_named_before_training(tmp_path, args, expected):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.slow
-def test_a_killed_streaming_run_resumes_to_the_same_metrics(tmp_path):
-    """SIGKILL after epoch 2 of 4, resume: the shuffle buffer's (seed, epoch) order and the
-    file cache carry over, so every epoch's metrics equal an uninterrupted run's."""
-    write_records(tmp_path / "records", shards=4, per_shard=5000)
-    args = ("dataset=tfrecord", f"dataset.path={tmp_path / 'records'}", FEATURES,
-            "dataset.label=species", f"dataset.cache={tmp_path / 'cache'}", "trainer.epochs=4",
-            "deterministic=true", "~callbacks.early_stopping")
-    full = in_process("trainer=custom_loop", *args, f"hydra.run.dir={tmp_path / 'full'}", cwd=tmp_path)
-    assert full.returncode == 0, full.output
-    killed = start_and_stop_after_epoch(tmp_path, "cut", "custom_loop", 2, signal.SIGKILL, args)
-    assert killed.returncode == -signal.SIGKILL
-    resumed = in_process(f"resume={tmp_path / 'cut'}", cwd=tmp_path)
-    assert resumed.returncode == 0 and "resuming after epoch" in resumed.stdout, resumed.output
-    expected, got = RunFolder(tmp_path / "full").metrics, RunFolder(tmp_path / "cut").metrics
-    assert [r["epoch"] for r in got] == ["1", "2", "3", "4"]
-    for want, have in zip(expected, got):
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            assert float(have[key]) == pytest.approx(float(want[key]), rel=1e-5, abs=1e-7), key
-
-
 def write_table_parts(folder, parts: int = 3, rows: int = 400, seed: int = 0, gz: bool = False) -> None:
     """CSV parts of one table: a label following a number and a string, gaps, a quoted note."""
     import gzip
@@ -207,11 +186,24 @@ def test_streamed_csv_mistakes_are_named_before_training(tmp_path, args, expecte
     assert not (tmp_path / "outputs").exists()
 
 
+def killed_run_args(tmp_path, source: str) -> tuple[str, ...]:
+    """A streaming run large enough to kill between epochs: TFRecord shards or CSV parts."""
+    if source == "tfrecord":
+        write_records(tmp_path / "records", shards=4, per_shard=5000)
+        data = ("dataset=tfrecord", f"dataset.path={tmp_path / 'records'}", FEATURES,
+                "dataset.label=species", f"dataset.cache={tmp_path / 'cache'}")
+    else:
+        write_table_parts(tmp_path / "table", parts=2, rows=3000)
+        data = (*STREAMED, f"dataset.path={tmp_path / 'table'}")
+    return (*data, "trainer.epochs=4", "deterministic=true", "~callbacks.early_stopping")
+
+
 @pytest.mark.slow
-def test_a_killed_streamed_csv_run_resumes_to_the_same_metrics(tmp_path):
-    write_table_parts(tmp_path / "table", parts=2, rows=3000)
-    args = (*STREAMED, f"dataset.path={tmp_path / 'table'}", "trainer.epochs=4",
-            "deterministic=true", "~callbacks.early_stopping")
+@pytest.mark.parametrize("source", ["tfrecord", "csv"])
+def test_a_killed_streaming_run_resumes_to_the_same_metrics(tmp_path, source):
+    """SIGKILL after epoch 2 of 4, resume: the (seed, epoch)-keyed order (and a file cache)
+    carry over, so every epoch's metrics equal an uninterrupted run's."""
+    args = killed_run_args(tmp_path, source)
     full = in_process("trainer=custom_loop", *args, f"hydra.run.dir={tmp_path / 'full'}", cwd=tmp_path)
     assert full.returncode == 0, full.output
     killed = start_and_stop_after_epoch(tmp_path, "cut", "custom_loop", 2, signal.SIGKILL, args)
@@ -219,6 +211,7 @@ def test_a_killed_streamed_csv_run_resumes_to_the_same_metrics(tmp_path):
     resumed = in_process(f"resume={tmp_path / 'cut'}", cwd=tmp_path)
     assert resumed.returncode == 0 and "resuming after epoch" in resumed.stdout, resumed.output
     expected, got = RunFolder(tmp_path / "full").metrics, RunFolder(tmp_path / "cut").metrics
+    assert [r["epoch"] for r in got] == ["1", "2", "3", "4"]
     for want, have in zip(expected, got):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert float(have[key]) == pytest.approx(float(want[key]), rel=1e-5, abs=1e-7), key

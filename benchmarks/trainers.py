@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
-from tftrain import runner, schema  # noqa: E402
+from tftrain import checks, runner, schema  # noqa: E402
 from tftrain.compose import compose as compose_overrides  # noqa: E402
 from tftrain.callbacks import EpochRecorder, recorder  # noqa: E402
 from tftrain.data import build_data  # noqa: E402
@@ -117,7 +117,7 @@ def benchmark_config(model: str, trainer: str, samples: int, epochs: int, precis
                        "dataset.val_split=0", "dataset.test_split=0", "callbacks=none",
                        f"trainer={trainer}", f"trainer.batch_size={BATCH}",
                        f"trainer.epochs={epochs}", f"precision={precision}", *overrides])
-    schema.validate(cfg)
+    checks.validate(cfg)
     with open_dict(cfg):
         cfg.model = {"_target_": "tftrain.models.sequential", "name": model,
                      "layers": [{"_target_": f"keras.layers.{cls}", **kwargs}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from omegaconf import DictConfig, OmegaConf
 
 from conftest import in_process
-from tftrain import schema
+from tftrain import checks, schema
 from tftrain.compose import compose
 
 schema.register()
@@ -73,7 +73,7 @@ def test_a_misspelt_key_is_refused_with_the_valid_keys_nearby(tmp_path, case):
     assert key.rsplit(".", 1)[1] in message  # the real key is offered (as a near or valid key)
 
 
-NUMBERS = {key: rule for key, rule in schema.LIMITS.items()
+NUMBERS = {key: rule for key, rule in checks.LIMITS.items()
            if key not in ("shape", "image_size")}
 RANGED = sorted(k for k in KEYS if k.rsplit(".", 1)[1] in NUMBERS
                 and type(OmegaConf.select(DEFAULT, k)) in (int, float))

@@ -23,7 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from tftrain import schema, sweep
+from tftrain import checks, schema, sweep
 from tftrain.compose import CONFIG_NAME, config_dir, preflight
 from tftrain.console import echo, fail, log
 from tftrain.errors import Diverged, Interrupted, Pruned, TftrainError, raised_in_tftrain, user_error
@@ -103,7 +103,7 @@ def _task(cfg: DictConfig) -> float:
             return done
     try:
         with Signals() as signals:  # Ctrl-C and SIGTERM from here on: tftrain.signals
-            schema.validate(cfg)
+            checks.validate(cfg)
             from tftrain.runner import run  # the first TensorFlow import happens here
             from tftrain.search import trial_of_this_job
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from tftrain import schema
+from tftrain import checks
 from tftrain.errors import TftrainError, did_you_mean
 from tftrain.search import check_sweeper
 
@@ -45,7 +45,7 @@ def composed(override_list: list[str]) -> DictConfig:
         cfg = compose(override_list)
     except Exception as error:
         raise TftrainError(explain(error, override_list)) from None
-    schema.validate(cfg)
+    checks.validate(cfg)
     return cfg
 
 

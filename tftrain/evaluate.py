@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from tftrain import artifacts, schema
+from tftrain import artifacts, checks, schema
 from tftrain.compose import composed
 from tftrain.console import echo, fail
 from tftrain.errors import Interrupted, TftrainError, door, said
@@ -36,7 +36,7 @@ def run_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
             cfg = OmegaConf.load(folder.path / CONFIG)
         except Exception as error:  # yaml or OmegaConf refusing the file's text
             raise folder.damaged(CONFIG, said(error), "tftrain-eval") from None
-        schema.validate(cfg)
+        checks.validate(cfg)
     cfg.run_dir = str(folder.path)
     return cfg
 

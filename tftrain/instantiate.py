@@ -20,7 +20,7 @@ import hydra.utils
 from omegaconf import DictConfig, ListConfig
 
 from tftrain.errors import TftrainError, did_you_mean, door, origin, said
-from tftrain.schema import targets
+from tftrain.checks import targets
 
 REQUIRED = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)")
 

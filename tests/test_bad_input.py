@@ -258,3 +258,13 @@ def test_report_lists_a_damaged_run_as_damaged_and_says_why(finished, tmp_path):
     status = {row["run"]: row["status"] for row in csv.DictReader(io.StringIO(result.stdout))}
     assert status == {"good": "completed", "bad": "damaged"}
     assert "bad/summary.json is damaged" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_search_without_optuna_installed_says_how_to_get_it(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is not None:
+        pytest.skip("Optuna is installed here (CI installs the test extra only, without it)")
+    result = in_process("-m", "hparams_search=optuna", cwd=tmp_path)
+    assert_refused(result, 2, ["needs Optuna", 'pip install "tftrain[optuna]"'])
+    assert not (tmp_path / "outputs").exists()

@@ -64,7 +64,8 @@ def refused(tmp_path, *overrides: str) -> str:
     return message
 
 
-@PROFILE
+@settings(max_examples=10, deadline=None, derandomize=True,  # each composes the group's options
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(misspelt())
 def test_a_misspelt_key_is_refused_with_the_valid_keys_nearby(tmp_path, case):
     key, typo = case

@@ -99,7 +99,7 @@ def test_ctrl_c_in_the_first_epoch_keeps_the_weights_and_says_how_to_resume(tmp_
     history = tmp_path / "run" / "history.csv"  # Keras' CSVLogger opens it when training starts
     out, err = signal_when(process, history.exists, signal.SIGINT)
     summary = assert_interrupted(tmp_path, out, err, 130, process.returncode, "training", model=True)
-    assert "in epoch 1 of 30 (no epoch had completed" in err
+    assert "in epoch 1 of 30 (checkpointed at step" in err
     assert summary["epochs_completed"] == 0
 
 

@@ -34,9 +34,10 @@ from tftrain.signals import Signals
 def build_callbacks(nodes: dict[str, Any], signals: Signals) -> list[keras.callbacks.Callback]:
     """The guards, then the configured callbacks in order (`nodes`: key path -> config),
     then an EpochRecorder if none."""
-    callbacks = [DivergenceGuard(), InterruptGuard(signals), EpochSeeds(), FineTuning()]
+    callbacks = [DivergenceGuard(), EpochSeeds(), FineTuning()]
     callbacks += [instantiate(node, where, _convert_="all") for where, node in nodes.items()
                   if node is not None]
+    callbacks.append(InterruptGuard(signals))  # last: a stop comes after every callback's batch
     if not any(isinstance(c, EpochRecorder) for c in callbacks):
         callbacks.append(EpochRecorder())
     return callbacks
@@ -197,19 +198,21 @@ class DivergenceGuard(keras.callbacks.Callback):
 
 class InterruptGuard(keras.callbacks.Callback):
     """Stop at the next batch boundary after Ctrl-C or SIGTERM (`tftrain.signals`): between
-    batches, never inside a step or while a checkpoint is written."""
+    batches, never inside a step or while a checkpoint is written, and after every other
+    callback has seen the batch (it is last in the list), so the backup saved where the run
+    stopped (tftrain.checkpoints) resumes it exactly. During an epoch's validation the stop
+    (and after its last batch) waits for the epoch's end: an epoch is never resumed between
+    its training and its validation."""
 
     def __init__(self, signals: Signals) -> None:
         super().__init__()
         self.signals = signals
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.signals.check()  # the epoch before is complete and checkpointed
-
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.signals.check()
+        if batch + 1 < (self.params.get("steps") or batch + 2):  # the last: at the epoch's end
+            self.signals.check()
 
-    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.signals.check()
 
 
@@ -218,15 +221,19 @@ class EpochSeeds(keras.callbacks.Callback):
 
     Each SeedGenerator's state becomes (its initial seed + epoch * 7919, 0), so epoch k draws
     the same random numbers whether the run got there uninterrupted or resumed from a
-    checkpoint (which stores weights and optimizer, not generator states), and whichever
-    trainer runs it.
+    checkpoint, and whichever trainer runs it. An epoch resumed in its middle keeps the
+    streams its backup restored (tftrain.checkpoints).
     """
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._initial = [(v, int(v.numpy()[0])) for v in self.model.non_trainable_variables
-                         if v.path.endswith("seed_generator_state")]
+        if not hasattr(self, "_initial"):  # once: a resumed epoch's fit calls this twice
+            self._initial = [(v, int(v.numpy()[0])) for v in self.model.non_trainable_variables
+                             if v.path.endswith("seed_generator_state")]
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        model = self.model
+        if getattr(model, "_initial_step", 0) and epoch == getattr(model, "_initial_epoch", None):
+            return  # resumed inside this epoch: the backup restored the streams where they were
         for variable, seed in self._initial:
             variable.assign(keras.ops.convert_to_tensor([seed + epoch * 7919, 0], variable.dtype))
 

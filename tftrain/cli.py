@@ -101,6 +101,9 @@ def _task(cfg: DictConfig) -> float:
         sweep.label_parallel_job()
         if (done := sweep.completed_objective(cfg)) is not None:
             return done
+    if not cfg.resume and sweep.interrupted_before(cfg):  # started again: a requeued job
+        echo(f"{cfg.run_dir} holds this run, interrupted: resuming it")
+        cfg.resume = cfg.run_dir
     try:
         with Signals() as signals:  # Ctrl-C and SIGTERM from here on: tftrain.signals
             checks.validate(cfg)

@@ -26,6 +26,7 @@ BEST = Path("checkpoints") / "best.keras"
 INTERRUPTED = Path("checkpoints") / "interrupted.keras"
 BACKUP = Path("checkpoints") / "backup"
 WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"
+STATE = "epoch_state.npz"  # tftrain.checkpoints: an epoch's metrics and random streams
 MODELS = {Path(artifacts.MODEL): "the final model", BEST: "the best epoch's model",
           INTERRUPTED: "the weights when the run was interrupted"}
 
@@ -101,26 +102,29 @@ class RunFolder:
             raise self.damaged(Path(artifacts.MODEL), problem, needed_for)
         return file
 
-    def backup_epoch(self, backup_dir: Path) -> int:
-        """The epochs a run's backup holds (0 when there is none), checked to be readable.
+    def backup_point(self, backup_dir: Path) -> tuple[int, int]:
+        """Where a run's backup stands, (epochs completed, steps done in the next one): (0,
+        0) when there is none. Checked to be readable.
 
         A damaged latest state falls back to the previous one (`double_checkpoint`), as
         Keras' BackupAndRestore would, and says so; with both damaged, resuming stops here.
         """
         problem = backup_problem(backup_dir)
         if problem and backup_problem(backup_dir, previous=True) is None:
-            for name in (WEIGHTS, METADATA):
-                shutil.copyfile(backup_dir / f"{name}.bkp", backup_dir / name)
+            for name in (WEIGHTS, METADATA, STATE):
+                if (backup_dir / f"{name}.bkp").is_file():
+                    shutil.copyfile(backup_dir / f"{name}.bkp", backup_dir / name)
             from tftrain.console import echo
 
             echo(f"note: the latest backup is damaged ({problem}); resuming from the one "
-                 "before it, an epoch earlier.")
+                 "before it.")
         elif problem:
             where = backup_dir.relative_to(self.path) if backup_dir.is_relative_to(self.path) \
                 else backup_dir
             raise self.damaged(where, f"{problem}; its previous state too", "resume=")
         metadata = backup_dir / METADATA
-        return json.loads(metadata.read_text())["epoch"] if metadata.is_file() else 0
+        saved = json.loads(metadata.read_text()) if metadata.is_file() else {}
+        return saved.get("epoch", 0), saved.get("step", 0)
 
 
 def keras_file_problem(path: Path) -> str | None:

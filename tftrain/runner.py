@@ -25,6 +25,7 @@ from tftrain import artifacts, schema, task  # noqa: E402
 from tftrain.callbacks import (TrialPruning, between_validations, build_callbacks,  # noqa: E402
                                format_metrics, monitored, ordered, recorder)
 from tftrain.console import console, echo  # noqa: E402
+from tftrain.checkpoints import Backup  # noqa: E402
 from tftrain.data import Data, Spec, build_data  # noqa: E402
 from tftrain.errors import Diverged, Interrupted, Pruned, TftrainError, door, signal_name  # noqa: E402
 from tftrain.instantiate import check, instantiate  # noqa: E402
@@ -36,7 +37,7 @@ from tftrain.search import TrialRef  # noqa: E402
 from tftrain.signals import Signals  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
 
-BACKUP = "keras.callbacks.BackupAndRestore"
+BACKUPS = ("tftrain.checkpoints.Backup", "keras.callbacks.BackupAndRestore")
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Prepared:
     strategy: Any  # tf.distribute.Strategy
     trainer: Trainer
     first_epoch: int
+    first_step: int  # steps the first epoch had done when its run was stopped (a resume)
     data: Data
     model: keras.Model
     callbacks: list[keras.callbacks.Callback]
@@ -75,7 +77,7 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
         # a worker writes its copies (collectives need every worker) where nobody looks
         cfg.run_dir = tempfile.mkdtemp(prefix="tftrain-worker-")
     trainer: Trainer = instantiate(cfg.trainer, "trainer", _recursive_=False)
-    first_epoch = resume_point(cfg, trainer)
+    first_epoch, first_step = resume_point(cfg, trainer)
     stage.phase = "loading the data"
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
     schema.set_data_facts(data.steps_per_epoch, vocabulary_sizes(data.spec))
@@ -92,7 +94,7 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
                                 signals or Signals())
     if trial is not None:  # last: every other callback has seen the epoch when it stops
         callbacks.append(TrialPruning(trial, objective[0]))
-    return Prepared(strategy, trainer, first_epoch, data, model, callbacks, objective)
+    return Prepared(strategy, trainer, first_epoch, first_step, data, model, callbacks, objective)
 
 
 def logged_names(trainer: Trainer, model: keras.Model, data: Data) -> list[str]:
@@ -124,10 +126,11 @@ def run_stages(cfg: DictConfig, signals: Signals, stage: Stage, started: datetim
     data, model, callbacks = prepared.data, prepared.model, prepared.callbacks
     chief, run_dir = runtime.is_chief(strategy), Path(cfg.run_dir)
     artifacts.write_resolved_config(cfg, run_dir)
-    announce(run_dir, first_epoch if cfg.resume else None, data, model, trainer)
+    announce(run_dir, (first_epoch, prepared.first_step) if cfg.resume else None, data, model,
+             trainer)
 
     stage.phase = "training"
-    stopped = train(trainer, model, data, callbacks, first_epoch, signals)
+    stopped = train(trainer, model, data, callbacks, (first_epoch, prepared.first_step), signals)
     plot_history(recorder(callbacks).rows, run_dir / "history.png")
     test = {}
     if stopped is None:
@@ -164,18 +167,22 @@ def interrupted(cfg: DictConfig, stage: Stage, error: Interrupted, started: date
     if stage.model is not None:
         artifacts.save_model_atomic(stage.model, run_dir / INTERRUPTED)
     prepared = stage.prepared
+    backups = [c for c in prepared.callbacks if isinstance(c, Backup)] if prepared else []
+    if stage.phase == "training":  # the backup resumes exactly where the run stopped
+        for backup in backups:
+            backup.save_now()
     summary = (summarize(cfg, prepared, {}, started, seconds, error) if prepared is not None else
                artifacts.brief_summary("interrupted", str(error), cfg.objective, job_overrides()))
     epochs, done = cfg.trainer.epochs, summary["epochs_completed"]
     where = f"in epoch {done + 1} of {epochs}" if stage.phase == "training" else \
         f"while {stage.phase}" + (f", after {done} epoch(s)" if done else "")
-    kept = [f"epochs 1-{done} are checkpointed" if done else "no epoch had completed"] \
+    steps = backups[0].steps if backups else 0
+    kept = [f"checkpointed at step {steps} of epoch {done + 1}" if steps else
+            f"epochs 1-{done} are checkpointed" if done else "no epoch had completed"] \
         if stage.phase == "training" else []
     if stage.model is not None:
         kept.append(f"the weights so far are in {run_dir / INTERRUPTED}")
-    resumable = any(node is not None and node.get("_target_") == BACKUP
-                    for node in cfg.callbacks.values())
-    then = (f"Resume with: tftrain resume={run_dir}" if resumable else
+    then = (f"Resume with: tftrain resume={run_dir}" if backup_node(cfg) is not None else
             "This run has no backup callback, so it cannot be resumed; run it again to start over")
     message = (f"interrupted by {signal_name(error.signal_number)} {where}"
                + (f" ({'; '.join(kept)})" if kept else "") + f". {then}")
@@ -196,11 +203,13 @@ def vocabulary_sizes(spec: Spec) -> dict[str, int]:
             for f in spec.inputs if f.kind == "text" and f.stats["output_mode"] == "int"}
 
 
-def announce(run_dir: Path, resumed_at: int | None, data: Data, model: keras.Model,
+def announce(run_dir: Path, resumed_at: tuple[int, int] | None, data: Data, model: keras.Model,
              trainer: Trainer) -> None:
     spec, replicas = data.spec, model.distribute_strategy.num_replicas_in_sync
-    echo(f"run folder: {run_dir}"
-         + (f" (resuming after epoch {resumed_at})" if resumed_at is not None else ""))
+    where = "" if resumed_at is None else \
+        f" (resuming after epoch {resumed_at[0]})" if not resumed_at[1] else \
+        f" (resuming in epoch {resumed_at[0] + 1} after step {resumed_at[1]})"
+    echo(f"run folder: {run_dir}{where}")
     echo(f"data: {data.sizes['train']} train / {data.sizes['val']} val / {data.sizes['test']} "
          f"test; {spec.describe()}")
     echo(f"model: {model.name}, {model.count_params():,} parameters; trainer: "
@@ -220,21 +229,27 @@ def compile_model(model: keras.Model, cfg: DictConfig, spec: Spec, trainer: Trai
                   steps_per_execution=trainer.steps_per_execution, jit_compile=trainer.jit_compile)
 
 
-def resume_point(cfg: DictConfig, trainer: Trainer) -> int:
-    """The epoch to start from: after the last checkpointed epoch when resuming (the run
-    folder's backup, read through its door). A run whose training was complete but which
-    stopped before it was evaluated and saved resumes there."""
+def backup_node(cfg: DictConfig) -> DictConfig | None:
+    """The run's backup callback config (tftrain's, or Keras' own), if it has one."""
+    return next((node for node in cfg.callbacks.values()
+                 if node is not None and node.get("_target_") in BACKUPS), None)
+
+
+def resume_point(cfg: DictConfig, trainer: Trainer) -> tuple[int, int]:
+    """Where to start: (epoch, step in it). Resuming, after the last state the backup
+    saved (read through the run folder's door), inside an epoch if it was saved there. A
+    run whose training was complete but which stopped before it was evaluated and saved
+    resumes there."""
     if not cfg.resume:
-        return trainer.initial_epoch
-    backup = next((node for node in cfg.callbacks.values()
-                   if node is not None and node.get("_target_") == BACKUP), None)
+        return trainer.initial_epoch, 0
+    backup = backup_node(cfg)
     if backup is None:
-        raise TftrainError("resume needs the backup callback (keras.callbacks.BackupAndRestore), "
-                           "which this run's callbacks do not include; there is no state to resume.")
+        raise TftrainError("resume needs the backup callback (callbacks.backup), which this "
+                           "run's callbacks do not include; there is no state to resume.")
     folder = RunFolder(cfg.resume, "resume")
-    epoch = folder.backup_epoch(Path(backup.backup_dir))
+    epoch, step = folder.backup_point(Path(backup.backup_dir))
     if epoch < trainer.epochs:
-        return epoch
+        return epoch, step
     try:
         completed = folder.summary("resume=").get("status") == "completed"
     except TftrainError:  # no summary, or a damaged one: the run did not end cleanly
@@ -242,17 +257,17 @@ def resume_point(cfg: DictConfig, trainer: Trainer) -> int:
     if completed:
         raise TftrainError(f"resume={cfg.resume}: the run already completed all {epoch} epochs; "
                            f"to train longer, add trainer.epochs=N with N > {epoch}.")
-    return trainer.epochs
+    return trainer.epochs, 0
 
 
 def train(trainer: Trainer, model: keras.Model, data: Data, callbacks: list,
-          first_epoch: int, signals: Signals) -> Diverged | Pruned | None:
+          start: tuple[int, int], signals: Signals) -> Diverged | Pruned | None:
     """Train; a divergence or a pruned trial ends the run but keeps everything written.
     Signals wait for the next batch boundary (the callbacks check), so no step or
     checkpoint is cut short."""
     try:
         with between_validations(trainer.validation_freq), signals.protected():
-            trainer.train(model, data, callbacks, first_epoch)
+            trainer.train(model, data, callbacks, *start)
     except (Diverged, Pruned) as error:
         return error
     finally:

@@ -31,11 +31,6 @@ def check_sweeper(node: Any) -> None:
 
     if node.get("_target_") != SWEEPER:
         return
-    import importlib.util
-
-    if importlib.util.find_spec("optuna") is None:
-        raise TftrainError("hparams_search=optuna needs Optuna, which is not installed: "
-                           "pip install \"tftrain[optuna]\".")
     pruner = node.get("pruner")
     if isinstance(pruner, str) and pruner not in PRUNERS:
         raise TftrainError(f"hydra.sweeper.pruner={pruner!r} is not a pruner.{did_you_mean(pruner, PRUNERS)} "
@@ -53,6 +48,11 @@ def check_sweeper(node: Any) -> None:
             raise TftrainError(f"hydra.sweeper.params.{key}={value!r} is not a search dimension "
                                f"Hydra can read ({' '.join(str(error).split())[:200]}); use "
                                "choice(...), range(...), interval(...) or tag(log, ...).") from None
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is None:
+        raise TftrainError("hparams_search=optuna needs Optuna, which is not installed: "
+                           "pip install \"tftrain[optuna]\".")
 
 
 @dataclass(frozen=True)

@@ -70,12 +70,11 @@ def label_parallel_job() -> None:
         label_lines(f"job {hydra.job.num}")
 
 
-def completed_objective(cfg: DictConfig) -> float | None:
-    """The objective of this job when a previous attempt of the same sweep completed it.
+def previous_attempt(cfg: DictConfig) -> dict[str, Any] | None:
+    """The summary an earlier attempt of this same job (same overrides) left in its folder.
 
-    Re-running an interrupted sweep into the same `hydra.sweep.dir` gives each job the folder
-    of the same job last time; when that folder holds a completed run of the same overrides,
-    the job is not trained again.
+    Re-running a sweep into the same `hydra.sweep.dir` (or a scheduler requeueing a job)
+    gives each job the folder of the same job last time.
     """
     run_dir = Path(cfg.run_dir)
     if not (run_dir / artifacts.SUMMARY).is_file():
@@ -84,14 +83,29 @@ def completed_objective(cfg: DictConfig) -> float | None:
         summary = artifacts.read_summary(run_dir)
     except ValueError:
         return None
-    if summary.get("status") != "completed" or summary.get("overrides") != job_overrides():
+    return summary if summary.get("overrides") == job_overrides() else None
+
+
+def completed_objective(cfg: DictConfig) -> float | None:
+    """The objective of this job when an earlier attempt completed it: not trained again."""
+    summary = previous_attempt(cfg)
+    if summary is None or summary.get("status") != "completed":
         return None
+    run_dir = Path(cfg.run_dir)
     schema.set_data_facts(summary["steps_per_epoch"], summary["data"].get("vocabulary_sizes", {}))
     artifacts.write_resolved_config(cfg, run_dir)  # Hydra has just rewritten it unresolved
     echo(f"job {HydraConfig.get().job.num}: already completed in {run_dir} "
          f"({summary.get('objective_metric')} {summary.get('objective')}); skipped")
     objective = summary.get("objective")
     return math.nan if objective is None else float(objective)
+
+
+def interrupted_before(cfg: DictConfig) -> bool:
+    """Whether an earlier attempt of this run, in this folder, was interrupted (Ctrl-C, a
+    scheduler's SIGTERM before preempting it): then this attempt resumes it, as
+    `resume=` would, so a requeued job continues where it stopped."""
+    summary = previous_attempt(cfg)
+    return summary is not None and summary.get("status") == "interrupted"
 
 
 def record_failure(cfg: DictConfig, error: BaseException) -> float:

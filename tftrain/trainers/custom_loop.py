@@ -36,7 +36,7 @@ class CustomLoopTrainer(Trainer):
         self.trainable: list[int] = []  # ids of the weights train_function was made for
 
     def train(self, model: keras.Model, data: Data, callbacks: list[keras.callbacks.Callback],
-              initial_epoch: int = 0) -> None:
+              initial_epoch: int = 0, initial_step: int = 0) -> None:
         hooks = keras.callbacks.CallbackList(callbacks, add_history=True, model=model,
                                              epochs=self.epochs, steps=data.steps_per_epoch,
                                              verbose=0)
@@ -44,19 +44,20 @@ class CustomLoopTrainer(Trainer):
         self.prepare(model, data.train)
         model.stop_training = False
         hooks.on_train_begin()
-        # BackupAndRestore sets model._initial_epoch when it restores, as fit honours.
-        first_epoch = getattr(model, "_initial_epoch", None) or initial_epoch
         # One iterator for every epoch left, each epoch in the order `fit` reads it
-        # (Data.train_epochs): no epoch waits for a new iterator, prefetching runs on.
+        # (Data.train_epochs), less the steps a resumed epoch had done: no epoch waits for
+        # a new iterator, prefetching runs on.
         batches = iter(model.distribute_strategy.experimental_distribute_dataset(
-            data.train_epochs(first_epoch, self.epochs)))
+            data.train_epochs(initial_epoch, self.epochs).skip(initial_step)))
         epoch_logs: dict[str, float] = {}
-        for epoch in range(first_epoch, self.epochs):
+        for epoch in range(initial_epoch, self.epochs):
             self.step.reset()
             hooks.on_epoch_begin(epoch)
             self.follow_trainable(model)
-            logs = self.run_steps(self.train_function, batches, data.steps_per_epoch, hooks, "train")
-            epoch_logs = floats(logs)
+            start = initial_step if epoch == initial_epoch else 0
+            logs = self.run_steps(self.train_function, batches, data.steps_per_epoch, hooks,
+                                  "train", start)
+            epoch_logs = floats(logs) if logs else floats(self.step.results())
             if data.val is not None and (epoch + 1) % self.validation_freq == 0:
                 val_logs = self.evaluate(model, data.val, hooks)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -110,10 +111,11 @@ class CustomLoopTrainer(Trainer):
             self.train_function = self.loop_function(model, self.step.train)
 
     def run_steps(self, function: LoopFunction, iterator, steps: int,
-                  hooks: keras.callbacks.CallbackList, mode: str) -> dict:
-        """Run `steps` steps, `steps_per_execution` per call; batch hooks fire once per call."""
+                  hooks: keras.callbacks.CallbackList, mode: str, start: int = 0) -> dict:
+        """Run steps `start` to `steps`, `steps_per_execution` per call; batch hooks fire
+        once per call, with the step's index in the epoch."""
         begin, end = getattr(hooks, f"on_{mode}_batch_begin"), getattr(hooks, f"on_{mode}_batch_end")
-        done, logs = 0, {}
+        done, logs = start, {}
         while done < steps:
             count = min(self.steps_per_execution, steps - done)
             begin(done)

@@ -1,0 +1,96 @@
+"""Backups a run resumes from exactly, at an epoch's end or in the middle of one.
+
+`Backup` is Keras' BackupAndRestore (weights, optimizer state, and the previous state kept
+too with `double_checkpoint`) plus what resuming inside an epoch needs: the step reached in
+the epoch, the epoch's running metrics and the state of its random streams (dropout's
+seed generators). Keras' backup keeps none of them: it restarts the epoch from its first
+batch with the weights of its middle. Data order and layer
+randomness are functions of (seed, epoch) and of the model's own variables, so a run
+resumed at step k of epoch e reads epoch e's batches from k on and ends as one never
+stopped. It saves every `save_freq` steps (an int, as Keras takes it) or at each epoch's
+end (`"epoch"`), and on demand (`save_now`): when a signal stops a run, or a scheduler
+preempts it, it is saved where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+
+STATE = "epoch_state.npz"  # the epoch's running metrics and random streams
+STEP = "step"  # metadata: steps done in the epoch being trained (0 at an epoch's end)
+
+
+class Backup(keras.callbacks.BackupAndRestore):
+    def __init__(self, backup_dir: str, save_freq: str | int = "epoch",
+                 double_checkpoint: bool = True, delete_checkpoint: bool = False) -> None:
+        super().__init__(backup_dir, save_freq=save_freq, double_checkpoint=double_checkpoint,
+                         delete_checkpoint=delete_checkpoint)
+        self.folder = Path(backup_dir)
+        self.steps = 0  # steps done in the current epoch
+        self.restored: list[np.ndarray] | None = None
+        self.began = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.began:  # fit's second call after finishing a resumed epoch: nothing to load
+            self.model._initial_epoch, self.model._initial_step = None, 0
+            return
+        self.began = True
+        super().on_train_begin(logs)  # weights and optimizer; model._initial_epoch
+        metadata = self.folder / "training_metadata.json"
+        step = json.loads(metadata.read_text()).get(STEP, 0) if metadata.is_file() else 0
+        self.model._initial_step = step
+        if step and (self.folder / STATE).is_file():
+            with np.load(self.folder / STATE) as saved:
+                self.restored = [saved[f"v{i}"] for i in range(len(saved.files))]
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """The epoch resumed in its middle carries on with the metrics and random streams
+        it had there (tftrain.callbacks.EpochSeeds leaves them for this epoch)."""
+        self._current_epoch = epoch  # Keras sets it only at epoch ends: a resumed run's too
+        if self.restored is not None:
+            for variable, value in zip(epoch_state(self.model), self.restored):
+                variable.assign(value)
+            self.restored = None
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.steps = batch + 1
+        if self.steps < (self.params.get("steps") or self.steps + 1):  # the last: the epoch's end saves
+            super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.steps = 0
+        super().on_epoch_end(epoch, logs)
+        if self.save_freq != "epoch":  # every N steps, and at each epoch's end too
+            self._save_model()
+
+    def save_now(self) -> None:
+        """Save where the run is: the steps done in the current epoch (a stopped run)."""
+        self._save_model()
+
+    def _save_model(self) -> None:
+        """Keras' save (weights, then its metadata), then the step and the metrics."""
+        state = self.folder / STATE
+        if self.double_checkpoint and state.is_file():
+            shutil.copyfile(state, f"{state}.bkp")
+        super()._save_model()
+        values = {f"v{i}": v.numpy() for i, v in enumerate(epoch_state(self.model))}
+        with open(tmp := self.folder / f".{STATE}.tmp", "wb") as handle:
+            np.savez(handle, **values)
+        os.replace(tmp, state)
+        write = self.folder / ".training_metadata.json.tmp"
+        write.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen,
+                                     STEP: self.steps}))
+        os.replace(write, self.folder / "training_metadata.json")
+
+
+def epoch_state(model: keras.Model) -> list:
+    """What an epoch changes besides weights and optimizer, in a fixed order: every
+    compiled metric's running state (the loss tracker's too) and every random stream."""
+    return ([v for metric in model.metrics for v in metric.variables]
+            + [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")])

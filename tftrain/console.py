@@ -48,3 +48,11 @@ def fail(message: str) -> None:
 
 def interactive() -> bool:
     return not _job_label and console().is_terminal and sys.stdout.isatty()
+
+
+def detach_log_file() -> None:
+    """Stop writing the run folder's train.log from this process (a non-chief worker)."""
+    for logger in (log, logging.getLogger()):
+        for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
+            logger.removeHandler(handler)
+            handler.close()

@@ -24,7 +24,7 @@ from rich.table import Table  # noqa: E402
 from tftrain import artifacts, schema, task  # noqa: E402
 from tftrain.callbacks import (TrialPruning, between_validations, build_callbacks,  # noqa: E402
                                format_metrics, monitored, ordered, recorder)
-from tftrain.console import console, echo  # noqa: E402
+from tftrain.console import console, detach_log_file, echo  # noqa: E402
 from tftrain.checkpoints import Backup  # noqa: E402
 from tftrain.data import Data, Spec, build_data  # noqa: E402
 from tftrain.errors import Diverged, Interrupted, Pruned, TftrainError, door, signal_name  # noqa: E402
@@ -74,8 +74,10 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
     runtime.setup(cfg.seed, cfg.deterministic, cfg.precision.policy)
     strategy = instantiate(cfg.distribute, "distribute")
     if not runtime.is_chief(strategy):
-        # a worker writes its copies (collectives need every worker) where nobody looks
+        # a worker writes its copies (collectives need every worker) where nobody looks,
+        # and leaves the chief's train.log (the folder they share under a scheduler) alone
         cfg.run_dir = tempfile.mkdtemp(prefix="tftrain-worker-")
+        detach_log_file()
     trainer: Trainer = instantiate(cfg.trainer, "trainer", _recursive_=False)
     first_epoch, first_step = resume_point(cfg, trainer)
     stage.phase = "loading the data"

@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Iterator
 
+from tftrain.cluster import from_scheduler
 from tftrain.errors import TftrainError
 
 
@@ -68,11 +69,22 @@ def mirrored_strategy(cpu_devices: int = 2) -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_devices)])
 
 
-def multi_worker_strategy() -> tf.distribute.Strategy:
-    if "TF_CONFIG" not in os.environ:
-        raise TftrainError("distribute=multi_worker reads each process's role from the TF_CONFIG "
-                           "environment variable, which is not set. See README, 'Distribution'.")
-    return tf.distribute.MultiWorkerMirroredStrategy()
+def multi_worker_strategy(port: int | None = None) -> tf.distribute.Strategy:
+    """Data parallelism over several processes: each takes its role from TF_CONFIG, or from
+    the scheduler that started it (tftrain.cluster: submitit, Slurm), listening on `port`
+    (default: one derived from the job id)."""
+    if "TF_CONFIG" in os.environ:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    cluster = from_scheduler(port)
+    if cluster is None:
+        raise TftrainError("distribute=multi_worker needs each process's role: start the "
+                           "processes with a scheduler (hydra/launcher=submitit_slurm, or "
+                           "submitit_local with hydra.launcher.tasks_per_node=2), or set TF_CONFIG "
+                           "in each. See README, 'Scaling out'.")
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec({"worker": cluster.workers}), task_type="worker",
+        task_id=cluster.index, rpc_layer="grpc")
+    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
 
 
 def split_cpu(devices: int) -> None:

@@ -66,10 +66,21 @@ def assert_same_run(full: RunFolder, resumed: RunFolder) -> None:
         [[r[c] for c in columns] for r in full.metrics]  # every epoch's metrics, to the bit
 
 
+def streamed_csv(folder: Path) -> tuple[str, ...]:
+    from test_streaming import write_table_parts
+
+    write_table_parts(folder / "table", parts=1, rows=1200)
+    return ("dataset=csv", "dataset.label=kind", "dataset.in_memory=false", "dataset.drop=[note]",
+            f"dataset.path={folder / 'table'}")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("trainer", ["fit", "custom_loop"])
-def test_sigterm_mid_epoch_saves_where_it_stopped_and_resume_is_bit_identical(tmp_path, trainer):
-    args = (f"trainer={trainer}", *DIGITS)
+@pytest.mark.parametrize("trainer, source", [("fit", "memory"), ("custom_loop", "memory"),
+                                             ("fit", "streamed")])
+def test_sigterm_mid_epoch_saves_where_it_stopped_and_resume_is_bit_identical(tmp_path, trainer,
+                                                                                source):
+    data = streamed_csv(tmp_path) if source == "streamed" else ()
+    args = (f"trainer={trainer}", *data, *DIGITS)
     full, cut, stopped = uninterrupted_and_stopped(tmp_path, args, 1, 30, signal.SIGTERM)
     assert stopped.returncode == 143, stopped.stdout + stopped.stderr
     assert "checkpointed at step 31 of epoch 2" in stopped.stderr
@@ -98,11 +109,7 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_save_freq_backup(tmp_path,
 def test_a_preempted_sweep_job_started_again_resumes_in_its_folder(tmp_path):
     """As a scheduler requeues it: the very same command, the same sweep folder; the job
     finds its interrupted run there and continues it (from a streamed CSV here)."""
-    from test_streaming import write_table_parts
-
-    write_table_parts(tmp_path / "table", parts=1, rows=1200)
-    data = ("dataset=csv", "dataset.label=kind", "dataset.in_memory=false", "dataset.drop=[note]",
-            f"dataset.path={tmp_path / 'table'}", "trainer=custom_loop", *DIGITS)
+    data = (*streamed_csv(tmp_path), "trainer=custom_loop", *DIGITS)
     full = run_cli(*data, f"hydra.run.dir={tmp_path / 'full'}", cwd=tmp_path)
     assert full.returncode == 0, full.output
     (tmp_path / "stopper.py").write_text(STOPPER)

@@ -117,6 +117,10 @@ CONFIG = {
     "sweep-on-a-hydra-key": (["-m", "hparams_search=optuna", "hydra.sweeper.params.lr=choice(1,2)"],
                              ["Hydra's own keys take no sweep", "'lr=choice(1,2)'"]),
     "cfg-with-multirun": (["-m", "--cfg", "job"], ["-m and --cfg cannot be combined"]),
+    "backup-every-negative-steps": (["callbacks.backup.save_freq=-3"],
+                                    ["callbacks.backup.save_freq=-3", "epoch, or a number of steps"]),
+    "worker-port-reserved": (["distribute=multi_worker", "trainer=custom_loop", "distribute.port=80"],
+                             ["distribute.port=80", "[1024, 65535]"]),
 }
 
 

@@ -27,6 +27,9 @@ LIMITS: dict[str, tuple[Any, str]] = {
     **dict.fromkeys(("beta_1", "beta_2", "ema_momentum"), (lambda v: 0 <= v < 1, "a number in [0, 1)")),
     "num_classes": (lambda v: v >= 2, "an integer >= 2 (a classifier needs two classes)"),
     "gradient_accumulation_steps": (lambda v: v >= 2, "an integer >= 2, or null for none"),
+    "save_freq": (lambda v: v == "epoch" or (isinstance(v, int) and v >= 1),
+                  "epoch, or a number of steps >= 1"),
+    "port": (lambda v: isinstance(v, int) and 1024 <= v <= 65535, "a port in [1024, 65535], or null"),
     **dict.fromkeys(("shape", "image_size"), (lambda v: all(isinstance(d, int) and d >= 1 for d in v),
                                               "a list of integers >= 1, such as [28, 28, 1]")),
 }
@@ -109,11 +112,10 @@ def check_limits(node: Any, path: str = "") -> None:
         for key, value in node.items():
             where = f"{path}.{key}" if path else str(key)
             rule = LIMITS.get(str(key))
-            if rule and isinstance(value, (str, bool)) and "${" not in str(value):
-                raise TftrainError(f"{where}={value!r} is not a number: use {rule[1]}.")
-            if rule and value is not None and not isinstance(value, (str, dict)) \
+            resolved_later = isinstance(value, str) and "${" in value
+            if rule and value is not None and not resolved_later and not isinstance(value, dict) \
                     and not within(rule[0], value):
-                raise TftrainError(f"{where}={value!r} is out of range: use {rule[1]}.")
+                raise TftrainError(f"{where}={value!r} is not valid: use {rule[1]}.")
             check_limits(value, where)
     elif isinstance(node, list):
         for index, value in enumerate(node):
@@ -121,10 +123,14 @@ def check_limits(node: Any, path: str = "") -> None:
 
 
 def within(rule: Any, value: Any) -> bool:
+    """Whether `value` keeps the rule: a value of a type the rule cannot compare (a word
+    for a number, a flag) does not."""
+    if isinstance(value, bool):
+        return False
     try:
         return bool(rule(value))
-    except TypeError:  # a value of another type (the schema or Keras will say)
-        return True
+    except TypeError:
+        return False
 
 
 def check_lr_control(cfg: DictConfig) -> None:

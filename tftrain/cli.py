@@ -127,9 +127,10 @@ def ended(cfg: DictConfig, error: BaseException, multirun: bool) -> float:
         fail(str(error))
     elif isinstance(error, Diverged):
         fail(f"{error} The last good checkpoint is in {run_dir}/checkpoints/.")
-    else:
-        log.error("".join(traceback.format_exception(error)))
+    else:  # a sweep job's traceback goes to its train.log with its summary (record_failure)
         print("".join(traceback.format_exception(error)), file=sys.stderr, end="")
+        if not multirun:
+            log.error("".join(traceback.format_exception(error)))
         fail(unexpected(error, run_dir if multirun else None))
     if multirun and not isinstance(error, Interrupted):
         return sweep.record_failure(cfg, error)

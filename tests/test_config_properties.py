@@ -64,7 +64,8 @@ def refused(tmp_path, *overrides: str) -> str:
     return message
 
 
-@settings(max_examples=10, deadline=None, derandomize=True,  # each composes the group's options
+@pytest.mark.slow  # each example composes every option of the key's group (~2 s)
+@settings(max_examples=10, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(misspelt())
 def test_a_misspelt_key_is_refused_with_the_valid_keys_nearby(tmp_path, case):

@@ -189,3 +189,21 @@ def test_jobs_in_their_own_processes_write_the_same_run_folders(tmp_path, launch
     if "joblib" in launcher[0]:  # parallel jobs share the console: every line names its job
         epoch_lines = [l for l in result.stdout.splitlines() if "epoch 2/2" in l]
         assert sorted(l.split("]")[0] for l in epoch_lines) == ["[job 0", "[job 1"]
+
+
+@pytest.mark.slow
+def test_parallel_trials_prune_through_the_shared_study(tmp_path):
+    """Two trials at a time in joblib's worker processes: each finds its trial in the study's
+    storage, reports to it and is pruned by it, as in one process."""
+    pytest.importorskip("optuna", reason="pip install tftrain[optuna]")
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="pip install tftrain[joblib]")
+    sweep = tmp_path / "sweep"
+    result = run_cli(*HOPELESS, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                     "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=8",
+                     f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    states = [state for _, state, _ in trials_of(sweep)]
+    assert len(states) == 8 and "PRUNED" in states and "FAIL" not in states, states
+    for number, state, _ in trials_of(sweep):
+        assert RunFolder(sweep / str(number)).summary["status"] == \
+            ("pruned" if state == "PRUNED" else "completed")

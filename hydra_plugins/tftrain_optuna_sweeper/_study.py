@@ -9,6 +9,7 @@ folder; re-running the same command continues it.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from pathlib import Path
@@ -218,11 +219,14 @@ def plot_search(study: optuna.Study, folder: Path) -> None:
         warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
         drawings = {"optuna_history.png": plots.plot_optimization_history}
         if len(complete) >= 2 and study.trials[-1].params:
-            drawings["optuna_importances.png"] = plots.plot_param_importances
+            # PED-ANOVA (Optuna 5's default) on Optuna 4 too, whose f-ANOVA needs scikit-learn
+            evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+            drawings["optuna_importances.png"] = functools.partial(plots.plot_param_importances,
+                                                                   evaluator=evaluator)
         for name, draw in drawings.items():
             try:
                 axes = draw(study)
-            except (ValueError, RuntimeError) as error:  # e.g. one value everywhere: no importance
+            except (ValueError, RuntimeError, ImportError) as error:  # e.g. one value everywhere
                 echo(f"note: {name} skipped: {error}")
                 continue
             figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure

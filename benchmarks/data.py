@@ -31,7 +31,7 @@ from test_data import write_images, write_table  # noqa: E402  (the tests' fixtu
 
 from hydra.utils import instantiate  # noqa: E402
 
-from tftrain import compose, runner, runtime, schema  # noqa: E402
+from tftrain import compose, prepare, runtime, schema  # noqa: E402
 from tftrain.callbacks import EpochRecorder  # noqa: E402
 from tftrain.data import Data, build_data  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
@@ -67,7 +67,7 @@ def steps_per_second(cfg, data: Data, trainer, epochs: int) -> float:
     over the epochs after the first (which traces), from the epoch timer every run carries."""
     runtime.setup(cfg.seed, False, "float32")
     model = build_model(cfg.model, data.spec)
-    runner.compile_model(model, cfg, data.spec, trainer)
+    prepare.compile_model(model, cfg, data.spec, trainer)
     timer = EpochRecorder()
     trainer.train(model, data, [timer])
     return data.steps_per_epoch / statistics.median(timer.train_seconds[1:])

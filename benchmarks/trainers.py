@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
-from tftrain import checks, runner, schema  # noqa: E402
+from tftrain import checks, prepare, schema  # noqa: E402
 from tftrain.compose import compose as compose_overrides  # noqa: E402
 from tftrain.callbacks import EpochRecorder, recorder  # noqa: E402
 from tftrain.data import build_data  # noqa: E402
@@ -126,14 +126,14 @@ def benchmark_config(model: str, trainer: str, samples: int, epochs: int, precis
 
 
 def run_tftrain(cfg: DictConfig) -> Run:
-    """A run as `tftrain callbacks=none` prepares it (`runner.prepare`), then trained.
+    """A run as `tftrain callbacks=none` prepares it (`prepare.prepare`), then trained.
 
     The callbacks are the guards every run gets and the metrics writer, an EpochRecorder,
     whose `train_seconds` (epoch start to last training batch) are the timings.
     """
     with open_dict(cfg):
         cfg.run_dir = tempfile.mkdtemp(prefix="tftrain-benchmark-")
-    run = runner.prepare(cfg)
+    run = prepare.prepare(cfg)
     run.trainer.train(run.model, run.data, run.callbacks, run.first_epoch)
     return Run(recorder(run.callbacks).train_seconds, run.data.steps_per_epoch * run.data.batch_size,
                run.model.count_params())

@@ -52,7 +52,7 @@ def test_the_custom_loop_traces_each_function_once_and_syncs_once_per_call(tmp_p
     import keras
     from hydra.utils import instantiate
 
-    from tftrain import compose, runner, runtime, schema
+    from tftrain import compose, prepare, runtime, schema
     from tftrain.data import build_data
     from tftrain.models import build_model
 
@@ -63,7 +63,7 @@ def test_the_custom_loop_traces_each_function_once_and_syncs_once_per_call(tmp_p
     trainer = instantiate(cfg.trainer, _recursive_=False)
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
     model = build_model(cfg.model, data.spec)
-    runner.compile_model(model, cfg, data.spec, trainer)
+    prepare.compile_model(model, cfg, data.spec, trainer)
 
     seen = []
     probe = keras.callbacks.LambdaCallback(
@@ -247,7 +247,7 @@ DENSE_ONLY = ("~model", "+model={_target_: tftrain.models.sequential, name: dens
 ], ids=["dense-mlp", "cnn", "mlp-with-dropout", "smoke", "off", "deterministic"])
 def test_jit_compile_auto_on_cpu_uses_xla_only_where_it_pays(tmp_path, overrides, xla):
     """In-process: the trainer's `auto` on a CPU-only machine, decided as training starts."""
-    from tftrain import compose, runner, runtime, schema
+    from tftrain import compose, prepare, runtime, schema
 
     if runtime.tf.config.list_physical_devices("GPU"):
         pytest.skip("on a GPU, auto is Keras' own choice")
@@ -255,7 +255,7 @@ def test_jit_compile_auto_on_cpu_uses_xla_only_where_it_pays(tmp_path, overrides
     cfg = compose.compose(["dataset=synthetic", "dataset.shape=[28,28,1]", "dataset.num_classes=10",
                        "dataset.num_samples=4096", f"run_dir={tmp_path}", *overrides])
     try:
-        run = runner.prepare(cfg)
+        run = prepare.prepare(cfg)
         model = run.model
         assert not model.jit_compile  # Keras' auto: no XLA on CPUs
         run.trainer.resolve_jit_compile(model, run.data.steps_per_epoch)

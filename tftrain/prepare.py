@@ -1,0 +1,150 @@
+"""Steps 1-5 of a run (ARCHITECTURE.md's flow): runtime, trainer, data, the compiled model and
+the callbacks, each checked before training, and where a resumed run starts. Nothing here
+writes to the run folder: a run refused here leaves none. Benchmarks train what `prepare`
+returns.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tftrain import runtime  # first: sets TensorFlow's environment before it is imported
+
+import keras  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+
+from tftrain import schema, task  # noqa: E402
+from tftrain.callbacks import TrialPruning, build_callbacks, monitored  # noqa: E402
+from tftrain.console import detach_log_file  # noqa: E402
+from tftrain.data import Data, Spec, build_data  # noqa: E402
+from tftrain.errors import TftrainError, door  # noqa: E402
+from tftrain.instantiate import check, instantiate  # noqa: E402
+from tftrain.models import build_model  # noqa: E402
+from tftrain.models.head import binary_targets  # noqa: E402
+from tftrain.run_folder import RunFolder  # noqa: E402
+from tftrain.search import TrialRef  # noqa: E402
+from tftrain.signals import Signals  # noqa: E402
+from tftrain.trainers import Trainer  # noqa: E402
+
+BACKUPS = ("tftrain.checkpoints.Backup", "keras.callbacks.BackupAndRestore")
+
+
+@dataclass
+class Prepared:
+    """What a run has built when training starts (steps 1-5 of ARCHITECTURE.md's flow)."""
+
+    strategy: Any  # tf.distribute.Strategy
+    trainer: Trainer
+    first_epoch: int
+    first_step: int  # steps the first epoch had done when its run was stopped (a resume)
+    data: Data
+    model: keras.Model
+    callbacks: list[keras.callbacks.Callback]
+    objective: tuple[str, str]  # the metric a sweep optimises, checked against the logs; min|max
+
+
+@dataclass
+class Stage:
+    """How far a run got: what an interrupted run's summary and message report."""
+
+    phase: str = "starting"
+    model: keras.Model | None = None
+    prepared: Prepared | None = None
+
+
+def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None = None,
+            trial: TrialRef | None = None) -> Prepared:
+    """Runtime, trainer, data, the compiled model and the callbacks, as every run builds
+    them, each checked before training; nothing is written to the run folder yet. `trial`:
+    this run is a trial of an Optuna search that prunes (tftrain.search).
+    Benchmarks train what this returns."""
+    stage = stage or Stage()
+    check(cfg)  # every _target_ exists, before anything is built
+    runtime.setup(cfg.seed, cfg.deterministic, cfg.precision.policy)
+    strategy = instantiate(cfg.distribute, "distribute")
+    if not runtime.is_chief(strategy):
+        # a worker writes its copies (collectives need every worker) where nobody looks,
+        # and leaves the chief's train.log (the folder they share under a scheduler) alone
+        cfg.run_dir = tempfile.mkdtemp(prefix="tftrain-worker-")
+        detach_log_file()
+    trainer: Trainer = instantiate(cfg.trainer, "trainer", _recursive_=False)
+    first_epoch, first_step = resume_point(cfg, trainer)
+    stage.phase = "loading the data"
+    data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
+    schema.set_data_facts(data.steps_per_epoch, vocabulary_sizes(data.spec))
+    stage.phase = "building the model"
+    with strategy.scope():
+        model = stage.model = build_model(cfg.model, data.spec)
+        compile_model(model, cfg, data.spec, trainer)
+    logged, validated = logged_names(trainer, model, data), data.val is not None
+    objective = task.checked_objective(cfg.objective.metric, cfg.objective.mode, data.spec,
+                                       logged, validated)
+    configured = monitored(cfg.callbacks, logged, validated)
+    callbacks = build_callbacks({**{f"callbacks.{k}": v for k, v in configured.items()},
+                                 **{f"logger.{k}": v for k, v in cfg.logger.items()}},
+                                signals or Signals())
+    if trial is not None:  # last: every other callback has seen the epoch when it stops
+        callbacks.append(TrialPruning(trial, objective[0]))
+    return Prepared(strategy, trainer, first_epoch, first_step, data, model, callbacks, objective)
+
+
+def logged_names(trainer: Trainer, model: keras.Model, data: Data) -> list[str]:
+    """What the run logs, found by one forward pass with the loss and metrics on a batch of
+    zeros: where a model whose output does not fit the labels fails, before training."""
+    shape = getattr(model, "output_shape", "?")
+    with door(f"model '{model.name}' gives outputs of shape {shape}, which its loss and "
+              "metrics could not compare with the labels",
+              f"outputs that fit the data's {data.spec.describe()}"):
+        return trainer.logged_metrics(model, data)
+
+
+def compile_model(model: keras.Model, cfg: DictConfig, spec: Spec, trainer: Trainer) -> None:
+    """Optimizer (with the LR schedule, if any), loss and metrics, inside the strategy scope."""
+    schedule = instantiate(cfg.lr_schedule, "lr_schedule", _convert_="all") if cfg.lr_schedule else None
+    learning_rate = {"learning_rate": schedule} if schedule is not None else {}
+    optimizer = instantiate(cfg.optimizer, "optimizer", _partial_=True, _convert_="all")(**learning_rate)
+    loss, metrics = task.loss_and_metrics(cfg.loss, cfg.metrics, spec, binary_targets(model, spec))
+    task.check_targets(cfg.loss_weights, "loss_weights", spec)
+    loss_weights = OmegaConf.to_container(cfg.loss_weights) if cfg.loss_weights else None
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,
+                  steps_per_execution=trainer.steps_per_execution, jit_compile=trainer.jit_compile)
+
+
+def vocabulary_sizes(spec: Spec) -> dict[str, int]:
+    """Token-id inputs' vocabulary sizes (+ padding and out-of-vocabulary): `${vocabulary_size:}`."""
+    return {f.name: len(f.stats["vocabulary"]) + 2
+            for f in spec.inputs if f.kind == "text" and f.stats["output_mode"] == "int"}
+
+
+def backup_node(cfg: DictConfig) -> DictConfig | None:
+    """The run's backup callback config (tftrain's, or Keras' own), if it has one."""
+    return next((node for node in cfg.callbacks.values()
+                 if node is not None and node.get("_target_") in BACKUPS), None)
+
+
+def resume_point(cfg: DictConfig, trainer: Trainer) -> tuple[int, int]:
+    """Where to start: (epoch, step in it). Resuming, after the last state the backup
+    saved (read through the run folder's door), inside an epoch if it was saved there. A
+    run whose training was complete but which stopped before it was evaluated and saved
+    resumes there."""
+    if not cfg.resume:
+        return trainer.initial_epoch, 0
+    backup = backup_node(cfg)
+    if backup is None:
+        raise TftrainError("resume needs the backup callback (callbacks.backup), which this "
+                           "run's callbacks do not include; there is no state to resume.")
+    folder = RunFolder(cfg.resume, "resume")
+    epoch, step = folder.backup_point(Path(backup.backup_dir))
+    if epoch < trainer.epochs:
+        return epoch, step
+    try:
+        completed = folder.summary("resume=").get("status") == "completed"
+    except TftrainError:  # no summary, or a damaged one: the run did not end cleanly
+        completed = False
+    if completed:
+        raise TftrainError(f"resume={cfg.resume}: the run already completed all {epoch} epochs; "
+                           f"to train longer, add trainer.epochs=N with N > {epoch}.")
+    return trainer.epochs, 0

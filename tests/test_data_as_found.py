@@ -221,3 +221,64 @@ def test_a_csv_without_the_label_column_names_the_closest_columns(tmp_path):
                         "debug=smoke", cwd=tmp_path)
     assert result.returncode == 2 and "no label column 'species'" in result.stderr
     assert "island" in result.stderr and not (tmp_path / "outputs").exists()
+
+
+def headerless_digits(path: Path, count: int, step: int = 1) -> Path:
+    """Digits as other tools write arrays to CSV (../shared/data/mnist_5k.csv.gz is one):
+    gzip, no header row, 784 pixel columns (every `step`-th row and column), then the label."""
+    x, y = digits_28(count)
+    rows = [[*map(str, image[::step, ::step].ravel()), str(label)] for image, label in zip(x, y)]
+    return written(path, rows, compress=True)
+
+
+@pytest.mark.parametrize("in_memory, step", [(True, 1), (False, 4)])
+def test_a_csv_without_a_header_row_trains_with_its_label_given_by_position(tmp_path, train,
+                                                                           in_memory, step):
+    path = headerless_digits(tmp_path / "digits.csv.gz", 600, step)
+    run = train("dataset=csv", f"dataset.path={path}", "dataset.label=-1",
+                f"dataset.in_memory={str(in_memory).lower()}", "debug=smoke")
+    summary, log, pixels = run.summary, (run.path / "train.log").read_text(), (28 // step) ** 2
+    assert summary["status"] == "completed"
+    assert summary["data"]["class_names"] == [str(c) for c in range(10)]
+    assert set(summary["data"]["inputs"]) == {str(i) for i in range(pixels)}  # named by position
+    assert "has no header row (its first row is data)" in log and f"0 to {pixels}" in log
+    assert f"{pixels} in all: {pixels} numeric" in log  # one line, not every input spelt out
+
+
+@pytest.mark.parametrize("label, said", [
+    ("label", "no label column 'label'"),
+    ("900", "position 900 is outside the file's 785 columns (0 to 784, or -1 for the last)"),
+])
+def test_a_label_a_headerless_csv_does_not_have_is_refused_with_its_columns(tmp_path, label, said):
+    headerless_digits(tmp_path / "digits.csv.gz", 50)
+    result = in_process("dataset=csv", "dataset.path=digits.csv.gz", f"dataset.label={label}",
+                        "debug=smoke", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.output
+    assert said in result.stderr and "0, 1, 2" in result.stderr and "(785 in all)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 3 and not (tmp_path / "outputs").exists()
+
+
+def test_header_true_reads_a_first_row_of_numbers_as_column_names(tmp_path, train):
+    rows = [["1", "2", "3"]] + [[f"{i % 7}", f"{i * 0.5}", ["a", "b"][i % 2]] for i in range(60)]
+    path = written(tmp_path / "numbered.csv", rows)
+    run = train("dataset=csv", f"dataset.path={path}", "dataset.label=3", "dataset.header=true",
+                "debug=smoke")
+    assert set(run.summary["data"]["inputs"]) == {"1", "2"}
+    assert run.summary["data"]["class_names"] == ["a", "b"]
+
+
+def test_a_column_constant_in_training_does_not_blow_up_values_met_later(tmp_path, train):
+    """Standardising by a zero spread turned any other value into ~1e7 (val_loss 291,122 on
+    MNIST as CSV, whose border pixels are blank in training): the column keeps its scale."""
+    rows = penguins_rows()
+    written(tmp_path / "penguins.csv", [rows[0] + ["flag"]] + [row + ["0"] for row in rows[1:]])
+    run = train("dataset=csv", "dataset.path=penguins.csv", "dataset.label=species", "debug=smoke")
+    for flag in ("0", "1"):
+        written(tmp_path / f"flag{flag}.csv", [rows[0][1:] + ["flag"]] +
+                [row[1:] + [flag] for row in rows[1:21]])
+        result = in_process(str(run.path), f"input=flag{flag}.csv", f"output=p{flag}.csv",
+                            cwd=tmp_path, tool="tftrain-predict")
+        assert result.returncode == 0, result.output
+    p0, p1 = (np.loadtxt(tmp_path / f"p{f}.csv", delimiter=",", skiprows=1, usecols=(2, 3, 4),
+                         dtype=np.float64) for f in "01")
+    assert np.abs(p1 - p0).max() < 0.5, (p0, p1)  # the flag's unit step moves little

@@ -61,19 +61,21 @@ def read_columns(path: Path, inputs: dict[str, dict[str, Any]]) -> dict[str, Any
     numbers with gaps as NaN, strings as they are; the model fills, scales and looks them up."""
     import tensorflow as tf
 
+    from tftrain.data.csv_format import listing
     from tftrain.data.tabular import numeric, read_rows, strings
 
     if path.suffix.lower() == ".npz" and path.is_file():
         return named_arrays(path, inputs)
-    if path.suffix.lower() != ".csv" or not path.is_file():
+    if not path.name.lower().removesuffix(".gz").endswith((".csv", ".tsv", ".txt")) \
+            or not path.is_file():
         raise TftrainError(f"input={path}: this model takes named columns "
-                           f"({', '.join(inputs)}): give a .csv file with those columns, or an "
+                           f"({listing(list(inputs))}): give a .csv file with those columns, or an "
                            ".npz file with an array by each name.")
     header, rows = read_rows(path, key="input")
     missing = [name for name in inputs if name not in header]
     if missing:
-        raise TftrainError(f"input={path} lacks the column(s) {missing} the model takes; "
-                           f"it has: {', '.join(header)}.")
+        raise TftrainError(f"input={path} lacks the column(s) {listing(missing)} the model "
+                           f"takes; it has: {listing(header)}.")
     columns = {name: [row[header.index(name)] for row in rows] for name in inputs}
     return {name: tf.constant(strings(values).astype(str) if inputs[name]["dtype"] == "string"
                               else numeric(values, path, name))

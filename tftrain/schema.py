@@ -152,6 +152,7 @@ class CsvConfig(DatasetConfig):
     text_output_mode: str = "multi_hot"
     encoding: Optional[str] = None  # null: UTF-8, with or without a byte-order mark
     delimiter: Optional[str] = None  # null: detected among , ; tab |
+    header: Optional[bool] = None  # null: detected (a first row of numbers is data)
     in_memory: bool = True  # false: stream the rows from the files (larger than memory)
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+from pathlib import Path
 
-from tftrain.errors import TftrainError
+from tftrain.console import echo
+from tftrain.errors import TftrainError, did_you_mean
 
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
 KINDS = ("numeric", "categorical", "text")
@@ -45,6 +47,46 @@ def delimiter_named(given: str) -> str:
                            "(quoted for Hydra: \"dataset.delimiter=';'\") or a name: comma, "
                            "semicolon, tab, pipe, space.")
     return delimiter
+
+
+def columns_of(first: list[str], body: list[list[str]], header: bool | None,
+               file: Path, advice: bool = True) -> tuple[list[str], bool]:
+    """(the column names, whether the first row holds them). `header` null: detected as
+    csv.Sniffer does, from the rows below it: a first row with a number in every column of
+    numbers is data (arrays as other tools write them, MNIST as 785 numbers a row). Without
+    a header, columns are named by position: 0, 1, ..."""
+    if header is None:
+        numeric = [i for i in range(len(first))
+                   if infer_kind([row[i] for row in body if i < len(row)]) == "numeric"]
+        header = not numeric or not all(is_number(first[i]) for i in numeric)
+        if not header:
+            echo(f"data: {file.name} has no header row (its first row is data): its columns are "
+                 f"named by position, 0 to {len(first) - 1}" + (
+                     " (dataset.label=-1 is the last); set dataset.header=true if that row is "
+                     "the header" if advice else ""))
+    names = [name.strip() for name in first] if header else [str(i) for i in range(len(first))]
+    return names, header
+
+
+def column_named(name: str | int, header: list[str], file: Path, key: str = "dataset.label") -> str:
+    """A column given by name, or by position (an integer; -1 is the last column)."""
+    if str(name) in header:
+        return str(name)
+    if isinstance(name, int) and -len(header) <= name < len(header):
+        return header[name]
+    where = (f"position {name} is outside the file's {len(header)} columns (0 to "
+             f"{len(header) - 1}, or -1 for the last)") if isinstance(name, int) else \
+        f"no {'label ' if key == 'dataset.label' else ''}column {name!r}"
+    near = "" if isinstance(name, int) else did_you_mean(name, header)
+    raise TftrainError(f"{file}: {key}={name}: {where}.{near} "
+                       f"The columns are: {listing(header)}.")
+
+
+def listing(names: list[str], limit: int = 12) -> str:
+    """Names for a message: all of them, or the first and last few of a long list."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit - 3])}, ..., {', '.join(names[-2:])} ({len(names)} in all)"
 
 
 def is_number(text: str) -> bool:

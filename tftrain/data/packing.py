@@ -18,11 +18,12 @@ class Packing:
     """How one stream's inputs (a dict of name -> tensor) pack and unpack; inputs that
     are not rank-1 per example (images) travel as they are."""
 
-    def __init__(self, spec: Any) -> None:
+    def __init__(self, spec: Any, batched: bool = False) -> None:
+        """`spec`: the inputs' element spec, of one example, or of a batch (`batched`)."""
         self.names = list(spec) if isinstance(spec, dict) else []
         self.groups: dict[str, list[tuple[str, int]]] = {}
         for name in self.names:
-            shape = spec[name].shape
+            shape = spec[name].shape[1:] if batched else spec[name].shape
             if shape.rank == 1 and shape[0] is not None:
                 self.groups.setdefault(spec[name].dtype.name, []).append((name, shape[0]))
         packed = {name for members in self.groups.values() for name, _ in members}

@@ -8,6 +8,7 @@ predicts from raw inputs.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,8 +121,14 @@ class Spec:
         return self.targets[0].activation
 
     def describe(self) -> str:
-        inputs = ", ".join(f"{f.name} {f.shape} {f.dtype}" + ("" if f.kind == "raw" else f" {f.kind}")
-                           for f in self.inputs)
+        """One line: each input (the first and last few of many), then the target(s)."""
+        shown = [f"{f.name} {f.shape} {f.dtype}" + ("" if f.kind == "raw" else f" {f.kind}")
+                 for f in self.inputs]
+        if len(shown) > 8:
+            kinds = Counter(f.kind for f in self.inputs)
+            shown = [*shown[:3], "...", *shown[-2:],
+                     f"{len(shown)} in all: " + ", ".join(f"{n} {k}" for k, n in kinds.items())]
+        inputs = ", ".join(shown)
         if self.multi_output:
             targets = "; ".join(f"{t.name}: {t.describe()}" for t in self.targets)
             return f"inputs [{inputs}] and targets [{targets}]"

@@ -117,7 +117,7 @@ def split_references(stream: Stream, val: float, test: float,
     else:
         datasets = assign(stream.records, stream.held_out, val, test, seed, stream.batch_read)
     first = next(d for d in datasets.values() if d is not None)
-    packing = Packing(first.map(stream.read).element_spec[0])
+    packing = Packing(first.map(stream.read).element_spec[0], stream.batch_read)
 
     def read(*record):
         return packing.pack(*stream.read(*record))

@@ -17,18 +17,18 @@ from typing import Any
 import numpy as np
 
 from tftrain.console import echo
-from tftrain.data.csv_format import KINDS, MISSING, NAMES, delimiter_named, detect_delimiter, \
-    infer_kind, is_number
+from tftrain.data.csv_format import KINDS, MISSING, NAMES, column_named, columns_of, \
+    delimiter_named, detect_delimiter, infer_kind, is_number, listing
 from tftrain.data.files import existing, read_text
 from tftrain.data.forms import Source, Stream
 from tftrain.data.sources import labels
-from tftrain.errors import TftrainError, did_you_mean
+from tftrain.errors import TftrainError
 
 def read_rows(path: Path, encoding: str | None = None, delimiter: str | None = None,
-              key: str = "dataset.path") -> tuple[list[str], list[list[str]]]:
-    """The header and the rows of a CSV file: gzip or not, in `encoding` (UTF-8 by default,
-    with or without a BOM), its delimiter detected unless given; quoted fields may hold
-    delimiters and newlines."""
+              header: bool | None = None, key: str = "dataset.path") -> tuple[list[str], list[list[str]]]:
+    """The column names and the rows of a CSV file: gzip or not, in `encoding` (UTF-8 by
+    default, with or without a BOM), its delimiter detected unless given, its header row
+    detected unless `header` says; quoted fields may hold delimiters and newlines."""
     text = read_text(path, encoding, key)
     if delimiter is None:
         delimiter = detect_delimiter(text)
@@ -38,22 +38,22 @@ def read_rows(path: Path, encoding: str | None = None, delimiter: str | None = N
     else:
         delimiter = delimiter_named(delimiter)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader, None)
-    if not header or not any(h.strip() for h in header):
-        raise TftrainError(f"{key}={path}: the file is empty; a CSV needs a header row of "
-                           "column names, then one row per example.")
-    rows = []
-    for row in reader:
-        if row and len(row) != len(header):
-            raise TftrainError(f"{path}, line {reader.line_num}: {len(row)} fields where the "
-                               f"header has {len(header)} ({', '.join(header[:6])}"
-                               f"{', ...' if len(header) > 6 else ''}).")
-        if row:
-            rows.append(row)
+    lines = [(reader.line_num, row) for row in reader if row]
+    if not lines or not any(field.strip() for field in lines[0][1]):
+        raise TftrainError(f"{key}={path}: the file is empty; a CSV needs rows of fields, "
+                           "a header row of column names first if it has one.")
+    names, has_header = columns_of(lines[0][1], [row for _, row in lines[1:101]], header, path,
+                                   advice=key.startswith("dataset"))
+    rows = [row for _, row in lines[1:]] if has_header else [row for _, row in lines]
+    for line, row in lines:
+        if len(row) != len(names):
+            raise TftrainError(f"{path}, line {line}: {len(row)} fields where "
+                               f"{'the header has' if has_header else 'line 1 has'} {len(names)} "
+                               f"({listing(names, 6)}).")
     if not rows:
-        raise TftrainError(f"{key}={path}: the file has a header row ({', '.join(header[:6])}"
-                           f"{', ...' if len(header) > 6 else ''}) but no data rows.")
-    return [h.strip() for h in header], rows
+        raise TftrainError(f"{key}={path}: the file has a header row ({listing(names, 6)}) but "
+                           "no data rows.")
+    return names, rows
 
 
 def numeric(values: list[str], path: Path, column: str) -> np.ndarray:
@@ -64,7 +64,7 @@ def numeric(values: list[str], path: Path, column: str) -> np.ndarray:
         elif is_number(text):
             out[row] = float(text)
         else:
-            raise TftrainError(f"{path}, line {row + 2}, column '{column}': {text!r} is not a "
+            raise TftrainError(f"{path}, data row {row + 1}, column '{column}': {text!r} is not a "
                                "number, and the column is numeric. Fix the value, or declare "
                                f"the column categorical with dataset.columns.{column}=categorical.")
     return out
@@ -89,31 +89,28 @@ def label_values(values: list[str], path: Path, label: str) -> np.ndarray:
 def csv_file(path: str, label: str | list[str], task: str = "auto", columns: dict[str, str] | None = None,
              drop: list[str] | None = None, max_tokens: int = 10000,
              text_output_mode: str = "multi_hot", encoding: str | None = None,
-             delimiter: str | None = None, in_memory: bool = True) -> Source | Stream:
-    """Several label columns (`label: [a, b]`) make one target, and model output, each.
+             delimiter: str | None = None, in_memory: bool = True,
+             header: bool | None = None) -> Source | Stream:
+    """Several label columns (`label: [a, b]`) make one target, and model output, each; a
+    column is named, or given by position (`label: -1`, the last).
     `in_memory: false` streams the rows instead (tftrain.data.csv_stream)."""
     if not in_memory:
         from tftrain.data.csv_stream import csv_stream  # TensorFlow's reader, only when streaming
 
-        return csv_stream(path, label, task, columns, drop, encoding, delimiter)
+        return csv_stream(path, label, task, columns, drop, encoding, delimiter, header)
     file = existing(path, "file")
-    header, rows = read_rows(file, encoding, delimiter)
-    label_columns = [label] if isinstance(label, str) else list(label)
-    missing = [name for name in label_columns if name not in header]
-    if missing or not label_columns:
-        raise TftrainError(f"{file}: no label column {', '.join(map(repr, missing)) or ''} "
-                           f"(dataset.label).{did_you_mean(missing[0], header) if missing else ''} "
-                           f"The columns are: {', '.join(header)}.")
-    declared = dict(columns or {})
-    unknown = sorted(set(declared) - set(header)) + sorted(set(drop or []) - set(header))
-    if unknown:
-        raise TftrainError(f"{file}: dataset.columns/drop name {unknown}, which the file does not "
-                           f"have.{did_you_mean(unknown[0], header)} The columns are: "
-                           f"{', '.join(header)}.")
+    in_file, rows = read_rows(file, encoding, delimiter, header)
+    given = [label] if isinstance(label, (str, int)) else list(label)
+    if not given:
+        raise TftrainError("dataset.label=[]: name the label column (or several).")
+    label_columns = [column_named(name, in_file, file) for name in given]
+    declared = {column_named(name, in_file, file, "dataset.columns"): kind
+                for name, kind in (columns or {}).items()}
+    drop = [column_named(name, in_file, file, "dataset.drop") for name in drop or []]
     bad = {c: k for c, k in declared.items() if k not in KINDS}
     if bad:
         raise TftrainError(f"dataset.columns: {bad} — a column kind is one of {', '.join(KINDS)}.")
-    by_name = {name: [row[i] for row in rows] for i, name in enumerate(header)}
+    by_name = {name: [row[i] for row in rows] for i, name in enumerate(in_file)}
     targets = {name: labels(label_values(by_name.pop(name), file, name), task, str(file))
                for name in label_columns}
     if len(targets) == 1:
@@ -123,7 +120,7 @@ def csv_file(path: str, label: str | list[str], task: str = "auto", columns: dic
     x: dict[str, np.ndarray] = {}
     kinds: dict[str, str] = {}
     for name, values in by_name.items():
-        if name in (drop or []):
+        if name in drop:
             continue
         kinds[name] = declared.get(name) or infer_kind(values)
         x[name] = numeric(values, file, name) if kinds[name] == "numeric" else strings(values)

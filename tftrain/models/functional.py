@@ -26,7 +26,7 @@ from tftrain.models.inputs import model_inputs
 def functional(spec: Spec, nodes: list[dict[str, Any]], name: str = "functional",
                logits: bool = False, heads: dict[str, str] | None = None,
                binary: bool = False) -> keras.Model:
-    inputs, tensors = model_inputs(spec)
+    inputs, tensors = model_inputs(spec, by_name=True)
     previous = "input"
     for node in nodes:
         wanted = node.get("inputs", previous)

@@ -20,6 +20,8 @@ from tftrain.data import Feature, Spec
 from tftrain.instantiate import instantiate
 from tftrain.models.layers import FillMissing
 
+WIDE = 16  # numeric columns beyond which a model encodes them as one block
+
 
 def layer_name(feature: Feature, suffix: str = "") -> str:
     """Keras names allow no spaces: 'fixed acidity' becomes fixed_acidity (data keys stay)."""
@@ -40,12 +42,29 @@ def keyed_by_column_names() -> Iterator[None]:
         yield
 
 
+def normalization(mean: list[float], variance: list[float], name: str) -> keras.layers.Normalization:
+    """Standardisation with the training split's moments. A column constant there (a blank
+    image border, a flag never set) keeps its scale, as scikit-learn's StandardScaler does:
+    dividing by its zero spread would turn any other value met later into ~1e7."""
+    return keras.layers.Normalization(mean=mean, variance=[v if v > 1e-12 else 1.0 for v in variance],
+                                      name=name)
+
+
+def numeric_block(columns: list[Feature], raw: dict[str, keras.KerasTensor]) -> keras.KerasTensor:
+    """Many numeric columns encoded as one vector: one fill and one normalisation for all,
+    the same arithmetic as per column, in a few ops instead of a few per column (a CSV
+    of 784 pixels traces and trains several times faster)."""
+    tensor = keras.layers.Concatenate(name="numeric")([raw[f.name] for f in columns])
+    tensor = FillMissing([f.stats["fill"][0] for f in columns], name="numeric_fill")(tensor)
+    return normalization([f.stats["mean"][0] for f in columns],
+                         [f.stats["variance"][0] for f in columns], "numeric_norm")(tensor)
+
+
 def encode(feature: Feature, tensor):
     stats, kind = feature.stats, feature.kind
     if kind == "numeric":
         tensor = FillMissing(stats["fill"], name=layer_name(feature, "_fill"))(tensor)
-        return keras.layers.Normalization(mean=stats["mean"], variance=stats["variance"],
-                                          name=layer_name(feature, "_norm"))(tensor)
+        return normalization(stats["mean"], stats["variance"], layer_name(feature, "_norm"))(tensor)
     if kind == "categorical":
         return keras.layers.StringLookup(vocabulary=stats["vocabulary"], output_mode="one_hot",
                                          name=layer_name(feature, "_lookup"))(tensor)
@@ -59,8 +78,7 @@ def encode(feature: Feature, tensor):
     if "scale" in stats:
         tensor = keras.layers.Rescaling(stats["scale"], name=layer_name(feature, "_rescale"))(tensor)
     if "mean" in stats:
-        tensor = keras.layers.Normalization(mean=stats["mean"], variance=stats["variance"],
-                                            name=layer_name(feature, "_norm"))(tensor)
+        tensor = normalization(stats["mean"], stats["variance"], layer_name(feature, "_norm"))(tensor)
     return tensor
 
 
@@ -71,10 +89,16 @@ def needs_preprocessing(spec: Spec) -> bool:
             or not single.dtype.startswith("float") or bool(spec.augment))
 
 
-def model_inputs(spec: Spec) -> tuple[keras.KerasTensor | dict, dict[str, keras.KerasTensor]]:
-    """(the model's inputs, every encoded input by name plus `input`: all of them joined)."""
+def model_inputs(spec: Spec, by_name: bool = False
+                 ) -> tuple[keras.KerasTensor | dict, dict[str, keras.KerasTensor]]:
+    """(the model's inputs, `input`: all of them encoded and joined, and with `by_name` each
+    encoded input by its name, for graphs that take some of them apart). Without it, more
+    than WIDE numeric columns are encoded as one block."""
     raw = {f.name: keras.Input(shape=f.shape, dtype=f.dtype, name=layer_name(f)) for f in spec.inputs}
-    encoded = {f.name: encode(f, raw[f.name]) for f in spec.inputs}
+    numbers = [f for f in spec.inputs if f.kind == "numeric" and f.shape == (1,)]
+    numbers = numbers if not by_name and len(numbers) > WIDE else []
+    in_block = {f.name for f in numbers}
+    encoded = {f.name: encode(f, raw[f.name]) for f in spec.inputs if f.name not in in_block}
     if spec.augment:
         augment = keras.Sequential([instantiate(n, f"dataset.augment.{i}", _convert_="all")
                                      for i, n in enumerate(spec.augment)],
@@ -84,7 +108,9 @@ def model_inputs(spec: Spec) -> tuple[keras.KerasTensor | dict, dict[str, keras.
         joined = encoded[spec.single.name]
     else:
         flat = [keras.layers.Flatten(name=layer_name(f, "_flatten"))(encoded[f.name])
-                if len(encoded[f.name].shape) > 2 else encoded[f.name] for f in spec.inputs]
-        joined = keras.layers.Concatenate(name="features")(flat)
+                if len(encoded[f.name].shape) > 2 else encoded[f.name]
+                for f in spec.inputs if f.name in encoded]
+        flat = [numeric_block(numbers, raw), *flat] if numbers else flat
+        joined = keras.layers.Concatenate(name="features")(flat) if len(flat) > 1 else flat[0]
     inputs = raw[spec.single.name] if spec.single else raw
     return inputs, {**encoded, "input": joined}

@@ -68,18 +68,18 @@ def columns_of(first: list[str], body: list[list[str]], header: bool | None,
     return names, header
 
 
-def column_named(name: str | int, header: list[str], file: Path, key: str = "dataset.label") -> str:
+def column_named(name: object, header: list[str], file: Path, key: str = "dataset.label") -> str:
     """A column given by name, or by position (an integer; -1 is the last column)."""
     if str(name) in header:
         return str(name)
-    if isinstance(name, int) and -len(header) <= name < len(header):
+    position = isinstance(name, int) and not isinstance(name, bool)
+    if position and -len(header) <= name < len(header):
         return header[name]
     where = (f"position {name} is outside the file's {len(header)} columns (0 to "
-             f"{len(header) - 1}, or -1 for the last)") if isinstance(name, int) else \
-        f"no {'label ' if key == 'dataset.label' else ''}column {name!r}"
-    near = "" if isinstance(name, int) else did_you_mean(name, header)
-    raise TftrainError(f"{file}: {key}={name}: {where}.{near} "
-                       f"The columns are: {listing(header)}.")
+             f"{len(header) - 1}, or -1 for the last)") if position else \
+        f"no {'label ' if key == 'dataset.label' else ''}column {str(name)!r}"
+    near = "" if position else did_you_mean(str(name), header)
+    raise TftrainError(f"{file}: {key}={name}: {where}.{near} The columns are: {listing(header)}.")
 
 
 def listing(names: list[str], limit: int = 12) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from omegaconf import ListConfig
 
 from tftrain.console import echo
 from tftrain.data.files import decode, matching, read_head
@@ -56,7 +57,8 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
         raise TftrainError(f"dataset.encoding={encoding}: streamed CSVs are read by tf.data, "
                            "which takes UTF-8 and 8-bit encodings (latin-1, cp1252, ...); convert "
                            "the files first (iconv -f utf-16 -t utf-8) or set dataset.in_memory=true.")
-    if not isinstance(label, (str, int)):
+    label = label[0] if isinstance(label, (list, tuple, ListConfig)) and len(label) == 1 else label
+    if isinstance(label, (list, tuple, ListConfig)):
         raise TftrainError(f"dataset.label={list(label)}: several labels are read in memory only; "
                            "set dataset.in_memory=true, or choose one label column.")
     files = matching(path, PATTERNS, "CSV files")

@@ -124,7 +124,7 @@ class Spec:
         """One line: each input (the first and last few of many), then the target(s)."""
         shown = [f"{f.name} {f.shape} {f.dtype}" + ("" if f.kind == "raw" else f" {f.kind}")
                  for f in self.inputs]
-        if len(shown) > 8:
+        if len(shown) > 12:
             kinds = Counter(f.kind for f in self.inputs)
             shown = [*shown[:3], "...", *shown[-2:],
                      f"{len(shown)} in all: " + ", ".join(f"{n} {k}" for k, n in kinds.items())]

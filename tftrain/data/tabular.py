@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import ListConfig
 
 from tftrain.console import echo
 from tftrain.data.csv_format import KINDS, MISSING, NAMES, column_named, columns_of, \
@@ -100,7 +101,7 @@ def csv_file(path: str, label: str | list[str], task: str = "auto", columns: dic
         return csv_stream(path, label, task, columns, drop, encoding, delimiter, header)
     file = existing(path, "file")
     in_file, rows = read_rows(file, encoding, delimiter, header)
-    given = [label] if isinstance(label, (str, int)) else list(label)
+    given = list(label) if isinstance(label, (list, tuple, ListConfig)) else [label]
     if not given:
         raise TftrainError("dataset.label=[]: name the label column (or several).")
     label_columns = [column_named(name, in_file, file) for name in given]

@@ -56,6 +56,7 @@ def setup_files(folder: Path) -> None:
     np.savez(folder / "objects.npz", x_train=np.array([[1, 2], [3]], dtype=object),
              y_train=np.array([0, 1]))
     np.savez(folder / "arrays.npz", x_train=np.zeros((20, 4)), y_train=np.arange(20) % 2)
+    np.savez(folder / "images.npz", images=np.zeros((20, 4)), labels=np.arange(20) % 2)
     (folder / "text.npz").write_text("x_train,y_train\n")
     (folder / "photos" / "cats").mkdir(parents=True)
     (folder / "photos" / "cats" / "1.png").write_bytes(b"not a png at all" * 20)
@@ -145,6 +146,8 @@ DATA = {
     "npz-given-npy": (["dataset=npz", "dataset.path=single.npy"], ["single.npy", "not an .npz archive"]),
     "npz-objects": (["dataset=npz", "dataset.path=objects.npz"], ["objects.npz", "Object arrays"]),
     "npz-not-zip": (["dataset=npz", "dataset.path=text.npz"], ["text.npz", "not an .npz archive"]),
+    "npz-other-keys": (["dataset=npz", "dataset.path=images.npz"],
+                       ["no array 'x_train'", "Set dataset.x_key=images dataset.y_key=labels"]),
     "npz-key": (["dataset=npz", "dataset.path=arrays.npz", "dataset.y_key=labels"], ["'labels'", "x_train, y_train"]),
     "image-dir-file": (["dataset=image_dir", "dataset.path=table.csv"], ["table.csv is a file", "folder"]),
     "image-dir-corrupt": (["dataset=image_dir", "dataset.path=photos", "dataset.image_size=[8,8]"], ["dataset.path=photos"]),

@@ -133,6 +133,18 @@ def line(slope: float = 3.0, intercept: float = 7.0, noise: float = 1.0, num_sam
     return Source(x, y, "regression")
 
 
+def keys_hint(keys: list[str]) -> str:
+    """The keys an archive's arrays most likely go by (x/y, images/labels, ...), as the
+    overrides that choose them; "" when that is not clear."""
+    def one(names: tuple[str, ...]) -> str | None:
+        found = [k for k in keys if k.lower() in names or k.lower().rstrip("s") in names]
+        return found[0] if len(found) == 1 else None
+
+    x = one(("x", "data", "image", "feature", "input", "x_train", "images"))
+    y = one(("y", "label", "target", "output", "y_train", "labels"))
+    return f" Set dataset.x_key={x} dataset.y_key={y}." if x and y and x != y else ""
+
+
 def npz(path: str, x_key: str = "x_train", y_key: str = "y_train", x_test_key: str = "x_test",
         y_test_key: str = "y_test", task: str = "auto", seed: int = 0) -> Source:
     """Arrays from an .npz file by key; the test arrays are optional."""
@@ -145,7 +157,7 @@ def npz(path: str, x_key: str = "x_train", y_key: str = "y_train", x_test_key: s
         for key in (x_key, y_key):
             if key not in keys:
                 raise TftrainError(f"{path}: no array '{key}' (dataset.{'x_key' if key == x_key else 'y_key'}); "
-                                   f"the file holds: {', '.join(keys)}.")
+                                   f"the file holds: {', '.join(keys)}.{keys_hint(keys)}")
         x, y = arrays[x_key], arrays[y_key]
         test = (arrays[x_test_key], arrays[y_test_key]) if {x_test_key, y_test_key} <= set(keys) else None
     check_lengths(x, y, path)

@@ -282,3 +282,15 @@ def test_a_column_constant_in_training_does_not_blow_up_values_met_later(tmp_pat
     p0, p1 = (np.loadtxt(tmp_path / f"p{f}.csv", delimiter=",", skiprows=1, usecols=(2, 3, 4),
                          dtype=np.float64) for f in "01")
     assert np.abs(p1 - p0).max() < 0.5, (p0, p1)  # the flag's unit step moves little
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_features_on_very_different_scales_are_pointed_out_unless_normalised(tmp_path, train, normalize):
+    """As Keras' boston_housing arrays: raw, they trained to a test MAE of 10.9; normalised, 2.2."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3)) * [0.1, 1.0, 170.0]
+    np.savez(tmp_path / "houses.npz", x=x, y=x @ [10.0, 1.0, 0.01])
+    run = train("dataset=npz", f"dataset.path={tmp_path / 'houses.npz'}", "dataset.x_key=x",
+                "dataset.y_key=y", f"dataset.normalize={str(normalize).lower()}", "debug=smoke")
+    said = "spread on very different scales" in (run.path / "train.log").read_text()
+    assert said != normalize and run.summary["status"] == "completed"

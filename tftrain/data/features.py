@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tftrain.console import echo
 from tftrain.data.spec import Feature
 
 Columns = dict[str, np.ndarray]
@@ -28,9 +29,25 @@ def dtype_name(values: np.ndarray) -> str:
 
 def fit_features(train: Columns, kinds: dict[str, str], normalize: bool,
                  text: dict[str, Any]) -> tuple[Feature, ...]:
+    if not normalize:
+        for name, values in train.items():
+            if kinds.get(name, "raw") == "raw":  # numeric columns are standardised anyway
+                scales_hint(name, values)
     return tuple(Feature(name, tuple(values.shape[1:]), dtype_name(values), kinds.get(name, "raw"),
                          fit_stats(values, kinds.get(name, "raw"), normalize, text))
                  for name, values in train.items())
+
+
+def scales_hint(name: str, values: np.ndarray) -> None:
+    """Say when raw feature columns spread on very different scales (Keras' boston_housing:
+    0.1 to 170): unstandardised, such data trains poorly (test MAE 10.9 against 2.2)."""
+    if values.dtype.kind != "f" or values.ndim != 2 or len(values) < 2:
+        return
+    spread = values.std(axis=0)
+    spread = spread[spread > 0]
+    if spread.size > 1 and spread.max() / spread.min() > 100:
+        echo(f"data: the columns of '{name}' spread on very different scales ({spread.min():.3g} "
+             f"to {spread.max():.3g}); dataset.normalize=true standardises them inside the model")
 
 
 def fit_stats(values: np.ndarray, kind: str, normalize: bool, text: dict[str, Any]) -> dict[str, Any]:

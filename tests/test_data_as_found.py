@@ -294,3 +294,16 @@ def test_features_on_very_different_scales_are_pointed_out_unless_normalised(tmp
                 "dataset.y_key=y", f"dataset.normalize={str(normalize).lower()}", "debug=smoke")
     said = "spread on very different scales" in (run.path / "train.log").read_text()
     assert said != normalize and run.summary["status"] == "completed"
+
+
+def test_a_pandas_index_column_is_left_out_and_repeated_names_are_kept_apart(tmp_path, train):
+    """DataFrame.to_csv writes the row index as a first column with no name: on a file sorted
+    by its label that index alone predicts the label, so it is no feature. A repeated column
+    name (two 'bill' columns) would hide one column: the second is read as 'bill.1'."""
+    rows = penguins_rows()
+    header = [rows[0][0], rows[0][1], "bill", "bill", *rows[0][4:]]
+    written(tmp_path / "export.csv", [["", *header]] + [[str(i), *row] for i, row in enumerate(rows[1:])])
+    run = train("dataset=csv", "dataset.path=export.csv", "dataset.label=species", "debug=smoke")
+    inputs, log = run.summary["data"]["inputs"], (run.path / "train.log").read_text()
+    assert "unnamed_0" not in inputs and "have no name in the header" in log
+    assert {"bill", "bill.1"} <= set(inputs) and "read as bill.1 (column 4)" in log

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 from pathlib import Path
 
 from tftrain.console import echo
@@ -64,8 +65,35 @@ def columns_of(first: list[str], body: list[list[str]], header: bool | None,
                  f"named by position, 0 to {len(first) - 1}" + (
                      " (dataset.label=-1 is the last); set dataset.header=true if that row is "
                      "the header" if advice else ""))
-    names = [name.strip() for name in first] if header else [str(i) for i in range(len(first))]
-    return names, header
+    names = [name.strip() or f"unnamed_{i}" for i, name in enumerate(first)] if header else \
+        [str(i) for i in range(len(first))]
+    return distinct(names, file), header
+
+
+def distinct(names: list[str], file: Path) -> list[str]:
+    """Column names made unique as pandas reads them (x, x.1, x.2): a repeated name would
+    otherwise hide a column."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        out.append(f"{name}.{count}" if count else name)
+    renamed = [f"{new} (column {i})" for i, (old, new) in enumerate(zip(names, out)) if old != new]
+    if renamed:
+        echo(f"data: {file.name} repeats column names; read as {', '.join(renamed)}")
+    return out
+
+
+def index_columns(names: list[str], used: list[str], file: Path) -> list[str]:
+    """Columns without a name in the header ('' or pandas' 'Unnamed: 0'): the index
+    DataFrame.to_csv writes, a row number that would leak the file's order into the model.
+    They are left out, and said to be, unless a label or dataset.columns names them."""
+    unnamed = [n for n in names if re.fullmatch(r"unnamed_\d+|Unnamed: \d+", n) and n not in used]
+    if unnamed:
+        echo(f"data: {file.name}: column(s) {', '.join(unnamed)} have no name in the header (an "
+             "index, as pandas writes one) and are left out; name them in dataset.columns to use them")
+    return unnamed
 
 
 def column_named(name: object, header: list[str], file: Path, key: str = "dataset.label") -> str:

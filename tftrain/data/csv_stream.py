@@ -23,7 +23,7 @@ from tftrain.console import echo
 from tftrain.data.files import decode, matching, read_head
 from tftrain.data.forms import Stream
 from tftrain.data.csv_format import KINDS, MISSING, NAMES, column_named, columns_of, \
-    delimiter_named, detect_delimiter, infer_kind, listing
+    delimiter_named, detect_delimiter, index_columns, infer_kind, listing
 from tftrain.errors import TftrainError
 
 STACKED = 1024  # records whose fields are stacked at once
@@ -76,6 +76,7 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
     declared = {column_named(name, names, files[0], "dataset.columns"): kind
                 for name, kind in (columns or {}).items()}
     drop = [column_named(name, names, files[0], "dataset.drop") for name in drop or []]
+    drop += index_columns(names, [label, *declared, *drop], files[0])
     kinds = column_kinds(names, sample, label, declared, drop)
     label_is_number = infer_kind([row[names.index(label)] for row in sample]) == "numeric"
     compressions = {f.suffix.lower() == ".gz" for f in files}

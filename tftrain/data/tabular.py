@@ -19,7 +19,7 @@ from omegaconf import ListConfig
 
 from tftrain.console import echo
 from tftrain.data.csv_format import KINDS, MISSING, NAMES, column_named, columns_of, \
-    delimiter_named, detect_delimiter, infer_kind, is_number, listing
+    delimiter_named, detect_delimiter, index_columns, infer_kind, is_number, listing
 from tftrain.data.files import existing, read_text
 from tftrain.data.forms import Source, Stream
 from tftrain.data.sources import labels
@@ -108,6 +108,7 @@ def csv_file(path: str, label: str | list[str], task: str = "auto", columns: dic
     declared = {column_named(name, in_file, file, "dataset.columns"): kind
                 for name, kind in (columns or {}).items()}
     drop = [column_named(name, in_file, file, "dataset.drop") for name in drop or []]
+    drop += index_columns(in_file, [*label_columns, *declared, *drop], file)
     bad = {c: k for c, k in declared.items() if k not in KINDS}
     if bad:
         raise TftrainError(f"dataset.columns: {bad} — a column kind is one of {', '.join(KINDS)}.")

@@ -307,3 +307,19 @@ def test_a_pandas_index_column_is_left_out_and_repeated_names_are_kept_apart(tmp
     inputs, log = run.summary["data"]["inputs"], (run.path / "train.log").read_text()
     assert "unnamed_0" not in inputs and "have no name in the header" in log
     assert {"bill", "bill.1"} <= set(inputs) and "read as bill.1 (column 4)" in log
+
+
+def test_predict_takes_rows_without_a_header_in_the_models_column_order(tmp_path, train):
+    rows = penguins_rows()
+    written(tmp_path / "penguins.csv", rows)
+    run = train("dataset=csv", "dataset.path=penguins.csv", "dataset.label=species", "debug=smoke")
+    order = list(run.summary["data"]["inputs"])
+    picked = [[row[rows[0].index(name)] for name in order] for row in rows[1:6]]
+    written(tmp_path / "bare.csv", picked)
+    written(tmp_path / "extra.csv", [[*row, "x"] for row in picked])
+    bare = in_process(str(run.path), "input=bare.csv", "output=p.csv", cwd=tmp_path, tool="tftrain-predict")
+    assert bare.returncode == 0, bare.output
+    assert "taken as the model's inputs in order" in bare.stdout and "5 prediction(s)" in bare.stdout
+    extra = in_process(str(run.path), "input=extra.csv", cwd=tmp_path, tool="tftrain-predict")
+    assert extra.returncode == 2 and "Traceback" not in extra.output
+    assert f"give exactly the model's {len(order)} columns, in its order" in extra.stderr

@@ -72,10 +72,17 @@ def read_columns(path: Path, inputs: dict[str, dict[str, Any]]) -> dict[str, Any
                            f"({listing(list(inputs))}): give a .csv file with those columns, or an "
                            ".npz file with an array by each name.")
     header, rows = read_rows(path, key="input")
+    positional = header == [str(i) for i in range(len(header))]  # no header row in the file
     missing = [name for name in inputs if name not in header]
-    if missing:
+    if missing and positional and len(header) == len(inputs):
+        echo(f"data: {path.name}'s columns are taken as the model's inputs in order: "
+             f"{listing(list(inputs))}")
+        header = list(inputs)
+    elif missing:
         raise TftrainError(f"input={path} lacks the column(s) {listing(missing)} the model "
-                           f"takes; it has: {listing(header)}.")
+                           f"takes; it has: {listing(header)}."
+                           + (f" Without a header row, give exactly the model's {len(inputs)} "
+                              "columns, in its order." if positional else ""))
     columns = {name: [row[header.index(name)] for row in rows] for name in inputs}
     return {name: tf.constant(strings(values).astype(str) if inputs[name]["dtype"] == "string"
                               else numeric(values, path, name))

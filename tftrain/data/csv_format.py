@@ -1,4 +1,5 @@
-"""What in-memory and streamed CSVs share: delimiters, missing values, column kinds.
+"""What in-memory and streamed CSVs share: delimiters, header rows and column names (by name
+or position), missing values, column kinds.
 
 At the bottom of the CSV sources (tftrain.data.tabular reads a CSV into memory,
 tftrain.data.csv_stream streams one): both import this, it imports neither.

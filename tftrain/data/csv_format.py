@@ -97,6 +97,24 @@ def index_columns(names: list[str], used: list[str], file: Path) -> list[str]:
     return unnamed
 
 
+def chosen_columns(names: list[str], label: object, columns: dict[str, str] | None,
+                   drop: list[str] | None, file: Path) -> tuple[list[str], dict[str, str], list[str]]:
+    """(the label column(s), the declared column kinds, the columns left out), each given
+    by name or position and checked against the file's columns; an unnamed index column
+    is left out too."""
+    given = [label] if isinstance(label, (str, int, float)) else list(label)
+    if not given:
+        raise TftrainError("dataset.label=[]: name the label column (or several).")
+    labels = [column_named(name, names, file) for name in given]
+    declared = {column_named(name, names, file, "dataset.columns"): kind
+                for name, kind in (columns or {}).items()}
+    bad = {c: k for c, k in declared.items() if k not in KINDS}
+    if bad:
+        raise TftrainError(f"dataset.columns: {bad}; a column kind is one of {', '.join(KINDS)}.")
+    dropped = [column_named(name, names, file, "dataset.drop") for name in drop or []]
+    return labels, declared, dropped + index_columns(names, [*labels, *declared, *dropped], file)
+
+
 def column_named(name: object, header: list[str], file: Path, key: str = "dataset.label") -> str:
     """A column given by name, or by position (an integer; -1 is the last column)."""
     if str(name) in header:

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from omegaconf import ListConfig
 
 from tftrain.console import echo
 from tftrain.data.files import decode, matching, read_head
 from tftrain.data.forms import Stream
-from tftrain.data.csv_format import KINDS, MISSING, NAMES, column_named, columns_of, \
-    delimiter_named, detect_delimiter, index_columns, infer_kind, listing
+from tftrain.data.csv_format import MISSING, NAMES, chosen_columns, columns_of, \
+    delimiter_named, detect_delimiter, infer_kind, listing
 from tftrain.errors import TftrainError
 
 STACKED = 1024  # records whose fields are stacked at once
@@ -57,10 +56,6 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
         raise TftrainError(f"dataset.encoding={encoding}: streamed CSVs are read by tf.data, "
                            "which takes UTF-8 and 8-bit encodings (latin-1, cp1252, ...); convert "
                            "the files first (iconv -f utf-16 -t utf-8) or set dataset.in_memory=true.")
-    label = label[0] if isinstance(label, (list, tuple, ListConfig)) and len(label) == 1 else label
-    if isinstance(label, (list, tuple, ListConfig)):
-        raise TftrainError(f"dataset.label={list(label)}: several labels are read in memory only; "
-                           "set dataset.in_memory=true, or choose one label column.")
     files = matching(path, PATTERNS, "CSV files")
     head, delimiter = head_of(files[0], encoding, delimiter)
     names, has_header = columns_of(head[0], head[1:101], header, files[0])
@@ -72,11 +67,11 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
                                f"file must have the same columns ({listing(names)}).")
     if delimiter != ",":
         echo(f"data: {files[0].name} is {NAMES[delimiter]}-separated (detected or set)")
-    label = column_named(label, names, files[0])
-    declared = {column_named(name, names, files[0], "dataset.columns"): kind
-                for name, kind in (columns or {}).items()}
-    drop = [column_named(name, names, files[0], "dataset.drop") for name in drop or []]
-    drop += index_columns(names, [label, *declared, *drop], files[0])
+    labels, declared, drop = chosen_columns(names, label, columns, drop, files[0])
+    if len(labels) > 1:
+        raise TftrainError(f"dataset.label={labels}: several labels are read in memory only; "
+                           "set dataset.in_memory=true, or choose one label column.")
+    label = labels[0]
     kinds = column_kinds(names, sample, label, declared, drop)
     label_is_number = infer_kind([row[names.index(label)] for row in sample]) == "numeric"
     compressions = {f.suffix.lower() == ".gz" for f in files}
@@ -99,9 +94,6 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
 def column_kinds(header: list[str], sample: list[list[str]], label: str,
                  declared: dict[str, str], drop: list[str]) -> dict[str, str]:
     """Each input column's kind: declared, else inferred from the sample of rows."""
-    bad = {c: k for c, k in declared.items() if k not in KINDS}
-    if bad:
-        raise TftrainError(f"dataset.columns: {bad}; a column kind is one of {', '.join(KINDS)}.")
     kinds = {name: declared.get(name) or infer_kind([row[i] for row in sample])
              for i, name in enumerate(header) if name != label and name not in drop}
     text = [name for name, kind in kinds.items() if kind == "text"]
@@ -120,6 +112,7 @@ def reader(header: list[str], kinds: dict[str, str], label: str, label_is_number
     transcode = encoding is not None and encoding.lower().replace("-", "").replace("_", "") \
         not in ("utf8", "utf8sig")
     numbers = [name for name, kind in kinds.items() if kind == "numeric"]
+    column = {name: i for i, name in enumerate(header)}
 
     def is_missing(text: tf.Tensor) -> tf.Tensor:
         return tf.reduce_any(tf.equal(text[..., None], missing), axis=-1)
@@ -147,7 +140,6 @@ def reader(header: list[str], kinds: dict[str, str], label: str, label_is_number
 
     def read(fields: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """A batch of records, (rows, columns) strings -> inputs (rows, 1) and labels (rows,)."""
-        column = {name: i for i, name in enumerate(header)}
         x = {name: string(fields[:, column[name]])[:, None]
              for name, kind in kinds.items() if kind != "numeric"}
         if numbers:

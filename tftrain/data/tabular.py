@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import ListConfig
 
 from tftrain.console import echo
-from tftrain.data.csv_format import KINDS, MISSING, NAMES, column_named, columns_of, \
-    delimiter_named, detect_delimiter, index_columns, infer_kind, is_number, listing
+from tftrain.data.csv_format import MISSING, NAMES, chosen_columns, columns_of, delimiter_named, \
+    detect_delimiter, infer_kind, is_number, listing
 from tftrain.data.files import existing, read_text
 from tftrain.data.forms import Source, Stream
 from tftrain.data.sources import labels
@@ -101,17 +100,7 @@ def csv_file(path: str, label: str | list[str], task: str = "auto", columns: dic
         return csv_stream(path, label, task, columns, drop, encoding, delimiter, header)
     file = existing(path, "file")
     in_file, rows = read_rows(file, encoding, delimiter, header)
-    given = list(label) if isinstance(label, (list, tuple, ListConfig)) else [label]
-    if not given:
-        raise TftrainError("dataset.label=[]: name the label column (or several).")
-    label_columns = [column_named(name, in_file, file) for name in given]
-    declared = {column_named(name, in_file, file, "dataset.columns"): kind
-                for name, kind in (columns or {}).items()}
-    drop = [column_named(name, in_file, file, "dataset.drop") for name in drop or []]
-    drop += index_columns(in_file, [*label_columns, *declared, *drop], file)
-    bad = {c: k for c, k in declared.items() if k not in KINDS}
-    if bad:
-        raise TftrainError(f"dataset.columns: {bad} — a column kind is one of {', '.join(KINDS)}.")
+    label_columns, declared, drop = chosen_columns(in_file, label, columns, drop, file)
     by_name = {name: [row[i] for row in rows] for i, name in enumerate(in_file)}
     targets = {name: labels(label_values(by_name.pop(name), file, name), task, str(file))
                for name in label_columns}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import keras
 from omegaconf import DictConfig
@@ -28,7 +29,10 @@ def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
     offered = {k: v for k, v in spec_arguments(spec).items()
                if k in accepted and k not in factory.keywords}
     try:
-        with keyed_by_column_names():
+        # Keras warns of "unbuilt state" when a model's call() fails on the data; the error
+        # says it better, so its warnings are shown only for a model that was built.
+        with keyed_by_column_names(), warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
             model = factory(**offered)
             if not model.built:  # a subclassed model: wrap it in the data's inputs and encodings
                 model = around(model, spec)
@@ -40,8 +44,32 @@ def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
             raise
         raise TftrainError(
             f"model '{cfg.get('name') or target.rsplit('.', 1)[-1]}' ({target}) does not fit the data: the data gives "
-            f"{spec.describe()}. Keras said: {' '.join(str(error).split())}") from error
+            f"{spec.describe()}. Keras said: {' '.join(str(innermost(error)).split())}. "
+            f"{models_for(spec)}") from error
+    for warning in said:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return model
+
+
+def innermost(error: BaseException) -> BaseException:
+    """The exception Keras' wrappers were raised over ("Exception encountered when calling
+    X.call() ... Could not automatically infer the output shape"): the layer that refused."""
+    while (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__
+    return error
+
+
+def models_for(spec: Spec) -> str:
+    """Which catalogue models take data of this form."""
+    single = spec.single
+    if single is not None and len(single.shape) == 3:
+        return (f"This data is images {single.shape}: model=cnn, model=resnet, model=mlp and "
+                "model=image_augmented take it (model=transfer from 32x32).")
+    if any(f.kind == "text" for f in spec.inputs):
+        return ("This data has text: model=mlp and model=resmlp take it as the dataset encodes "
+                "it, model=text_classifier as token ids (dataset.output_mode=int).")
+    return ("This data is vectors or table columns: model=mlp, model=resmlp and model=regression "
+            "take it; model=cnn, resnet, image_augmented and transfer need images (H, W, C).")
 
 
 def check_outputs(model: keras.Model, spec: Spec, name: str) -> None:

@@ -24,6 +24,9 @@ MODULES = {
     "broken_model.py": "def model(spec:\n    return None\n",
     "mydata.py": "import numpy as np\n\ndef load(rows: int = 50):\n"
                  "    return rows\n",
+    "three_classes.py": "import keras\n\ndef model(spec):\n"
+                        "    return keras.Sequential([keras.Input(spec.input_shape), keras.layers.Flatten(),\n"
+                        "                             keras.layers.Dense(3, activation='softmax')])\n",
 }
 
 
@@ -93,6 +96,16 @@ CONFIG = {
                                      "vectors or table columns: model=mlp"]),
     "cnn-on-a-table": (["dataset=csv", "dataset.path=table.csv", "dataset.label=species", "model=cnn"],
                        ["model 'cnn'", "expected min_ndim=4", "need images (H, W, C)"]),
+    "model-target-swapped-keeping-the-option-keys": (["model._target_=three_classes.model", "allow_targets=[three_classes]"],
+                                                     ["three_classes.model takes no argument 'name'", "Its arguments: spec",
+                                                      "'~model' '+model={_target_: three_classes.model}'"]),
+    "head-narrower-than-the-classes": (["~model", "+model={_target_: three_classes.model}", "allow_targets=[three_classes]"],
+                                       ["outputs of shape (None, 3)", "label value of 9", "[0, 3)",
+                                        "classification task with 10 classes"]),
+    "gan-under-fit": (["model=gan"], ["tftrain.models.zoo.ImageGAN", "trainer=fit",
+                                      "trainer=custom_loop trainer.train_step._target_=tftrain.trainers.GANStep"]),
+    "gan-step-on-an-mlp": (["trainer=custom_loop", "trainer.train_step._target_=tftrain.trainers.GANStep"],
+                           ["trainer.train_step", "GANStep trains a GAN", "model 'mlp' has no generator"]),
     "no-layers": (["model.layers=[]"], ["model 'mlp'", "outputs of shape (None, 8, 8, 10)"]),
     "unknown-loss": (["loss=not_a_loss"], ["loss='not_a_loss'", "not a Keras loss"]),
     "loss-typo": (["loss=mean_squared_eror"], ["Did you mean 'mean_squared_error'"]),

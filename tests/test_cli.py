@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 
@@ -33,6 +35,27 @@ def test_help_lists_every_group_and_option_without_tensorflow(tmp_path, no_tenso
         for option in options:
             assert option in line, (group, option, line)
     assert not (tmp_path / "outputs").exists()
+
+
+def test_version_names_tftrain_and_what_it_runs_on_without_tensorflow(tmp_path, no_tensorflow):
+    """Hydra's own --version would print only Hydra's."""
+    import tftrain
+
+    result = run_cli("--version", cwd=tmp_path, env=no_tensorflow)
+    assert result.returncode == 0, result.output
+    assert result.stdout.startswith(f"tftrain {tftrain.__version__} (TensorFlow "), result.stdout
+    assert "Keras" in result.stdout and "Hydra" in result.stdout
+
+
+def test_python_dash_m_tftrain_is_the_tftrain_command(tmp_path, no_tensorflow):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "tftrain", "--cfg", "job", "trainer.epochs=7"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **no_tensorflow})
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout)["trainer"]["epochs"] == 7
 
 
 def test_cfg_job_prints_the_composed_config_with_overrides_without_tensorflow(tmp_path, no_tensorflow):

@@ -292,6 +292,14 @@ def test_gan_experiment_uses_its_own_step(tmp_path):
     assert generated.shape == (2, 8, 8, 1) and ((generated >= 0) & (generated <= 1)).all()
 
 
+def test_a_gan_trained_by_its_step_is_judged_by_its_loss_not_an_accuracy_it_never_logs(tmp_path):
+    """objective auto is val_accuracy for classifiers that log one; the GAN step logs losses."""
+    result = in_process("model=gan", "trainer=custom_loop", "trainer.train_step._target_=tftrain.trainers.GANStep",
+                        "debug=smoke", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    assert RunFolder(tmp_path / "run").summary["objective_metric"] == "val_loss"
+
+
 def test_a_resumed_gan_continues_as_if_never_stopped(tmp_path):
     """The step's own state (the discriminator's optimizer, the noise stream) is checkpointed
     with the model: 1 epoch, resumed to 3, equals 3 epochs in one go."""

@@ -86,11 +86,29 @@ def help_text() -> str:
         "  tftrain --cfg job                         print the composed config and exit",
         "",
         "Runs write outputs/YYYY-MM-DD/HH-MM-SS/ (move it with hydra.run.dir=PATH).",
-        "Hydra's own flags: tftrain --hydra-help.",
+        "Hydra's own flags: tftrain --hydra-help. Versions: tftrain --version.",
         "Afterwards: tftrain-report outputs/ | tftrain-eval RUN_FOLDER | "
         "tftrain-predict RUN_FOLDER input=FILE",
     ]
     return "\n".join(lines)
+
+
+def version_line() -> str:
+    """tftrain's version and those of what it runs on, read without importing them."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from tftrain import __version__
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (f"tftrain {__version__} (TensorFlow {installed('tensorflow')}, Keras "
+            f"{installed('keras')}, Hydra {installed('hydra-core')}, Python "
+            f"{platform.python_version()})")
 
 
 def _task(cfg: DictConfig) -> float:
@@ -192,6 +210,9 @@ def command(argv: list[str]) -> int:
     sweep.start()
     if "--help" in argv or "-h" in argv:
         print(help_text())
+        return 0
+    if "--version" in argv or "-V" in argv:  # Hydra's own --version names only Hydra
+        print(version_line())
         return 0
     try:
         argv = expand_resume(argv)

@@ -110,6 +110,7 @@ def said(error: BaseException, limit: int = 400) -> str:
     text = re.sub(r"\{\{function_node [^}]*\}\}|\[\[\{\{node [^\]]*\]\]|\[Op:[^\]]*\]( name: \S*)?",
                   "", text.split("\n\t [[")[0]).replace("\\'", "'")
     text = re.sub(r"Error in user-defined function passed to .*? with iterator: \S+: ", "", text)
+    text = re.sub(r"\s*Label values:[\d ]+", "", text)  # a batch's labels, one by one
     text = " ".join(text.split()) or "(no message)"
     text = text if len(text) <= limit else text[:limit - 3] + "..."
     return f"{type(error).__name__}: {text}"

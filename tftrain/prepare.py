@@ -78,6 +78,7 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
     stage.phase = "building the model"
     with strategy.scope():
         model = stage.model = build_model(cfg.model, data.spec)
+        check_step(model, cfg.trainer)
         compile_model(model, cfg, data.spec, trainer)
     logged, validated = logged_names(trainer, model, data), data.val is not None
     objective = task.checked_objective(cfg.objective.metric, cfg.objective.mode, data.spec,
@@ -91,12 +92,26 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
     return Prepared(strategy, trainer, first_epoch, first_step, data, model, callbacks, objective)
 
 
+def check_step(model: keras.Model, trainer: DictConfig) -> None:
+    """A model that names the step it is trained by (a GAN: two optimizers, two updates per
+    batch) gets that step, or the run is refused: with another it trains nonsense."""
+    needed = getattr(model, "trained_by", None)
+    step = OmegaConf.select(trainer, "train_step._target_", default=None)
+    if needed and step != needed:
+        now = f"trainer.train_step._target_={step}" if step else "trainer=fit (Keras' own step)"
+        raise TftrainError(
+            f"model '{model.name}' ({type(model).__module__}.{type(model).__name__}) is trained "
+            f"by its own step, {needed}, not by {now}: add trainer=custom_loop "
+            f"trainer.train_step._target_={needed}.")
+
+
 def logged_names(trainer: Trainer, model: keras.Model, data: Data) -> list[str]:
     """What the run logs, found by one forward pass with the loss and metrics on a batch of
     zeros: where a model whose output does not fit the labels fails, before training."""
-    shape = getattr(model, "output_shape", "?")
-    with door(f"model '{model.name}' gives outputs of shape {shape}, which its loss and "
-              "metrics could not compare with the labels",
+    shape = getattr(model, "output_shape", None)
+    outputs = f"outputs of shape {shape}" if shape else "outputs"
+    with door(f"model '{model.name}' gives {outputs} which its loss and metrics could not "
+              "compare with the labels",
               f"outputs that fit the data's {data.spec.describe()}"):
         return trainer.logged_metrics(model, data)
 

@@ -113,10 +113,12 @@ def default_metrics(target: Target) -> list[str]:
     return ["accuracy"] if target.task == "classification" else ["mae"]
 
 
-def objective(metric: str, mode: str, spec: Spec, has_val: bool) -> tuple[str, str]:
-    """Which logged metric a sweep optimises, and whether higher is better."""
+def objective(metric: str, mode: str, spec: Spec, has_val: bool, logged: list[str]) -> tuple[str, str]:
+    """Which logged metric a sweep optimises, and whether higher is better. `auto`: the
+    accuracy of a classifier that logs one (a GAN's step logs losses only), else the loss."""
     if metric == "auto":
-        base = "accuracy" if spec.task == "classification" and not spec.multi_output else "loss"
+        accurate = spec.task == "classification" and not spec.multi_output and "accuracy" in logged
+        base = "accuracy" if accurate else "loss"
         metric = f"val_{base}" if has_val else base
     if mode == "auto":
         mode = "max" if any(word in metric for word in MAXIMIZED) else "min"
@@ -128,7 +130,7 @@ def checked_objective(metric: str, mode: str, spec: Spec, logged: list[str],
     """The objective, checked before training against the metrics the run logs (a misspelt
     one would otherwise train a whole run, or a whole sweep, for nothing). Without a
     validation split a val_ metric falls back to its training twin, said once."""
-    chosen, mode = objective(metric, mode, spec, validated)
+    chosen, mode = objective(metric, mode, spec, validated, logged)
     names = logged + ([f"val_{name}" for name in logged] if validated else [])
     if chosen in names:
         return chosen, mode

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from tftrain.data import Spec
 from tftrain.errors import TftrainError, raised_in_tftrain
-from tftrain.instantiate import instantiate
+from tftrain.instantiate import instantiate, parameters, unknown_argument
 from tftrain.models.head import unscale
 from tftrain.models.inputs import keyed_by_column_names, model_inputs, needs_preprocessing
 
@@ -25,17 +25,22 @@ def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
     """Build the model a config names against the data's input shape."""
     target = cfg.get("_target_", "?")
     factory = instantiate(cfg, "model", _partial_=True, _convert_="all")
+    refused = unknown_argument(target, list(factory.keywords), parameters(factory.func), "model")
+    if refused:  # checked before the call, which would count it as a model not fitting the data
+        raise TftrainError(f"{refused} To replace the model config whole (the option's own keys "
+                           f"with it), write '~model' '+model={{_target_: {target}}}'.")
     accepted = inspect.signature(factory.func).parameters
     offered = {k: v for k, v in spec_arguments(spec).items()
                if k in accepted and k not in factory.keywords}
     try:
         # Keras warns of "unbuilt state" when a model's call() fails on the data; the error
         # says it better, so its warnings are shown only for a model that was built.
-        with keyed_by_column_names(), warnings.catch_warnings(record=True) as said:
+        with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always")
-            model = factory(**offered)
-            if not model.built:  # a subclassed model: wrap it in the data's inputs and encodings
-                model = around(model, spec)
+            with keyed_by_column_names():
+                model = factory(**offered)
+                if not model.built:  # a subclassed model: wrap it in the data's inputs and encodings
+                    model = around(model, spec)
         check_outputs(model, spec, cfg.get("name") or target.rsplit(".", 1)[-1])
     except TftrainError:
         raise

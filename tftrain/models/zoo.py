@@ -59,6 +59,8 @@ class ImageGAN(keras.Model):
     express, which is what the custom loop's pluggable step is for.
     """
 
+    trained_by = "tftrain.trainers.GANStep"  # checked before training (prepare.check_step)
+
     def __init__(self, input_shape: tuple[int, ...], latent_dim: int = 16, width: int = 64, **kwargs):
         super().__init__(**kwargs)
         self.image_shape, self.latent_dim, self.width = tuple(input_shape), latent_dim, width

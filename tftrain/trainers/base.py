@@ -10,7 +10,7 @@ import tensorflow as tf
 from tensorflow.python.framework.config import is_op_determinism_enabled  # as Keras' own auto
 
 from tftrain.data import Data
-from tftrain.trainers.steps import build_metrics, zeros_like_batch
+from tftrain.trainers.steps import build_metrics, probe_batch
 
 # `jit_compile: auto` on a CPU-only machine: XLA where it was measured to pay (README,
 # Benchmarks). These layers compile to matmuls and fused elementwise loops; the Adam update
@@ -51,9 +51,9 @@ class Trainer:
 
     def logged_metrics(self, model: keras.Model, data: Data) -> list[str]:
         """The names of the training logs (validation logs add val_ twins): `fit` logs the
-        compiled loss and metrics, built here on a batch of zeros, as fit builds them."""
+        compiled loss and metrics, built here on a probe batch, as fit builds them."""
         with model.distribute_strategy.scope():
-            build_metrics(model, zeros_like_batch(data.train))
+            build_metrics(model, probe_batch(data.train, data.spec))
         return list(model.get_metrics_result())
 
     def resolve_jit_compile(self, model: keras.Model, steps_per_epoch: int) -> None:

@@ -21,7 +21,7 @@ from tftrain.callbacks import floats
 from tftrain.data import Data
 from tftrain.instantiate import instantiate
 from tftrain.trainers.base import Trainer
-from tftrain.trainers.steps import zeros_like_batch
+from tftrain.trainers.steps import probe_batch, zeros_like_batch
 
 LoopFunction = Callable[[Any, tf.Tensor], dict]
 
@@ -80,21 +80,21 @@ class CustomLoopTrainer(Trainer):
 
     def logged_metrics(self, model: keras.Model, data: Data) -> list[str]:
         """What the step's `results()` names (a GAN step logs d_loss and g_loss)."""
-        self.build_step(model, data.train)
+        self.build_step(model, probe_batch(data.train, data.spec))
         return list(self.step.results())
 
-    def build_step(self, model: keras.Model, dataset: tf.data.Dataset) -> None:
-        """The step and all its variables, once per model."""
-        if self.step is not None and self.step.model is model:
-            return
+    def build_step(self, model: keras.Model, batch: Any) -> None:
+        """The step and all its variables, built on `batch`."""
         with model.distribute_strategy.scope():  # the step's own variables are mirrored too
             self.step = instantiate(self.step_config, "trainer.train_step", model=model)
-            self.step.build(zeros_like_batch(dataset))
+            self.step.build(batch)
         self.train_function = self.test_function = None
 
     def prepare(self, model: keras.Model, dataset: tf.data.Dataset) -> None:
-        """The step, then the two loop functions (traced with the jit_compile decided by now)."""
-        self.build_step(model, dataset)
+        """The step (once per model), then the two loop functions (traced with the
+        jit_compile decided by now)."""
+        if self.step is None or self.step.model is not model:
+            self.build_step(model, zeros_like_batch(dataset))
         if self.train_function is not None:
             return
         self.train_function = self.loop_function(model, self.step.train)

@@ -18,6 +18,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tftrain.data import Spec
+from tftrain.errors import TftrainError
+
 
 def batch_size_of(x) -> tf.Tensor:
     return tf.shape(next(t for t in tf.nest.flatten(x) if t is not None))[0]
@@ -45,6 +48,19 @@ def zeros_like_batch(dataset: tf.data.Dataset):
         return tf.zeros([1 if d is None else d for d in spec.shape], spec.dtype)
 
     return tf.nest.map_structure(zeros, dataset.element_spec)
+
+
+def probe_batch(dataset: tf.data.Dataset, spec: Spec):
+    """One batch of zeros whose labels are each class target's last class: a head with
+    fewer units than classes fails on it before training, not in the middle of it, with the
+    first batch that holds such a class."""
+    x, y, weight = keras.utils.unpack_x_y_sample_weight(zeros_like_batch(dataset))
+    last = {t.name: t.num_classes - 1 for t in spec.targets if t.num_classes}
+    if isinstance(y, dict):
+        y = {name: label + tf.cast(last.get(name, 0), label.dtype) for name, label in y.items()}
+    elif y is not None and spec.num_classes:
+        y = y + tf.cast(spec.num_classes - 1, y.dtype)
+    return keras.utils.pack_x_y_sample_weight(x, y, weight)
 
 
 class SupervisedStep:
@@ -97,6 +113,13 @@ class GANStep:
     """
 
     def __init__(self, model: keras.Model) -> None:
+        missing = [part for part in ("generator", "discriminator", "latent_dim", "noise")
+                   if not hasattr(model, part)]
+        if missing:
+            raise TftrainError(
+                f"trainer.train_step: tftrain.trainers.GANStep trains a GAN, a model with a "
+                f"generator, a discriminator, latent_dim and noise (model=gan); model "
+                f"'{model.name}' has no {', '.join(missing)}. Use model=gan, or another step.")
         self.model = model
         self.g_optimizer = model.optimizer
         self.d_optimizer = type(model.optimizer).from_config(model.optimizer.get_config())

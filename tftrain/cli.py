@@ -187,6 +187,7 @@ def expand_resume(argv: list[str]) -> list[str]:
     if not given:
         return argv
     folder = RunFolder(given, "resume")
+    sweep.refuse_resuming_a_job(Path(folder.path))  # a sweep's job resumes with its sweep
     previous = [o for o in folder.overrides() if not o.startswith("resume=")]
     rest = [a for a in argv if not a.startswith("resume=")]
     return [*previous, *rest, f"resume={folder.path}", f"hydra.run.dir={folder.path}"]

@@ -142,7 +142,9 @@ def preflight(argv: list[str]) -> str | None:
     parser = OverridesParser.create()
     for override in override_list:
         try:
-            parser.parse_overrides([override])
+            for each in parser.parse_overrides([override]):  # a sweep's values too: range(1, 5, 0)
+                if each.is_discrete_sweep() and not list(each.sweep_string_iterator()):
+                    raise ValueError("it sweeps no value: an empty range")
         except Exception as error:
             said = " ".join(str(error).split()).split(" See https://")[0]
             return (f"cannot read the override {override!r} ({said}). A value holding characters "
@@ -168,8 +170,8 @@ def preflight(argv: list[str]) -> str | None:
     try:
         for variant in variants:
             composed(variant)
-        if multirun:
-            check_sweeper(compose(variants[0], hydra=True).hydra.sweeper)
+        # a plain run too: tftrain's Optuna sweeper without -m is refused (it needs a sweep)
+        check_sweeper(compose(variants[0], hydra=True).hydra.sweeper, override_list, multirun)
     except TftrainError as error:
         return str(error)
     return None

@@ -71,6 +71,7 @@ def read_run(path: Path, root: Path) -> RunRecord:
                               markup=False)
         summary, listed = {"status": "damaged"}, []
     overrides = dict(o.split("=", 1) if "=" in o else (o, "") for o in listed)
+    overrides.pop("resume", None)  # where a run was continued from, not what it trained
     name = path.relative_to(root).as_posix() if path != root else path.name
     return RunRecord(path, name, summary, overrides)
 

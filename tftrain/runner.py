@@ -27,6 +27,7 @@ from tftrain.prepare import Stage, backup_node, prepare  # noqa: E402
 from tftrain.run_folder import INTERRUPTED  # noqa: E402
 from tftrain.search import TrialRef  # noqa: E402
 from tftrain.signals import Signals  # noqa: E402
+from tftrain.sweep import resume_command  # noqa: E402
 from tftrain.summary import class_names, job_overrides, report, summarize  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
 
@@ -106,7 +107,7 @@ def interrupted(cfg: DictConfig, stage: Stage, error: Interrupted, started: date
         if stage.phase == "training" else []
     if stage.model is not None:
         kept.append(f"the weights so far are in {run_dir / INTERRUPTED}")
-    then = (f"Resume with: tftrain resume={run_dir}" if backup_node(cfg) is not None else
+    then = (f"Resume with: {resume_command(run_dir)}" if backup_node(cfg) is not None else
             "This run has no backup callback, so it cannot be resumed; run it again to start over")
     message = (f"interrupted by {signal_name(error.signal_number)} {where}"
                + (f" ({'; '.join(kept)})" if kept else "") + f". {then}")

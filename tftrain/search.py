@@ -22,15 +22,18 @@ PRUNERS = ("median", "hyperband", "successive_halving", "none")
 DIRECTIONS = ("auto", "minimize", "maximize")
 
 
-def check_sweeper(node: Any) -> None:
+def check_sweeper(node: Any, overrides: list[str] | None = None, multirun: bool = True) -> None:
     """hydra.sweeper, checked at composition: a misspelt pruner or direction, a count out of
-    range or a search dimension Hydra cannot read is refused before the first trial."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
+    range, or a search dimension that cannot be searched (`overrides`: the command line's)
+    is refused before the first trial and before the sweep folder exists."""
     from tftrain.errors import TftrainError, did_you_mean
 
     if node.get("_target_") != SWEEPER:
         return
+    if not multirun:
+        raise TftrainError("hparams_search=optuna (tftrain's Optuna sweeper) is a search over many "
+                           "runs: add -m (tftrain -m hparams_search=optuna ...). A plain run would "
+                           "ignore the search space and train once with the config's values.")
     pruner = node.get("pruner")
     if isinstance(pruner, str) and pruner not in PRUNERS:
         raise TftrainError(f"hydra.sweeper.pruner={pruner!r} is not a pruner.{did_you_mean(pruner, PRUNERS)} "
@@ -41,18 +44,14 @@ def check_sweeper(node: Any) -> None:
     for key, least in (("n_trials", 1), ("n_jobs", 1), ("warmup_epochs", 0)):
         if not isinstance(node.get(key), int) or node.get(key) < least:
             raise TftrainError(f"hydra.sweeper.{key}={node.get(key)!r} must be an integer >= {least}.")
-    for key, value in (node.get("params") or {}).items():
-        try:
-            OverridesParser.create().parse_overrides([f"{key}={value}"])
-        except Exception as error:
-            raise TftrainError(f"hydra.sweeper.params.{key}={value!r} is not a search dimension "
-                               f"Hydra can read ({' '.join(str(error).split())[:200]}); use "
-                               "choice(...), range(...), interval(...) or tag(log, ...).") from None
     import importlib.util
 
     if importlib.util.find_spec("optuna") is None:
         raise TftrainError("hparams_search=optuna needs Optuna, which is not installed: "
                            "pip install \"tftrain[optuna]\".")
+    from hydra_plugins.tftrain_optuna_sweeper._space import check_space
+
+    check_space(node, overrides or [])
 
 
 @dataclass(frozen=True)

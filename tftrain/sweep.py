@@ -13,26 +13,33 @@ import contextlib
 import logging
 import math
 import os
+import shlex
+import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import artifacts, schema
 from tftrain.console import console, echo, fail, label_lines
+from tftrain.errors import TftrainError
 
 log = logging.getLogger("tftrain")
 # The sweep that just ended (in the process that ran Hydra): its folder and the jobs in it
 # that did not complete, for the command's exit status.
-outcome: dict[str, Any] = {"sweep_dir": None, "failed": []}
+# `replaced`: job folders of Optuna trials a stopped search left and a new trial replaced.
+outcome: dict[str, Any] = {"sweep_dir": None, "failed": [], "replaced": []}
+# What Hydra and the Optuna search write into a sweep folder before any job has run.
+SWEEP_BOOKKEEPING = {"multirun.yaml", "optuna.db"}
 
 
 def start() -> None:
     """A new command: no sweep has ended yet, no job is labelled."""
-    outcome.update(sweep_dir=None, failed=[])
+    outcome.update(sweep_dir=None, failed=[], replaced=[])
     label_lines(None)
 
 
@@ -55,8 +62,67 @@ def unique_dir(path: str) -> str:
 
 
 def remove_if_empty(folder: str) -> None:
+    """A folder nothing was written into, and the empty folders above it up to the working
+    folder (outputs/multirun/<date>/)."""
+    here, path = Path.cwd().resolve(), Path(folder).resolve()
     with contextlib.suppress(OSError):  # not empty: a run or a sweep wrote into it; keep it
-        os.rmdir(folder)
+        path.rmdir()
+        while (path := path.parent) != here and path.is_relative_to(here):
+            path.rmdir()
+
+
+def discard_if_unused(folder: str) -> None:
+    """A sweep folder in which no job ran (refused, or Ctrl-C before the first job) holds
+    only Hydra's multirun.yaml and the study: removed, so that nothing is left half-written."""
+    path = Path(folder)
+    if path.is_dir() and all(p.is_file() and p.name in SWEEP_BOOKKEEPING for p in path.iterdir()):
+        for bookkeeping in path.iterdir():
+            bookkeeping.unlink()
+        remove_if_empty(folder)
+
+
+def sweep_command(sweep_dir: Path) -> str:
+    """The command that continues a sweep: its own arguments (from multirun.yaml) and its
+    folder. Re-running it skips the completed jobs, resumes interrupted ones (an Optuna
+    search resumes its interrupted trials) and runs the rest."""
+    try:
+        overrides = OmegaConf.load(sweep_dir / "multirun.yaml").hydra.overrides
+        given = [*overrides.task, *overrides.hydra]
+    except Exception:  # no multirun.yaml (a sweep of an older tftrain): say what to add
+        given = ["<the sweep's arguments>"]
+    kept = [shlex.quote(str(o)) for o in given
+            if not str(o).startswith(("hydra.sweep.dir=", "hydra.mode="))]
+    return f"tftrain -m {' '.join(kept)} hydra.sweep.dir={shlex.quote(str(sweep_dir))}"
+
+
+def resume_command(run_dir: Path) -> str:
+    """How to continue an interrupted run: `resume=` for a run of its own; for a job of a
+    sweep, the sweep's command (resuming the job alone would leave the sweep, its report and
+    an Optuna study not knowing it)."""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return sweep_command(Path(HydraConfig.get().sweep.dir))
+    return f"tftrain resume={run_dir}"
+
+
+def refuse_resuming_a_job(folder: Path) -> None:
+    """`resume=` of a sweep's job folder is refused, with the command that resumes it."""
+    sweep_dir = folder.resolve().parent
+    if (sweep_dir / "multirun.yaml").is_file() and folder.resolve().name.isdigit():
+        raise TftrainError(f"resume={folder}: that folder is job {folder.resolve().name} of the "
+                           f"sweep in {sweep_dir}; a job resumes as part of its sweep (it then counts "
+                           f"in the sweep's report and, for an Optuna search, in its study). Re-run "
+                           f"the sweep: {sweep_command(sweep_dir)}")
+
+
+def forget_tracing_of_earlier_jobs() -> None:
+    """Each job of a sweep builds a fresh model whose tf.functions are traced anew: by
+    design, not the retracing TensorFlow warns of ("5 out of the last 11 calls to ...
+    triggered tf.function retracing"), which it counts across the process. Counting from
+    each job's start keeps the warning for retracing within a job."""
+    module = sys.modules.get("tensorflow.python.eager.polymorphic_function.polymorphic_function")
+    manager = getattr(module, "_FrequentTracingDetectorManager", None)
+    if manager is not None:
+        module._frequent_tracing_detector_manager = manager()
 
 
 def job_overrides() -> list[str]:
@@ -83,7 +149,9 @@ def previous_attempt(cfg: DictConfig) -> dict[str, Any] | None:
         summary = artifacts.read_summary(run_dir)
     except ValueError:
         return None
-    return summary if summary.get("overrides") == job_overrides() else None
+    # resume= names where a run continued, not what it trained
+    listed = [o for o in summary.get("overrides") or [] if not o.startswith("resume=")]
+    return summary if listed == job_overrides() else None
 
 
 def completed_objective(cfg: DictConfig) -> float | None:
@@ -130,6 +198,13 @@ class SweepEnd(Callback):
     """At the end of a multirun: report.md, report.csv and sweep.png in the sweep folder,
     the table on the console, and the list of jobs that did not complete (for the exit status)."""
 
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        atexit.register(discard_if_unused, str(config.hydra.sweep.dir))
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            forget_tracing_of_earlier_jobs()
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from tftrain import report
 
@@ -142,7 +217,8 @@ class SweepEnd(Callback):
         console().print(f"report: {', '.join(map(str, written))}", markup=False)
         outcome["sweep_dir"] = str(sweep_dir)
         outcome["failed"] = [f"{run.name} ({run.status})" for run in runs
-                             if run.status not in ("completed", "pruned")]
+                             if run.status not in ("completed", "pruned")
+                             and run.name not in outcome["replaced"]]
 
 
 def exit_status() -> int:
@@ -152,8 +228,9 @@ def exit_status() -> int:
         return 0
     fail(f"{len(failed)} job(s) of the sweep in {outcome['sweep_dir']} did not complete: "
          f"{', '.join(failed)}. Each job folder's summary.json and train.log say why. Re-running "
-         f"the same command with hydra.sweep.dir={outcome['sweep_dir']} runs only the jobs that "
-         f"did not complete (an Optuna search continues its study instead).")
+         f"the sweep ({sweep_command(Path(outcome['sweep_dir']))}) runs only the jobs that did "
+         f"not complete (an Optuna search continues its study instead: a failed trial counts "
+         f"toward n_trials and is not run again).")
     return 1
 
 

@@ -17,16 +17,16 @@ from typing import Any, Callable
 
 import optuna
 import yaml
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import IntervalSweep, Override, RangeSweep, Transformer
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from tftrain import artifacts
+from tftrain import artifacts, sweep
 from tftrain.console import echo
 from tftrain.errors import TftrainError
 from tftrain.schema import objective_direction
 from tftrain.search import make_pruner
+
+from hydra_plugins.tftrain_optuna_sweeper._space import encode, grid, search_space
 
 State = optuna.trial.TrialState
 COUNTED = (State.COMPLETE, State.PRUNED, State.FAIL)
@@ -43,23 +43,52 @@ class Search:
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # tftrain says what happens
         space, fixed = search_space({**(self.settings.get("params") or {})}, arguments)
         study = self.study(space)
+        # as Hydra's own sweeper does: the sweep's arguments, for the command that continues it
+        OmegaConf.save(self.config, self.folder / "multirun.yaml")
+        resumed = self.left_running(study)
+        remaining = self.settings["n_trials"] - sum(counted(t) for t in study.trials) - len(resumed)
+        if study.trials:
+            echo(f"search: continuing study '{study.study_name}' ({len(study.trials)} trials so "
+                 f"far, {len(resumed)} interrupted to resume, {max(remaining, 0)} new to run)")
+        for trial, overrides in resumed:
+            echo(f"search: resuming trial {trial.number} in {self.folder / str(trial.number)}")
+            self.launch(study, [trial], [overrides], trial.number)
         job = len(study.trials)
-        remaining = self.settings["n_trials"] - sum(counted(t) for t in study.trials)
-        if job:
-            echo(f"search: continuing study '{study.study_name}' ({job} trials so far, "
-                 f"{max(remaining, 0)} to run)")
         while remaining > 0:
             trials = [study.ask(space) for _ in range(min(self.settings["n_jobs"], remaining))]
             if [t.number for t in trials] != list(range(job, job + len(trials))):
                 raise TftrainError(f"the study in {self.storage} gained trials from elsewhere while "
                                    "this search ran; one search per study at a time.")
-            overrides = [tuple(fixed + [f"{k}={encode(v)}" for k, v in t.params.items()])
-                         for t in trials]
-            self.validate(overrides)
-            for trial, ret in zip(trials, self.launcher.launch(overrides, initial_job_idx=job)):
-                self.tell(study, trial, Path(ret.hydra_cfg.hydra.runtime.output_dir))
+            self.launch(study, trials, [tuple(fixed + [f"{k}={encode(v)}" for k, v in t.params.items()])
+                                        for t in trials], job)
             job, remaining = job + len(trials), remaining - len(trials)
         self.finish(study)
+
+    def launch(self, study: optuna.Study, trials: list[Any], overrides: list[tuple[str, ...]],
+               first: int) -> None:
+        """Run trials as jobs numbered from `first` (job number = trial number) and tell the
+        study how each ended."""
+        self.validate(overrides)
+        for trial, ret in zip(trials, self.launcher.launch(overrides, initial_job_idx=first)):
+            self.tell(study, trial, Path(ret.hydra_cfg.hydra.runtime.output_dir))
+
+    def left_running(self, study: optuna.Study) -> list[tuple[Any, tuple[str, ...]]]:
+        """The trials a stopped search left running. One whose folder says it was interrupted
+        (Ctrl-C, SIGTERM) is resumed in its folder, so nothing it trained is lost; any other
+        (killed outright) is marked failed and not counted: a new trial replaces it. Either
+        way its folder no longer fails the command's exit status once the search has run."""
+        resumed = []
+        for trial in study.trials:
+            if trial.state not in (State.RUNNING, State.WAITING):
+                continue
+            summary = previous_summary(self.folder / str(trial.number))
+            if summary.get("status") == "interrupted" and summary.get("overrides"):
+                resumed.append((trial, tuple(summary["overrides"])))
+            else:
+                study._storage.set_trial_system_attr(trial._trial_id, STALE, True)
+                study.tell(trial.number, state=State.FAIL)
+        sweep.outcome["replaced"] = [str(t.number) for t in study.trials if t.system_attrs.get(STALE)]
+        return resumed
 
     @property
     def storage(self) -> str:
@@ -76,10 +105,6 @@ class Search:
         study = optuna.create_study(study_name=name, storage=self.storage, load_if_exists=True,
                                     direction=self.direction(), sampler=self.sampler(space, len(existing)),
                                     pruner=self.pruner())
-        for trial in study.trials:  # left running by a search that was stopped
-            if trial.state in (State.RUNNING, State.WAITING):
-                study._storage.set_trial_system_attr(trial._trial_id, STALE, True)
-                study.tell(trial.number, state=State.FAIL)
         return study
 
     def direction(self) -> str:
@@ -108,25 +133,22 @@ class Search:
         return make_pruner(chosen, self.settings.get("warmup_epochs", 2),
                            int(self.config.trainer.epochs))
 
-    def tell(self, study: optuna.Study, trial: optuna.Trial, folder: Path) -> None:
+    def tell(self, study: optuna.Study, trial: Any, folder: Path) -> None:
         """Tell the study how a trial's job ended, from its summary.json; say it."""
-        try:
-            summary = artifacts.read_summary(folder)
-        except (OSError, ValueError):
-            summary = {"status": "failed"}
+        summary = previous_summary(folder) or {"status": "failed"}
         status, value = summary.get("status"), summary.get("objective")
         params = " ".join(f"{k}={encode(v)}" for k, v in trial.params.items())
         if status == "completed" and value is not None and math.isfinite(value):
-            study.tell(trial, value)
+            study.tell(trial.number, value)
             best = study.best_trial
             echo(f"search: trial {trial.number} ({params}): {summary.get('objective_metric')} "
                  f"{value:.4f}; best {best.value:.4f} (trial {best.number})")
         elif status == "pruned":
-            study.tell(trial, state=State.PRUNED)
+            study.tell(trial.number, state=State.PRUNED)
             echo(f"search: trial {trial.number} ({params}) pruned after epoch "
                  f"{summary.get('epochs_completed')}")
         else:
-            study.tell(trial, state=State.FAIL)
+            study.tell(trial.number, state=State.FAIL)
             echo(f"search: trial {trial.number} ({params}) {status or 'failed'}; the study goes on")
 
     def finish(self, study: optuna.Study) -> None:
@@ -144,65 +166,16 @@ class Search:
         plot_search(study, self.folder)
 
 
+def previous_summary(folder: Path) -> dict[str, Any]:
+    """A trial folder's summary.json, or {} where there is none (yet) or it is unreadable."""
+    try:
+        return artifacts.read_summary(folder)
+    except (OSError, ValueError):
+        return {}
+
+
 def counted(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.state in COUNTED and not trial.system_attrs.get(STALE)
-
-
-def search_space(params: dict[str, Any], arguments: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """The distributions to search (from `hydra.sweeper.params` and the command line, which
-    wins) and the overrides every trial gets as they are."""
-    lines = {**{k: f"{k}={v}" for k, v in params.items()},
-             **{a.split("=", 1)[0].lstrip("+~"): a for a in arguments}}
-    space, fixed = {}, []
-    for override in OverridesParser.create().parse_overrides(list(lines.values())):
-        if override.is_sweep_override():
-            space[override.get_key_element()] = distribution(override)
-        else:
-            fixed.append(override.input_line)
-    return space, fixed
-
-
-def distribution(override: Override) -> optuna.distributions.BaseDistribution:
-    """choice(...) -> categorical; range(a, b, step) -> ints (or floats) on a grid;
-    interval(a, b) -> a float (or int) range; tag(log, ...) searches on a log scale."""
-    value = override.value()
-    log = "log" in getattr(value, "tags", set())
-    if override.is_choice_sweep():
-        return optuna.distributions.CategoricalDistribution(
-            list(override.sweep_iterator(transformer=Transformer.encode)))
-    if isinstance(value, RangeSweep):
-        numbers = [value.start, value.stop, value.step]
-        if all(isinstance(n, int) for n in numbers):
-            last = value.start + value.step * ((value.stop - value.start - 1) // value.step)
-            return optuna.distributions.IntDistribution(value.start, last, log=log,
-                                                        step=1 if log else value.step)
-        return optuna.distributions.FloatDistribution(value.start, value.stop - value.step,
-                                                      step=None if log else value.step, log=log)
-    if isinstance(value, IntervalSweep):
-        if isinstance(value.start, int) and isinstance(value.end, int):
-            return optuna.distributions.IntDistribution(value.start, value.end, log=log)
-        return optuna.distributions.FloatDistribution(value.start, value.end, log=log)
-    raise TftrainError(f"{override.input_line}: a search takes choice(...), range(...) or "
-                       "interval(...), optionally tag(log, ...).")
-
-
-def grid(space: dict[str, Any]) -> dict[str, list[Any]]:
-    """The grid sampler's search space: every parameter must be a list of choices."""
-    values = {}
-    for name, dist in space.items():
-        if isinstance(dist, optuna.distributions.CategoricalDistribution):
-            values[name] = list(dist.choices)
-        elif isinstance(dist, optuna.distributions.IntDistribution):
-            values[name] = list(range(dist.low, dist.high + 1, dist.step))
-        else:
-            raise TftrainError(f"hydra/sweeper/sampler=grid searches a grid: '{name}' is a "
-                               "continuous interval; give it as choice(...) or range(...).")
-    return values
-
-
-def encode(value: Any) -> str:
-    """A parameter as an override's value."""
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def plot_search(study: optuna.Study, folder: Path) -> None:

@@ -4,6 +4,9 @@ interrupted sweep, distinct folders, and the report written at the end of every 
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import time
 import json
 import subprocess
 from pathlib import Path
@@ -207,3 +210,104 @@ def test_parallel_trials_prune_through_the_shared_study(tmp_path):
     for number, state, _ in trials_of(sweep):
         assert RunFolder(sweep / str(number)).summary["status"] == \
             ("pruned" if state == "PRUNED" else "completed")
+
+
+def wait_for(process: subprocess.Popen, ready, timeout: float = 240) -> None:
+    started = time.monotonic()
+    while not ready() and process.poll() is None:
+        assert time.monotonic() - started < timeout, "never got there"
+        time.sleep(0.05)
+    assert process.poll() is None, process.communicate()
+
+
+def popen(tmp_path: Path, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return subprocess.Popen([*tftrain_command(), *args], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.slow
+def test_an_interrupted_search_resumes_its_trial_when_rerun_and_then_exits_0(tmp_path):
+    """Ctrl-C in trial 0: the hint is the sweep's command; running it resumes trial 0 in its
+    folder (its epochs kept) and completes the search; running it again has nothing to do."""
+    pytest.importorskip("optuna", reason="pip install tftrain[optuna]")
+    sweep = tmp_path / "sweep"
+    args = ("-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "trainer.epochs=40",
+            f"hydra.sweep.dir={sweep}")
+    process = popen(tmp_path, *args)
+    wait_for(process, lambda: len(RunFolder(sweep / "0").metrics) >= 2
+             if (sweep / "0" / "metrics.csv").is_file() else False)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert f"Resume with: tftrain -m hparams_search=optuna trainer.epochs=40 " \
+           f"hydra.sweeper.n_trials=2 hydra.sweep.dir={sweep}" in err
+    assert RunFolder(sweep / "0").summary["status"] == "interrupted"
+
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.output
+    assert "search: resuming trial 0" in again.stdout and "resuming in epoch" in again.stdout
+    assert [(n, state) for n, state, _ in trials_of(sweep)] == [(0, "COMPLETE"), (1, "COMPLETE")]
+    assert RunFolder(sweep / "0").summary["status"] == "completed"
+    third = run_cli(*args, cwd=tmp_path)
+    assert third.returncode == 0 and "0 new to run" in third.stdout, third.output
+
+
+@pytest.mark.slow
+def test_ctrl_c_before_the_first_job_leaves_no_sweep_folder(tmp_path):
+    sweep = tmp_path / "outputs" / "sweep"
+    process = popen(tmp_path, "-m", "debug=smoke", "seed=1,2", f"hydra.sweep.dir={sweep}")
+    wait_for(process, (sweep / "multirun.yaml").is_file)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resuming_a_job_of_a_sweep_alone_is_refused_with_the_sweep_command(tmp_path):
+    sweep = tmp_path / "sweep"
+    assert in_process("-m", "debug=smoke", "seed=1,2", "trainer.epochs=1",
+                      f"hydra.sweep.dir={sweep}", cwd=tmp_path).returncode == 0
+    result = in_process(f"resume={sweep / '1'}", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.output, result.output
+    assert "job 1 of the sweep" in result.stderr
+    assert f"tftrain -m debug=smoke seed=1,2 trainer.epochs=1 hydra.sweep.dir={sweep}" in result.stderr
+
+
+def test_resume_is_no_swept_parameter_in_a_report(tmp_path):
+    from tftrain import report
+
+    for name, overrides in (("a", ["seed=1"]), ("b", ["seed=1", "resume=/x/b"])):
+        (tmp_path / name / ".hydra").mkdir(parents=True)
+        (tmp_path / name / ".hydra" / "overrides.yaml").write_text(
+            "".join(f"- {o}\n" for o in overrides))
+    assert report.swept_keys(report.collect([tmp_path])) == []
+
+
+@pytest.mark.slow
+def test_a_sweep_of_fresh_models_prints_no_retracing_warning(tmp_path):
+    """Each job traces its fresh model's functions: by design, so TensorFlow's warning about
+    frequent retracing (which it counts across the process) must not appear."""
+    result = run_cli("-m", "debug=smoke", "trainer.epochs=1", "seed=1,2,3,4,5,6,7",
+                     f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    assert "retracing" not in result.output
+
+
+def test_a_signal_arriving_inside_a_finalizer_is_raised_after_it_without_a_traceback(capfd):
+    """Python cannot raise out of a __del__: an Interrupted raised there was printed as
+    "Exception ignored ... signals.py ... Interrupted" (seen once in an Optuna trial, where
+    TensorFlow and SQLAlchemy objects are finalized all the time); it is raised after it."""
+    from tftrain.errors import Interrupted
+    from tftrain.signals import Signals
+
+    class Finalized:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)
+            sum(range(1000))  # the handler runs here, inside the finalizer
+
+    with pytest.raises(Interrupted):
+        with Signals():
+            Finalized()
+            time.sleep(2)
+    assert "Exception ignored" not in capfd.readouterr().err

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import os
+import sys
 import threading
 from types import FrameType, TracebackType
-from typing import Iterator
+from typing import Any, Iterator
 
 from tftrain.errors import Interrupted
 
@@ -33,13 +35,23 @@ class Signals:
     def __enter__(self) -> Signals:
         if threading.current_thread() is threading.main_thread():
             self._previous = {number: signal.signal(number, self._arrived) for number in SIGNALS}
+            self._hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
         return self
 
     def __exit__(self, kind: type | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         for number, handler in self._previous.items():
             signal.signal(number, handler)
+            sys.unraisablehook = self._hook
         self._previous = {}
+
+    def _unraisable(self, unraisable: Any) -> None:
+        """A signal raised inside a finalizer (a __del__, a weakref callback) cannot leave it:
+        Python would print a traceback and go on. Deliver it again in a moment, outside it."""
+        if not isinstance(unraisable.exc_value, Interrupted):
+            return self._hook(unraisable)
+        self.received = None
+        threading.Timer(0.01, os.kill, (os.getpid(), unraisable.exc_value.signal_number)).start()
 
     def _arrived(self, number: int, frame: FrameType | None) -> None:
         first = self.received is None

@@ -243,6 +243,17 @@ RUN_FOLDER = {
     "resume-a-file": ("nothing", "tftrain", ["resume=RUN/model.keras"], ["this is a file"]),
     "resume-completed": ("nothing", "tftrain", ["resume=RUN"], ["already completed all 2 epochs", "trainer.epochs=N"]),
     "report-missing": ("nothing", "tftrain-report", ["RUN/nope"], ["no such folder"]),
+    "resume-nothing": ("nothing", "tftrain", ["resume="], ["resume= names no run folder"]),
+    "resume-elsewhere": ("nothing", "tftrain", ["resume=RUN", "trainer.epochs=3", "hydra.run.dir=elsewhere"],
+                         ["hydra.run.dir=elsewhere with resume=run", "resumes in its own folder"]),
+    "resume-another-model": ("nothing", "tftrain", ["resume=RUN", "trainer.epochs=3", "model=resmlp"],
+                             ["holds the weights of another model", "leave out overrides that change them"]),
+    "run-into-another-run": ("nothing", "tftrain", ["debug=smoke", "optimizer.learning_rate=0.01", "hydra.run.dir=RUN"],
+                             ["hydra.run.dir=run holds another run", "['debug=smoke']", "tftrain resume=run"]),
+    "run-into-its-own-completed-folder": ("nothing", "tftrain", ["debug=smoke", "hydra.run.dir=RUN"],
+                                          ["holds this very run, completed", "resume=run trainer.epochs=N"]),
+    "run-into-a-folder-of-other-files": ("nothing", "tftrain", ["debug=smoke", "hydra.run.dir=RUN/checkpoints"],
+                                         ["hydra.run.dir=run/checkpoints already holds files, and no tftrain run"]),
 }
 
 
@@ -260,10 +271,52 @@ def test_a_damaged_or_wrong_run_folder_is_one_paragraph_and_nothing_is_written(
         np.savez(handle, x=np.zeros((2, 64)))
     (tmp_path / "empty.npy").write_bytes(b"")
     (tmp_path / "empty.csv").write_text("")
-    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    before = contents(tmp_path)
     result = in_process(*(a.replace("RUN", "run") for a in args), cwd=tmp_path, tool=tool)
     assert_refused(result, 2, fragments)
-    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert contents(tmp_path) == before
+
+
+def contents(folder: Path) -> dict[Path, bytes | None]:
+    """Every path under `folder`, with each file's bytes: nothing added, nothing rewritten."""
+    return {p.relative_to(folder): p.read_bytes() if p.is_file() else None for p in folder.rglob("*")}
+
+
+def test_a_sweep_into_the_folder_of_another_sweep_is_refused_and_the_same_one_continues(tmp_path):
+    first = in_process("-m", "debug=smoke", "seed=1", "hydra.sweep.dir=s", cwd=tmp_path)
+    assert first.returncode == 0, first.output
+    before = contents(tmp_path)
+    other = in_process("-m", "debug=smoke", "seed=1,3", "hydra.sweep.dir=s", cwd=tmp_path)
+    assert_refused(other, 2, ["hydra.sweep.dir=s holds another sweep", "'seed=1'", "'seed=1,3'"])
+    assert contents(tmp_path) == before
+    again = in_process("-m", "debug=smoke", "seed=1", "hydra.sweep.dir=s", cwd=tmp_path)
+    assert again.returncode == 0 and "already completed" in again.stdout, again.output
+
+
+STOP_AT_STEP_2 = """
+import os, signal
+import keras
+
+class StopAtStep2(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+"""
+
+
+def test_resuming_inside_an_epoch_with_another_batch_size_is_refused(tmp_path):
+    """The rest of an epoch is the rest of its batches; with other batches the step it
+    stopped at means nothing (past the new epoch's end, it trained nothing at all)."""
+    (tmp_path / "stop_at_step_2.py").write_text(STOP_AT_STEP_2)
+    stopped = in_process("trainer.epochs=1", "callbacks.backup.save_freq=1",
+                         "+callbacks.stop={_target_: stop_at_step_2.StopAtStep2}",
+                         "allow_targets=[stop_at_step_2]", "hydra.run.dir=run", cwd=tmp_path)
+    assert stopped.returncode == 130, stopped.output
+    before = contents(tmp_path)
+    result = in_process("resume=run", "trainer.batch_size=64", "~callbacks.stop", cwd=tmp_path)
+    assert_refused(result, 2, ["stopped at step 2 of an epoch of 44 steps", "now have 22",
+                               "resume with the batch size and data it was made with"])
+    assert contents(tmp_path) == before
 
 
 def test_resume_falls_back_to_the_previous_backup_when_the_latest_is_damaged(finished, tmp_path):

@@ -141,6 +141,33 @@ def test_ctrl_c_while_evaluating_keeps_the_trained_model_and_resume_only_evaluat
     assert (tmp_path / "run" / "model.keras").is_file()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("gap", [0.0, 0.05, 0.3])
+def test_a_second_ctrl_c_soon_after_the_first_still_leaves_a_run_that_resumes(tmp_path, gap):
+    """A second signal stops at once, wherever the first one's saving had got to (a backup
+    is renamed into place whole, so it is the new one or the one before, never half of one);
+    resume then completes. Weights of 13 MB make the saving take a while."""
+    process = start(tmp_path, "trainer.epochs=1", "dataset=synthetic", "dataset.num_samples=100000",
+                    "model.layers.1.units=1024", "callbacks=[default,csv_logger]")
+    history = tmp_path / "run" / "history.csv"
+    started = time.monotonic()
+    while not history.exists() and process.poll() is None and time.monotonic() - started < 240:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    time.sleep(gap)
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in out + err, out + err
+    assert "Resume with: tftrain resume=" in err, err
+    backup = tmp_path / "run" / "checkpoints" / "backup"
+    assert not list(backup.glob("latest*")) or (backup / "training_metadata.json").is_file()
+    result = in_process(f"resume={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "completed"
+
+
 def test_a_signal_inside_a_protected_section_waits_for_its_end():
     """A checkpoint being written is never cut short: the signal is raised after it."""
     from tftrain.errors import Interrupted

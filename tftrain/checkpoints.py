@@ -22,6 +22,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tftrain.errors import door, said
+
+WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"  # Keras' names
 STATE = "epoch_state.npz"  # the epoch's running metrics and random streams
 STEP = "step"  # metadata: steps done in the epoch being trained (0 at an epoch's end)
 
@@ -41,13 +44,22 @@ class Backup(keras.callbacks.BackupAndRestore):
             self.model._initial_epoch, self.model._initial_step = None, 0
             return
         self.began = True
-        super().on_train_begin(logs)  # weights and optimizer; model._initial_epoch
+        with door("", explain=lambda error: self.not_this_model(error)):
+            super().on_train_begin(logs)  # weights and optimizer; model._initial_epoch
         metadata = self.folder / "training_metadata.json"
         step = json.loads(metadata.read_text()).get(STEP, 0) if metadata.is_file() else 0
         self.model._initial_step = step
         if step and (self.folder / STATE).is_file():
             with np.load(self.folder / STATE) as saved:
                 self.restored = [saved[f"v{i}"] for i in range(len(saved.files))]
+
+    def not_this_model(self, error: Exception) -> str:
+        """A backup made by another model (resume= with another model=, or other data
+        that changes its inputs) cannot be loaded: the run's config decides the model."""
+        return (f"the backup in {self.folder} holds the weights of another model than this "
+                f"run builds ({said(error, 240)}). A run resumes with the model and the data "
+                "it was made with: leave out overrides that change them (model=..., "
+                "dataset=...), or start a new run.")
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         """The epoch resumed in its middle carries on with the metrics and random streams
@@ -74,19 +86,26 @@ class Backup(keras.callbacks.BackupAndRestore):
         self._save_model()
 
     def _save_model(self) -> None:
-        """Keras' save (weights, then its metadata), then the step and the metrics."""
-        state = self.folder / STATE
-        if self.double_checkpoint and state.is_file():
-            shutil.copyfile(state, f"{state}.bkp")
-        super()._save_model()
-        values = {f"v{i}": v.numpy() for i, v in enumerate(epoch_state(self.model))}
-        with open(tmp := self.folder / f".{STATE}.tmp", "wb") as handle:
-            np.savez(handle, **values)
-        os.replace(tmp, state)
-        write = self.folder / ".training_metadata.json.tmp"
-        write.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen,
-                                     STEP: self.steps}))
-        os.replace(write, self.folder / "training_metadata.json")
+        """Keras' backup (weights, then the metadata saying which epoch and step they are
+        of) plus the epoch's state, each file written whole under a temporary name and
+        renamed into place, the metadata last: a second Ctrl-C in the middle of a save
+        leaves the backup before it, never a half-written one (Keras writes in place)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        files = [self.folder / name for name in (WEIGHTS, STATE, METADATA)]
+        if self.double_checkpoint:
+            for file in files:
+                if file.is_file():
+                    shutil.copyfile(file, tmp := file.with_name(f".{file.name}.bkp.tmp"))
+                    os.replace(tmp, f"{file}.bkp")
+        staged = [self.folder / f".{WEIGHTS}", self.folder / f".{STATE}.tmp",
+                  self.folder / f".{METADATA}.tmp"]
+        self.model.save_weights(staged[0], overwrite=True)  # the name must end in .weights.h5
+        with open(staged[1], "wb") as handle:
+            np.savez(handle, **{f"v{i}": v.numpy() for i, v in enumerate(epoch_state(self.model))})
+        staged[2].write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen,
+                                         STEP: self.steps, "steps_per_epoch": self.params.get("steps")}))
+        for tmp, file in zip(staged, files):
+            os.replace(tmp, file)
 
 
 def epoch_state(model: keras.Model) -> list:

@@ -24,10 +24,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import checks, schema, sweep
-from tftrain.compose import CONFIG_NAME, config_dir, preflight
-from tftrain.console import echo, fail, log
+from tftrain.compose import CONFIG_NAME, command_overrides, config_dir, preflight
+from tftrain.console import detach_log_file, echo, fail, log
 from tftrain.errors import Diverged, Interrupted, Pruned, TftrainError, raised_in_tftrain, user_error
 from tftrain.process import exits_fast
+from tftrain.run_folder import Bookkeeping, RunFolder, named_folder, reuse_problem
 from tftrain.signals import Signals
 
 HIDDEN_GROUPS = {"hydra", "schema"}
@@ -181,15 +182,25 @@ def discard_untrained(run_dir: Path) -> None:
 
 def expand_resume(argv: list[str]) -> list[str]:
     """`resume=DIR` reruns DIR's own overrides into DIR; arguments given now still apply."""
-    from tftrain.run_folder import RunFolder
-
-    given = next((a.split("=", 1)[1] for a in argv if a.startswith("resume=")), None)
-    if not given:
+    typed = [a for a in argv if a.startswith("resume=")]
+    if not typed:
         return argv
+    try:
+        given = named_folder(typed[-1:], "resume")  # quoted as Hydra reads quotes
+    except Exception:  # not Hydra's syntax: the path as typed
+        given = typed[-1].split("=", 1)[1]
+    if not given or given == "None":
+        raise TftrainError("resume= names no run folder (an unset shell variable?): give the "
+                           "folder of the run to continue, e.g. resume=outputs/2026-11-21/10-32-05.")
     folder = RunFolder(given, "resume")
     sweep.refuse_resuming_a_job(Path(folder.path))  # a sweep's job resumes with its sweep
     previous = [o for o in folder.overrides() if not o.startswith("resume=")]
     rest = [a for a in argv if not a.startswith("resume=")]
+    moved = next((a for a in rest if a.startswith("hydra.run.dir=")), None)
+    if moved:
+        raise TftrainError(f"{moved} with resume={given}: a run resumes in its own folder, "
+                           f"{given}; to keep a copy elsewhere, copy the folder first and "
+                           "resume the copy.")
     return [*previous, *rest, f"resume={folder.path}", f"hydra.run.dir={folder.path}"]
 
 
@@ -209,19 +220,22 @@ def command(argv: list[str]) -> int:
         sys.path.insert(0, os.getcwd())
     schema.register()
     sweep.start()
+    detach_log_file()
     if "--help" in argv or "-h" in argv:
         print(help_text())
         return 0
     if "--version" in argv or "-V" in argv:  # Hydra's own --version names only Hydra
         print(version_line())
         return 0
+    kept = Bookkeeping(None)
     try:
         argv = expand_resume(argv)
         sys.argv[1:] = argv  # what Hydra parses
         if not any(flag in argv for flag in ("--config-dir", "-cd", "--config-name", "-cn")):
-            problem = preflight(argv)
+            problem = preflight(argv) or reuse_problem(*command_overrides(argv))
             if problem:
                 raise TftrainError(problem)
+        kept = Bookkeeping.before(*command_overrides(argv))
         hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)(_task)()
     except TftrainError as error:
         fail(str(error))
@@ -230,8 +244,11 @@ def command(argv: list[str]) -> int:
         fail("interrupted before the run started; nothing was written.")
         return 130
     except SystemExit as stop:  # a run that failed, or Hydra's own usage errors
-        if stop.code:
-            return stop.code if isinstance(stop.code, int) else 1
+        code = stop.code if isinstance(stop.code, int) else 1 if stop.code else 0
+        if code == TftrainError.exit_code:  # refused before training: the folder as it was
+            kept.restore()
+        if code:
+            return code
     return sweep.exit_status()
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ def interactive() -> bool:
 
 
 def detach_log_file() -> None:
-    """Stop writing the run folder's train.log from this process (a non-chief worker)."""
+    """Stop writing a run folder's train.log from this process: a non-chief worker, or a
+    new command (what it says before its own run starts belongs to no earlier run's log)."""
     for logger in (log, logging.getLogger()):
         for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
             logger.removeHandler(handler)

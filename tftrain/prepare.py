@@ -74,6 +74,8 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
     first_epoch, first_step = resume_point(cfg, trainer)
     stage.phase = "loading the data"
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
+    if first_step:
+        check_epoch_length(cfg, first_step, data.steps_per_epoch)
     schema.set_data_facts(data.steps_per_epoch, vocabulary_sizes(data.spec))
     stage.phase = "building the model"
     with strategy.scope():
@@ -138,6 +140,19 @@ def backup_node(cfg: DictConfig) -> DictConfig | None:
     """The run's backup callback config (tftrain's, or Keras' own), if it has one."""
     return next((node for node in cfg.callbacks.values()
                  if node is not None and node.get("_target_") in BACKUPS), None)
+
+
+def check_epoch_length(cfg: DictConfig, step: int, steps_per_epoch: int) -> None:
+    """A run resumed inside an epoch reads the rest of that epoch's batches: with another
+    batch size (or other data) they are other batches, and the step it stopped at may lie
+    past the new epoch's end (which would then train nothing)."""
+    saved = RunFolder.backup_metadata(Path(backup_node(cfg).backup_dir)).get("steps_per_epoch")
+    if saved is not None and saved != steps_per_epoch:
+        raise TftrainError(
+            f"resume={cfg.resume}: the run stopped at step {step} of an epoch of {saved} steps, "
+            f"and epochs now have {steps_per_epoch} (trainer.batch_size or the data changed). A "
+            "run resumed inside an epoch finishes that same epoch: resume with the batch size "
+            "and data it was made with (change them once that epoch is done, or start a new run).")
 
 
 def resume_point(cfg: DictConfig, trainer: Trainer) -> tuple[int, int]:

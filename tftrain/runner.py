@@ -40,7 +40,14 @@ def run(cfg: DictConfig, signals: Signals | None = None, trial: TrialRef | None 
     try:
         return run_stages(cfg, signals, stage, started, wall, trial)
     except Interrupted as error:
-        error.args = (interrupted(cfg, stage, error, started, time.perf_counter() - wall),)
+        try:
+            error.args = (interrupted(cfg, stage, error, started, time.perf_counter() - wall),)
+        except Interrupted as again:  # a second signal while keeping what the run made
+            again.args = (f"interrupted again by {signal_name(again.signal_number)}: stopped at "
+                          "once, while keeping what the run made; the backup holds the last "
+                          "state saved whole. Resume with: "
+                          f"{resume_command(Path(cfg.run_dir))}",)
+            raise again from None
         raise
 
 

@@ -71,6 +71,7 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
         cfg.run_dir = tempfile.mkdtemp(prefix="tftrain-worker-")
         detach_log_file()
     trainer: Trainer = instantiate(cfg.trainer, "trainer", _recursive_=False)
+    trainer.check_replicas(strategy.num_replicas_in_sync)
     first_epoch, first_step = resume_point(cfg, trainer)
     stage.phase = "loading the data"
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)

@@ -235,6 +235,15 @@ def plot(runs: list[RunRecord], path: Path) -> None:
     tmp.replace(path)
 
 
+def unwritable(target: Path, example: str) -> str | None:
+    """Why a report cannot be written to `target` (checked before anything is printed)."""
+    if target.is_dir():
+        return f"this is a folder; give a file name in it, e.g. {target / example}"
+    if not target.parent.is_dir():
+        return f"its folder {target.parent} does not exist"
+    return None
+
+
 def write_or_print(text: str, target: str) -> None:
     if target == "-":
         sys.stdout.write(text)
@@ -265,6 +274,14 @@ def command(argv: list[str]) -> int:
         fail(f"no such folder: {', '.join(missing)}; give run folders or sweep folders "
              f"(e.g. outputs/ or outputs/multirun/2026-11-21/10-32-05).")
         return 2
+    targets = {("--csv", "runs.csv"): args.csv, ("--markdown", "runs.md"): args.markdown,
+               ("--plot", "runs.png"): args.plot}
+    problem = next((f"{flag} {target}: {unwritable(Path(target), name)}"
+                    for (flag, name), target in targets.items()
+                    if target and target != "-" and unwritable(Path(target), name)), None)
+    if problem:
+        fail(f"{problem}.")
+        return 2
     runs = collect(args.paths)
     if not runs:
         fail(f"no run folders under {', '.join(map(str, args.paths))}: a run folder holds "
@@ -280,7 +297,7 @@ def command(argv: list[str]) -> int:
         if args.plot:
             plot(runs, Path(args.plot))
     except OSError as error:  # an output file that cannot be written
-        fail(f"cannot write {error.filename}: {error.strerror}; choose a writable path.")
+        fail(f"cannot write the report: {error.strerror}; choose a writable path.")
         return 2
     return 0
 

@@ -49,6 +49,9 @@ class Trainer:
     def evaluate(self, model: keras.Model, dataset: tf.data.Dataset) -> dict[str, float]:
         raise NotImplementedError
 
+    def check_replicas(self, replicas: int) -> None:
+        """Refuse, before anything is built, a batch this trainer cannot split over `replicas`."""
+
     def logged_metrics(self, model: keras.Model, data: Data) -> list[str]:
         """The names of the training logs (validation logs add val_ twins): `fit` logs the
         compiled loss and metrics, built here on a probe batch, as fit builds them."""

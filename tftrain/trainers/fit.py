@@ -7,10 +7,21 @@ import tensorflow as tf
 
 from tftrain.console import echo
 from tftrain.data import Data
+from tftrain.errors import TftrainError
 from tftrain.trainers.base import Trainer
 
 
 class FitTrainer(Trainer):
+    def check_replicas(self, replicas: int) -> None:
+        """Keras fit fails in its gradient sum on per-replica batches of unequal sizes."""
+        if replicas > 1 and self.batch_size % replicas:
+            even = self.batch_size - self.batch_size % replicas
+            raise TftrainError(
+                f"trainer.batch_size={self.batch_size} does not split evenly over the "
+                f"{replicas} replicas, and Keras fit needs equal per-replica batches: give a "
+                f"multiple of {replicas} (e.g. trainer.batch_size={even or replicas}), or use "
+                "trainer=custom_loop, which takes unequal ones.")
+
     def train(self, model: keras.Model, data: Data, callbacks: list[keras.callbacks.Callback],
               initial_epoch: int = 0, initial_step: int = 0) -> None:
         if model.distribute_strategy.num_replicas_in_sync > 1 and model.steps_per_execution > 1:

@@ -10,7 +10,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, user_error
+from tftrain.schema import before_data
 
 POSITIVE = {"trainer": ("epochs", "batch_size", "steps_per_execution", "validation_freq")}
 # Ranges a type cannot express, for keys of these names wherever they are in a config (in
@@ -33,6 +34,44 @@ LIMITS: dict[str, tuple[Any, str]] = {
     **dict.fromkeys(("shape", "image_size"), (lambda v: all(isinstance(d, int) and d >= 1 for d in v),
                                               "a list of integers >= 1, such as [28, 28, 1]")),
 }
+# Ranges of keys at one place in the config (`seed`: NumPy's range; a layer's own seed is Keras').
+PATHS: dict[str, tuple[Any, str]] = {
+    "seed": (lambda v: isinstance(v, int) and 0 <= v <= 2**32 - 1, "an integer in [0, 2**32 - 1]"),
+}
+RATE = (lambda v: v > 0, "a number > 0")
+STEPS = (lambda v: v >= 1, "a number of steps >= 1")
+# Ranges of the arguments of Keras classes, wherever a node names one (`_target_:
+# keras.optimizers.schedules.CosineDecay`, under lr_schedule or as an optimizer's
+# learning_rate): Keras takes alpha=-3 or warmup_steps=-5 without a word and trains at a
+# negative rate, or at none.
+ARGUMENTS: dict[str, dict[str, tuple[Any, str]]] = {
+    "CosineDecay": {"decay_steps": STEPS, "alpha": (lambda v: 0 <= v <= 1, "a fraction in [0, 1]"),
+                    "warmup_target": RATE,
+                    "warmup_steps": (lambda v: v >= 0, "a number of steps >= 0")},
+    "CosineDecayRestarts": {"initial_learning_rate": RATE, "first_decay_steps": STEPS,
+                            "alpha": (lambda v: 0 <= v <= 1, "a fraction in [0, 1]"),
+                            "t_mul": RATE, "m_mul": RATE},
+    "ExponentialDecay": {"initial_learning_rate": RATE, "decay_steps": STEPS, "decay_rate": RATE},
+    "InverseTimeDecay": {"initial_learning_rate": RATE, "decay_steps": STEPS,
+                         "decay_rate": (lambda v: v >= 0, "a number >= 0")},
+    "PolynomialDecay": {"initial_learning_rate": RATE, "decay_steps": STEPS,
+                        "end_learning_rate": (lambda v: v >= 0, "a number >= 0"), "power": RATE},
+    "PiecewiseConstantDecay": {
+        "values": (lambda v: all(x > 0 for x in v), "a list of learning rates > 0"),
+        "boundaries": (lambda v: all(x >= 0 for x in v)
+                       and all(a < b for a, b in zip(v, v[1:])),
+                       "a list of increasing step numbers >= 0 (${epochs_to_steps:N} converts "
+                       "epochs)")},
+}
+# Arguments that must agree with each other: (class, argument named, arguments read, rule, valid).
+TOGETHER = [
+    ("PiecewiseConstantDecay", "values", ("values", "boundaries"),
+     lambda values, boundaries: len(values) == len(boundaries) + 1,
+     "one value more than boundaries: values[i] until boundaries[i], the last one after"),
+    ("CosineDecay", "initial_learning_rate", ("initial_learning_rate", "warmup_target"),
+     lambda rate, target: target is not None or rate > 0,
+     "a number > 0: without warmup_target the schedule starts there and only decays"),
+]
 JIT_CHOICES = ("auto", True, False)
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 LR_CALLBACKS = ("keras.callbacks.ReduceLROnPlateau", "keras.callbacks.LearningRateScheduler")
@@ -94,7 +133,7 @@ def validate(cfg: DictConfig) -> None:
         raise TftrainError(f"trainer.initial_epoch={trainer.initial_epoch} must be in "
                            f"[0, trainer.epochs={trainer.epochs}).")
     check_lr_control(cfg)
-    check_limits(OmegaConf.to_container(cfg, resolve=False))
+    check_limits(settle(OmegaConf.to_container(cfg, resolve=False), cfg))
     if cfg.get("export") not in (None, "savedmodel"):
         raise TftrainError(f"export={cfg.export!r} is not valid; use savedmodel (writes export/ "
                            "with model.export) or leave it null.")
@@ -107,19 +146,79 @@ def validate(cfg: DictConfig) -> None:
 
 
 def check_limits(node: Any, path: str = "") -> None:
-    """Every key named in LIMITS holds a value in its range, however deep in the config."""
+    """Every key named in PATHS, LIMITS or by its class's ARGUMENTS holds a value in its
+    range, however deep in the config (interpolations not yet resolved are skipped)."""
     if isinstance(node, dict):
+        arguments = class_arguments(node.get("_target_"))
         for key, value in node.items():
             where = f"{path}.{key}" if path else str(key)
-            rule = LIMITS.get(str(key))
-            resolved_later = isinstance(value, str) and "${" in value
-            if rule and value is not None and not resolved_later and not isinstance(value, dict) \
-                    and not within(rule[0], value):
+            rule = arguments.get(str(key)) or PATHS.get(where) or LIMITS.get(str(key))
+            known = settled(value)
+            if rule and known is not None and not isinstance(value, dict) \
+                    and not within(rule[0], known):
                 raise TftrainError(f"{where}={value!r} is not valid: use {rule[1]}.")
             check_limits(value, where)
+        check_together(node, path)
     elif isinstance(node, list):
         for index, value in enumerate(node):
             check_limits(value, f"{path}.{index}")
+
+
+def settled(value: Any) -> Any:
+    """A value without what is still an interpolation (resolved later, then checked again by
+    `tftrain.instantiate`): None for one, a list without its unresolved items."""
+    if isinstance(value, list):
+        return [item for item in value if not unresolved(item)]
+    return None if unresolved(value) else value
+
+
+def unresolved(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
+
+
+def settle(node: Any, cfg: DictConfig, path: str = "") -> Any:
+    """The config as plain data with each interpolation that already has a number as its
+    value (${optimizer.learning_rate}) resolved; one resolved later (${epochs_to_steps:N}
+    once the data is built, ${hydra:...} in the run) stays as written."""
+    if isinstance(node, dict):
+        return {k: settle(v, cfg, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [settle(v, cfg, f"{path}.{i}") for i, v in enumerate(node)]
+    if not unresolved(node):
+        return node
+    try:
+        with before_data():
+            value = OmegaConf.select(cfg, path)
+    except Exception as error:  # a resolver that answers only later, or refuses (TftrainError)
+        if user_error(error) is not None:
+            raise TftrainError(f"{path}={node!r}: {user_error(error)}") from None
+        return node
+    return value if isinstance(value, (int, float)) else node
+
+
+def class_arguments(target: Any) -> dict[str, tuple[Any, str]]:
+    """ARGUMENTS' rules for the Keras or TensorFlow class a `_target_` names, if any."""
+    if not isinstance(target, str) or target.split(".", 1)[0] not in ("keras", "tensorflow"):
+        return {}
+    return ARGUMENTS.get(target.rsplit(".", 1)[-1], {})
+
+
+def check_together(node: dict, path: str) -> None:
+    """TOGETHER's rules for the node's class, where every argument they read is known."""
+    target = node.get("_target_")
+    name = str(target).rsplit(".", 1)[-1] if class_arguments(target) else None
+    for cls, key, reads, rule, valid in TOGETHER:
+        values = [node.get(k) for k in reads]
+        if cls != name or any(map(unresolved, values)):
+            continue
+        try:
+            agree = rule(*values)
+        except TypeError:  # an argument missing or of the wrong type: Keras says so itself
+            continue
+        if not agree:
+            where = f"{path}.{key}" if path else key
+            given = ", ".join(f"{k}={node.get(k)!r}" for k in reads)
+            raise TftrainError(f"{where}: {given} do not fit together: use {valid}.")
 
 
 def within(rule: Any, value: Any) -> bool:

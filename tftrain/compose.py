@@ -1,14 +1,17 @@
 """The composition door: `conf/` plus the command line's overrides, composed by Hydra and
 validated by the schemas (`tftrain.schema`), before TensorFlow is imported.
 
-Whatever Hydra or OmegaConf refuses (an unknown option or key, a value of the wrong type, a
-malformed override, a required value left as ???) becomes one paragraph naming the
+Whatever Hydra or OmegaConf refuses (an unknown option or key, also in a list or a ~
+deletion, a list index past the end, a value of the wrong type, a malformed override,
+several values without -m, a required value left as ???) becomes one paragraph naming the
 override, what is valid there and the closest valid names. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -67,32 +70,127 @@ def command_overrides(argv: list[str]) -> tuple[list[str], bool]:
 def explain(error: Exception, override_list: list[str]) -> str:
     """Turn a Hydra/OmegaConf composition error into one paragraph a user can act on."""
     from hydra.errors import MissingConfigException
-    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+    from omegaconf.errors import ConfigAttributeError, ConfigIndexError, ConfigKeyError, ValidationError
 
-    if isinstance(error, MissingConfigException) and error.options is not None:
-        group = (error.missing_cfg_file or "").rsplit("/", 1)[0]
-        bad = (error.missing_cfg_file or "").rsplit("/", 1)[-1]
-        return (f"unknown option '{bad}' for config group '{group}'.{did_you_mean(bad, error.options)} "
-                f"Choose one of: {', '.join(sorted(error.options))}.")
+    if isinstance(error, MissingConfigException) and error.missing_cfg_file:
+        return unknown_option(error) or " ".join(str(error).split())
     cause = error.__cause__ or error
-    key = getattr(cause, "full_key", None)
-    given = next((o for o in override_list if key and o.lstrip("+~").split("=")[0] == key), None)
+    key = dotted(getattr(cause, "full_key", None) or "")
+    deleted = re.match(r"Could not delete from config\. '(.+)' does not exist", str(error))
+    key = deleted.group(1) if deleted else key
+    given = next((o for o in override_list if key and (override_key(o) == key
+                  or override_key(o).startswith(f"{key}."))), None)
+    if isinstance(cause, ConfigIndexError) and key:
+        return no_such_entry(key, given or key, override_list)
     if isinstance(cause, ValidationError) and key:
         message = str(cause).splitlines()[0]
         return f"bad value in '{given or key}': {message} (key '{key}')."
-    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and key:
-        parent, _, name = key.rpartition(".")
-        valid = valid_keys(parent, [o for o in override_list if o != given])
-        where = f"under '{parent}'" if parent else "at the top level"
-        hint = (f"{did_you_mean(name, valid, prefix=f'{parent}.' if parent else '')} "
-                f"Valid keys {where}: {', '.join(valid)}.") if valid else ""
-        elsewhere = options_with(parent, name) if parent else []
-        if elsewhere:
-            hint += (f" '{name}' is a key of {parent}={', '.join(elsewhere)}: choose one, e.g. "
-                     f"'{parent}={elsewhere[0]} {given or key}'.")
-        return (f"unknown key '{key}' in override '{given or key}'.{hint} "
-                f"To add a new key on purpose, write '+{given or key}'.")
+    if deleted or isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and key:
+        return unknown_key(key, given or key, override_list)
     return " ".join(str(error).split())
+
+
+def dotted(key: str) -> str:
+    """A key path as overrides write it: OmegaConf's `model.layers[1].unit` is `model.layers.1.unit`."""
+    return re.sub(r"\[(\d+)\]", r".\1", key)
+
+
+def override_key(override: str) -> str:
+    """The key path an override sets, adds or deletes (`+a.b=1`, `~a.b`: a.b), dotted."""
+    return dotted(override.lstrip("+~").split("=", 1)[0])
+
+
+def unknown_option(error: Exception) -> str | None:
+    """An option a config group does not have, with the closest ones and all of them: also
+    one inside a list (`callbacks=[default,tensorbord]`, for which Hydra lists none)."""
+    group, _, bad = error.missing_cfg_file.rpartition("/")
+    options = error.options if error.options is not None else group_options(group)
+    if not options:
+        return None
+    return (f"unknown option '{bad}' for config group '{group}'.{did_you_mean(bad, options)} "
+            f"Choose one of: {', '.join(sorted(options))}.")
+
+
+def group_options(group: str) -> list[str]:
+    """The YAML options of a config group of conf/ (none for a group that is no folder there)."""
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml")) if group else []
+
+
+def unknown_key(key: str, given: str, override_list: list[str]) -> str:
+    """A key the config does not have (set, or deleted with ~), with the valid keys beside it."""
+    parent, _, name = key.rpartition(".")
+    valid = valid_keys(parent, [o for o in override_list if o != given])
+    if given.startswith("~") and name in valid:  # Hydra deletes no key whose value is null
+        return f"'{given}': {key} is null already, so there is nothing to delete; leave it out."
+    where = f"under '{parent}'" if parent else "at the top level"
+    hint = (f"{did_you_mean(name, valid, prefix=f'{parent}.' if parent else '')} "
+            f"Valid keys {where}: {', '.join(valid)}.") if valid else ""
+    elsewhere = options_with(parent, name) if parent and not given.startswith("~") else []
+    if elsewhere:
+        hint += (f" '{name}' is a key of {parent}={', '.join(elsewhere)}: choose one, e.g. "
+                 f"'{parent}={elsewhere[0]} {given}'.")
+    if given.startswith("~"):
+        return f"unknown key '{key}' in override '{given}': there is nothing to delete.{hint}"
+    return (f"unknown key '{key}' in override '{given}'.{hint} To add a new key on purpose, "
+            f"write '+{given.lstrip('+')}'.")
+
+
+def no_such_entry(key: str, given: str, override_list: list[str]) -> str:
+    """An index past the end of a list (`model.layers.5.units=3` where there are 4 layers)."""
+    from omegaconf import ListConfig, OmegaConf
+
+    path = key.rpartition(".")[0]
+    try:
+        found = OmegaConf.select(compose([o for o in override_list if o != given]), path)
+    except Exception:
+        found = None
+    if not isinstance(found, ListConfig):
+        return f"'{given}': there is no {key}."
+    size = len(found)
+    entries = f"{size} entries ({path}.0 to {path}.{size - 1})" if size else "no entries"
+    return (f"'{given}': {path} has {entries}, so there is no {key}. To change an entry, name "
+            f"its index; to add one, give the whole list with it: '{path}=[...]' "
+            "(tftrain --cfg job prints the entries it has now; quote the argument in a shell), "
+            "or write the longer list in a config file of your own.")
+
+
+def not_a_sweep(override: Any, others: list[str]) -> str:
+    """Several values for one key without -m: a list whose brackets were forgotten
+    (`callbacks=default,tensorboard`), else a sweep, which needs -m."""
+    line, key = override.input_line, override.key_or_group
+    sweep = f"To run one job per value (a sweep), add -m: tftrain -m {line!r}."
+    if override.value_type.name != "SIMPLE_CHOICE_SWEEP":
+        return f"{line!r} is a sweep, which needs -m. {sweep}"
+    values = list(override.sweep_string_iterator())
+    listed = f"{line.split('=', 1)[0]}=[{','.join(values)}]"
+    kind = value_kind(key, values, others)
+    if kind == "list":
+        return (f"{line!r} gives several values, which Hydra reads as a sweep. To use them "
+                f"together, write the list with brackets: '{listed}' (quoted in a shell: "
+                f"\"{listed}\"). {sweep}")
+    other = "" if kind == "one" else \
+        f" For one list value write \"{listed}\"; for one text holding a comma, quote it: " \
+        f"\"{key}='{','.join(values)}'\"."
+    return f"{line!r} gives several values: a sweep, which needs -m. {sweep}{other}"
+
+
+def value_kind(key: str, values: list[str], others: list[str]) -> str:
+    """"list" where `key` takes a list of these values: a key whose value is a list, or a
+    config group whose options given here add keys of their own (callbacks, logger); "one"
+    where it takes one value only: a number, or a group whose options set the same keys
+    (optimizer=adam,sgd); else "other" (a text, or a key that takes anything)."""
+    from omegaconf import ListConfig, OmegaConf
+
+    try:
+        if group_options(key):
+            added = [set(compose([*others, f"{key}={value}"])[key] or {}) for value in values]
+            return "list" if all(not a & b for i, a in enumerate(added) for b in added[i + 1:]) \
+                else "one"
+        value = OmegaConf.select(compose(others), key)
+    except Exception:  # a value that does not compose: said once it is given alone
+        return "other"
+    return "list" if isinstance(value, ListConfig) else \
+        "one" if isinstance(value, (int, float)) else "other"
 
 
 def options_with(group: str, key: str) -> list[str]:
@@ -159,6 +257,9 @@ def preflight(argv: list[str]) -> str | None:
         return (f"{hydra_sweeps[0]!r}: Hydra's own keys take no sweep. Give the search "
                 f"dimension as the key itself: '{name}={value}'.")
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    sweeps = [o for o in parsed if o.is_sweep_override()]
+    if sweeps and not multirun:
+        return not_a_sweep(sweeps[0], fixed)
     swept = [(o.get_key_element(), list(o.sweep_string_iterator())) for o in parsed
              if multirun and o.is_sweep_override() and o.is_discrete_sweep()]
     # The first job, then each other value of each swept key in it: every value is composed

@@ -40,10 +40,13 @@ class Diverged(Exception):
 
     exit_code = 3
 
-    def __init__(self, epoch: int, step: int, value: float) -> None:
+    def __init__(self, epoch: int, steps: int, value: float) -> None:
         super().__init__(f"the training loss became {value} in epoch {epoch + 1} by step "
-                         f"{step + 1}; stopped before it reached any checkpoint.")
-        self.epoch, self.step = epoch, step
+                         f"{steps}; stopped before it reached any checkpoint. A loss that "
+                         "diverges most often means a learning rate too high "
+                         "(optimizer.learning_rate, lr_schedule) or inputs on very different "
+                         "scales (dataset.normalize=true).")
+        self.epoch, self.steps = epoch, steps
 
 
 class Pruned(Exception):
@@ -151,16 +154,33 @@ SYNONYMS = {"size": "num_samples", "samples": "num_samples", "n": "num_samples",
 
 
 def closest(name: str, options: Iterable[str], count: int = 3) -> list[str]:
-    """The valid names nearest to a misspelt one (case-insensitive), nearest first: by
-    spelling, by a synonym people use, or as part of a longer name."""
+    """The valid names nearest to a misspelt one (case-insensitive), nearest first: one
+    typing slip away (a letter added, dropped, changed or two swapped: `acuracy` is
+    `accuracy` before it is `binary_accuracy`), then by a synonym people use, by spelling,
+    or as part of a longer name."""
     options = list(dict.fromkeys(str(o) for o in options))
     lowered = {o.lower(): o for o in options}
-    near = [SYNONYMS[name.lower()]] if SYNONYMS.get(name.lower()) in lowered else []
-    near += difflib.get_close_matches(name.lower(), list(lowered), n=count, cutoff=0.6)
+    typed = name.lower()
+    near = [typed] if typed in lowered else []  # only the case differs
+    near += [o for o in lowered if len(typed) >= 3 and one_slip(typed, o)]
+    near += [SYNONYMS[typed]] if SYNONYMS.get(typed) in lowered else []
+    near += difflib.get_close_matches(typed, list(lowered), n=count, cutoff=0.6)
     # A name that is part of a valid one, or the reverse ("size" -> "image_size"), is near too.
-    near += [o.lower() for o in options if len(name) >= 3 and (name.lower() in o.lower()
-             or (len(o) >= 3 and o.lower() in name.lower()))]
+    near += [o.lower() for o in options if len(name) >= 3 and (typed in o.lower()
+             or (len(o) >= 3 and o.lower() in typed))]
     return [lowered[n] for n in dict.fromkeys(near)][:count]
+
+
+def one_slip(typed: str, valid: str) -> bool:
+    """Whether `typed` is `valid` with one letter added, dropped or changed, or two
+    neighbours swapped (Damerau edit distance 1)."""
+    if typed == valid or abs(len(typed) - len(valid)) > 1:
+        return False
+    start = next((i for i, (a, b) in enumerate(zip(typed, valid)) if a != b),
+                 min(len(typed), len(valid)))
+    a, b = typed[start:], valid[start:]
+    return (a[1:] == b[1:] or a[1:] == b or a == b[1:]
+            or (len(a) >= 2 and a[0] == b[1:2] and a[1] == b[0] and a[2:] == b[2:]))
 
 
 def did_you_mean(name: str, options: Iterable[str], prefix: str = "") -> str:

@@ -17,12 +17,17 @@ from types import ModuleType
 from typing import Any
 
 import hydra.utils
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from tftrain.errors import TftrainError, did_you_mean, door, origin, said
+from tftrain import checks
 from tftrain.checks import targets
+from tftrain.errors import TftrainError, did_you_mean, door, origin, said
 
 REQUIRED = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)")
+# Arguments Keras looks up by name (activation="relu", kernel_initializer="he_normal"), by
+# how the argument's name ends, and the `keras` module whose `get` reads them.
+NAMED_BY = {"activation": "activations", "initializer": "initializers",
+            "regularizer": "regularizers", "constraint": "constraints"}
 
 
 def check(cfg: DictConfig) -> None:
@@ -89,6 +94,10 @@ def instantiate(node: Any, where: str, **options: Any) -> Any:
     """`hydra.utils.instantiate(node, **options)`; a failure names the node's key path
     (`where`, e.g. model.layers.1), the class, and what it accepts."""
     with door(where, explain=lambda error: explain(error, node, where)):
+        # The ranges checked at composition, again on values only now resolved
+        # (${epochs_to_steps:N}, ${optimizer.learning_rate}).
+        checks.check_limits(OmegaConf.to_container(node, resolve=True)
+                            if isinstance(node, DictConfig) else node, where)
         return hydra.utils.instantiate(node, **options)
 
 
@@ -110,7 +119,36 @@ def explain(error: Exception, node: Any, where: str) -> str:
         return (f"{path}: {target} needs {' and '.join(map(repr, names))}: add "
                 f"{' '.join(f'{path}.{n}=...' for n in names)} (or set it in the config file).")
     shown = ", ".join(f"{k}={failed[k]!r}" for k in given)
-    return f"{path}: {target}({shown}) was refused: {said(error)}"
+    return unknown_name(failed, path) or f"{path}: {target}({shown}) was refused: {said(error)}"
+
+
+def unknown_name(node: Any, path: str) -> str | None:
+    """The message for an argument given a name Keras looks up and does not know
+    (activation=relu6x), with the names it knows, if the node has one."""
+    import keras
+
+    for key, value in node.items():
+        kind = next((kind for end, kind in NAMED_BY.items() if str(key).endswith(end)), None)
+        if kind is None or not isinstance(value, str):
+            continue
+        registry = getattr(keras, kind)
+        try:
+            registry.get(value)
+        except (ValueError, TypeError):
+            known = keras_names(registry)
+            return (f"{path}.{key}={value!r} is not a Keras {kind[:-1]} name."
+                    f"{did_you_mean(value, known)} Keras knows: {', '.join(known)}.")
+    return None
+
+
+def keras_names(registry: ModuleType) -> list[str]:
+    """The names a Keras module's `get` resolves (keras.activations, .losses, .metrics, ...),
+    short aliases (mse, acc) included: read from the table `get` itself reads, else the
+    module's public functions."""
+    table = getattr(importlib.import_module(registry.get.__module__), "ALL_OBJECTS_DICT", None) \
+        or vars(registry)
+    return sorted(n for n in table if n[:1].islower() and not n.startswith("_")
+                  and n not in ("get", "serialize", "deserialize"))
 
 
 def unknown_argument(target: str, given: list[str], accepted: list[str] | None,

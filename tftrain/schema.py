@@ -8,6 +8,9 @@ refused while Hydra composes, before TensorFlow is imported. Keys that belong to
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -256,14 +259,34 @@ def set_data_facts(steps_per_epoch: int, vocabulary_sizes: dict[str, int]) -> No
     _data_facts.update(steps_per_epoch=steps_per_epoch, vocabulary_sizes=vocabulary_sizes)
 
 
+@contextlib.contextmanager
+def before_data() -> Iterator[None]:
+    """The resolvers below answer as before a run built its data: for checks made while
+    composing, which must not read the data of a run before this one (a sweep's jobs, the
+    tests, share one process)."""
+    saved = dict(_data_facts)
+    _data_facts.clear()
+    try:
+        yield
+    finally:
+        _data_facts.update(saved)
+
+
 def epochs_to_steps(epochs: Any) -> int | str:
     """`${epochs_to_steps:N}`: N epochs in optimizer steps, for LR schedules.
 
-    Before a run has built its data (`--cfg job --resolve`) it shows what it will compute.
+    Before a run has built its data (`--cfg job --resolve`) it shows what it will compute;
+    N is checked at once, when the config is composed.
     """
+    try:
+        count = float(epochs) if not isinstance(epochs, bool) else math.nan
+    except (TypeError, ValueError):
+        count = math.nan
+    if not count >= 0:
+        raise TftrainError(f"epochs_to_steps takes a number of epochs >= 0, not {epochs!r}.")
     if not _data_facts:
         return f"<{epochs} epochs in steps>"
-    return int(float(epochs) * _data_facts["steps_per_epoch"])
+    return int(count * _data_facts["steps_per_epoch"])
 
 
 def vocabulary_size(name: str = "input") -> int | str:

@@ -10,7 +10,7 @@ from omegaconf import DictConfig, ListConfig
 
 from tftrain.data import Spec, Target
 from tftrain.errors import TftrainError, did_you_mean
-from tftrain.instantiate import instantiate, locate, parameters, unknown_argument
+from tftrain.instantiate import instantiate, keras_names, locate, parameters, unknown_argument
 from tftrain.losses import FunctionLoss
 from tftrain.schema import MAXIMIZED
 
@@ -47,8 +47,7 @@ def known_name(name: str, wrapper: type, where: str) -> str:
     try:
         module.get(name)
     except (ValueError, TypeError):
-        known = [n for n in dir(module) if not n.startswith("_") and n[0].islower()
-                 and n not in ("get", "serialize", "deserialize")]
+        known = sorted({*keras_names(module), *(METRIC_ALIASES if kind == "metric" else ())})
         raise TftrainError(f"{where}={name!r} is not a Keras {kind}.{did_you_mean(name, known)} "
                            f"Give a Keras name (such as {', '.join(known[:4])}, ...) or a node "
                            f"{{_target_: keras.{module.__name__.rsplit('.', 1)[-1]}.SomeClass, "

@@ -311,19 +311,22 @@ class StopAtStep2(keras.callbacks.Callback):
 """
 
 
-def test_resuming_inside_an_epoch_with_another_batch_size_is_refused(tmp_path):
+def test_resuming_inside_an_epoch_with_another_batch_size_is_refused_and_with_its_own_goes_on(tmp_path):
     """The rest of an epoch is the rest of its batches; with other batches the step it
     stopped at means nothing (past the new epoch's end, it trained nothing at all)."""
     (tmp_path / "stop_at_step_2.py").write_text(STOP_AT_STEP_2)
-    stopped = in_process("trainer.epochs=1", "callbacks.backup.save_freq=1",
+    stopped = in_process("trainer.epochs=2", "trainer.steps_per_execution=1", "callbacks.backup.save_freq=1",
                          "+callbacks.stop={_target_: stop_at_step_2.StopAtStep2}",
                          "allow_targets=[stop_at_step_2]", "hydra.run.dir=run", cwd=tmp_path)
     assert stopped.returncode == 130, stopped.output
     before = contents(tmp_path)
     result = in_process("resume=run", "trainer.batch_size=64", "~callbacks.stop", cwd=tmp_path)
-    assert_refused(result, 2, ["stopped at step 2 of an epoch of 44 steps", "now have 22",
+    assert_refused(result, 2, ["stopped at step 2 of an epoch of 39 steps", "now have 19",
                                "resume with the batch size and data it was made with"])
     assert contents(tmp_path) == before
+    resumed = in_process("resume=run", "~callbacks.stop", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.output
+    assert "epoch 1/2" in resumed.stdout and "epoch 2/2" in resumed.stdout, resumed.stdout
 
 
 def test_resume_falls_back_to_the_previous_backup_when_the_latest_is_damaged(finished, tmp_path):

@@ -328,10 +328,21 @@ def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_p
                      "~callbacks.early_stopping", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert result.returncode == 3, result.output
     assert "epoch 2" in result.stderr and "step" in result.stderr and "Traceback" not in result.output
+    assert "The last good state is kept in" in result.stderr and "checkpoints/backup" in result.stderr
     summary = RunFolder(run_dir).summary
     assert summary["status"] == "diverged" and summary["epochs_completed"] == 1
     assert json.loads((run_dir / "checkpoints/backup/training_metadata.json").read_text())["epoch"] == 1
     assert not (run_dir / "model.keras").exists()
+
+
+def test_a_loss_diverging_in_the_first_epoch_names_a_step_of_that_epoch_and_no_checkpoint(tmp_path):
+    """fit hands over the last step of a 32-step call, past a 4-step epoch's end."""
+    result = in_process("debug=smoke", "optimizer=sgd", "optimizer.learning_rate=1e4",
+                        f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 3, result.output
+    assert "in epoch 1 by step 4;" in result.stderr, result.stderr
+    assert "No epoch had completed, so nothing was checkpointed" in result.stderr
+    assert "optimizer.learning_rate" in result.stderr
 
 
 SLOW_EPOCHS = ("dataset=synthetic", "dataset.num_samples=40000", "dataset.shape=[32]",

@@ -192,8 +192,8 @@ class DivergenceGuard(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         loss = float((logs or {}).get("loss", 0.0))
-        if not math.isfinite(loss):
-            raise Diverged(self._epoch, batch, loss)
+        if not math.isfinite(loss):  # fit names the last batch of its call, past a short epoch's end
+            raise Diverged(self._epoch, min(batch + 1, self.params.get("steps") or batch + 1), loss)
 
 
 class InterruptGuard(keras.callbacks.Callback):

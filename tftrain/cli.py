@@ -145,7 +145,9 @@ def ended(cfg: DictConfig, error: BaseException, multirun: bool) -> float:
     if isinstance(error, (TftrainError, Interrupted)):
         fail(str(error))
     elif isinstance(error, Diverged):
-        fail(f"{error} The last good checkpoint is in {run_dir}/checkpoints/.")
+        kept = [str(p) for p in (run_dir / "checkpoints").glob("*") if error.epoch > 0]
+        fail(f"{error} " + (f"The last good state is kept in {', '.join(sorted(kept))}." if kept
+                            else "No epoch had completed, so nothing was checkpointed."))
     else:  # a sweep job's traceback goes to its train.log with its summary (record_failure)
         print("".join(traceback.format_exception(error)), file=sys.stderr, end="")
         if not multirun:

@@ -106,12 +106,13 @@ def interrupted(cfg: DictConfig, stage: Stage, error: Interrupted, started: date
     summary = (summarize(cfg, prepared, {}, started, seconds, error) if prepared is not None else
                artifacts.brief_summary("interrupted", str(error), cfg.objective, job_overrides()))
     epochs, done = cfg.trainer.epochs, summary["epochs_completed"]
-    where = f"in epoch {done + 1} of {epochs}" if stage.phase == "training" else \
+    training = stage.phase == "training" and done < epochs  # not just after its last epoch
+    where = f"in epoch {done + 1} of {epochs}" if training else \
         f"while {stage.phase}" + (f", after {done} epoch(s)" if done else "")
     steps = backups[0].steps if backups else 0
     kept = [f"checkpointed at step {steps} of epoch {done + 1}" if steps else
             f"epochs 1-{done} are checkpointed" if done else "no epoch had completed"] \
-        if stage.phase == "training" else []
+        if training else []
     if stage.model is not None:
         kept.append(f"the weights so far are in {run_dir / INTERRUPTED}")
     then = (f"Resume with: {resume_command(run_dir)}" if backup_node(cfg) is not None else

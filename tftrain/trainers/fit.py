@@ -56,7 +56,8 @@ class FitTrainer(Trainer):
         model.fit(data.train_epochs(epoch, epoch + 1).skip(step), epochs=epoch + 1,
                   initial_epoch=epoch, steps_per_epoch=data.steps_per_epoch - step,
                   validation_data=data.val, validation_freq=self.validation_freq,
-                  callbacks=[Shifted(c, step) for c in callbacks], verbose=0, shuffle=False)
+                  callbacks=[Shifted(c, step, self.epochs) for c in callbacks], verbose=0,
+                  shuffle=False)
 
     def evaluate(self, model: keras.Model, dataset: tf.data.Dataset) -> dict[str, float]:
         return {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
@@ -64,11 +65,11 @@ class FitTrainer(Trainer):
 
 class Shifted(keras.callbacks.Callback):
     """A callback seeing the batches of an epoch resumed at `offset` by their index in the
-    whole epoch, and the epoch's full length."""
+    whole epoch, the epoch's full length, and the run's `epochs` (not the one-epoch call's)."""
 
-    def __init__(self, inner: keras.callbacks.Callback, offset: int) -> None:
+    def __init__(self, inner: keras.callbacks.Callback, offset: int, epochs: int) -> None:
         super().__init__()
-        self.inner, self.offset = inner, offset
+        self.inner, self.offset, self.epochs = inner, offset, epochs
 
     def set_model(self, model: keras.Model) -> None:
         super().set_model(model)
@@ -76,7 +77,8 @@ class Shifted(keras.callbacks.Callback):
 
     def set_params(self, params: dict) -> None:
         super().set_params(params)
-        self.inner.set_params({**params, "steps": (params.get("steps") or 0) + self.offset})
+        self.inner.set_params({**params, "steps": (params.get("steps") or 0) + self.offset,
+                               "epochs": self.epochs})
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self.inner.on_train_batch_begin(batch + self.offset, logs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -80,8 +81,11 @@ def assert_refused(result, status: int, fragments: list[str]) -> None:
     message = result.stderr.strip()
     assert message.startswith("tftrain: error:"), message
     assert len(message.splitlines()) <= 2, message  # one paragraph (a terminal may wrap it)
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
+    for fragment in fragments:  # "!text": text must not be said
+        if fragment.startswith("!"):
+            assert fragment[1:] not in message, (fragment, message)
+        else:
+            assert fragment in message, (fragment, message)
 
 
 # Door 1 and 2: composing the config, instantiating its `_target_`s, checks before training.
@@ -226,11 +230,20 @@ DAMAGE = {
     "overrides": lambda run: (run / ".hydra" / "overrides.yaml").write_text("- a: [\n"),
     "summary": lambda run: (run / "summary.json").write_text('{"status": '),
     "nothing": lambda run: None,
+    "no-model": lambda run: (run / "model.keras").unlink(),
+    "overrides-of-an-interrupted-run": lambda run: [
+        (run / ".hydra" / "overrides.yaml").write_text("- a: [\n"),
+        (run / "summary.json").write_text(json.dumps({"status": "interrupted"}))],
 }
 RUN_FOLDER = {
     "eval-damaged-model": ("model", "tftrain-eval", ["RUN"], ["model.keras is damaged", "checkpoints/best.keras"]),
     "eval-damaged-overrides": ("overrides", "tftrain-eval", ["RUN", "dataset.test_split=0.3"],
                                [".hydra/overrides.yaml is damaged"]),
+    "eval-model-deleted": ("no-model", "tftrain-eval", ["RUN"],
+                           ["has no model.keras (the run completed, so it was deleted or moved since)",
+                            "checkpoints/best.keras", "!resume="]),
+    "resume-damaged-overrides-offers-no-resume": ("overrides-of-an-interrupted-run", "tftrain", ["resume=RUN", "trainer.epochs=3"],
+                                                  [".hydra/overrides.yaml is damaged", "!tftrain resume="]),
     "eval-not-a-run": ("nothing", "tftrain-eval", ["RUN/checkpoints"], ["not a tftrain run folder"]),
     "predict-damaged-model": ("model", "tftrain-predict", ["RUN", "input=x.npy"], ["model.keras is damaged", "cp "]),
     "predict-damaged-summary": ("summary", "tftrain-predict", ["RUN", "input=x.npy"], ["summary.json is damaged"]),

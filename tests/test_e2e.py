@@ -24,6 +24,8 @@ def check_run_folder(run: RunFolder, epochs: int, trainer: str) -> None:
                  "train.log", "metrics.csv", "summary.json", "model.keras", "class_names.json",
                  "checkpoints/best.keras", "checkpoints/backup/latest.weights.h5"):
         assert (run.path / name).is_file(), name
+        # as readable as the files Hydra and Keras write (a temporary file's 0600 would not be)
+        assert (run.path / name).stat().st_mode & 0o777 == (run.path / "train.log").stat().st_mode & 0o777, name
     assert "${" not in (run.path / ".hydra/config.yaml").read_text()  # resolved
 
     rows = run.metrics

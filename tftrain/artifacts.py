@@ -25,10 +25,22 @@ MODEL = "model.keras"
 METRICS = "metrics.csv"
 
 
+def umask() -> int:
+    mask = os.umask(0o022)  # reading it means setting it: set it straight back
+    os.umask(mask)
+    return mask
+
+
+# Files are readable as the user's umask says, as `open` would make them (mkstemp's are 0600:
+# others sharing outputs/ could read train.log but not summary.json).
+FILE_MODE = 0o666 & ~umask()
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, path)

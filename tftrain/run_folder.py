@@ -55,7 +55,8 @@ class RunFolder:
         """What in the folder still reads, each with what it is good for."""
         found = [f"{name} ({what}{self.use(name)})" for name, what in MODELS.items()
                  if (self.path / name).is_file() and keras_file_problem(self.path / name) is None]
-        if backup_problem(self.path / BACKUP) is None and (self.path / BACKUP / METADATA).is_file():
+        if backup_problem(self.path / BACKUP) is None and (self.path / BACKUP / METADATA).is_file() \
+                and status_of(self.path) != "completed" and not self.read_overrides()[1]:
             found.append(f"{BACKUP}/ (resume=: tftrain resume={self.given})")
         return found
 
@@ -66,14 +67,20 @@ class RunFolder:
 
     def overrides(self) -> list[str]:
         """The run's overrides as typed (unresolved: one may hold `${...}` for Hydra)."""
+        saved, problem = self.read_overrides()
+        if problem:
+            raise self.damaged(OVERRIDES, problem, "rebuilding the run's config")
+        return saved
+
+    def read_overrides(self) -> tuple[list[str], str | None]:
+        """The overrides, or why they cannot be read."""
         try:
             saved = yaml.safe_load((self.path / OVERRIDES).read_text())
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-            raise self.damaged(OVERRIDES, said(error), "rebuilding the run's config") from None
+            return [], said(error)
         if not isinstance(saved, list) or not all(isinstance(o, str) for o in saved):
-            raise self.damaged(OVERRIDES, f"it holds {type(saved).__name__}, not a list of "
-                               "overrides", "rebuilding the run's config")
-        return saved
+            return [], f"it holds {type(saved).__name__}, not a list of overrides"
+        return saved, None
 
     def summary(self, needed_for: str) -> dict[str, Any]:
         file = Path(artifacts.SUMMARY)
@@ -92,11 +99,13 @@ class RunFolder:
         """model.keras, checked to be whole, or the reason it cannot be used."""
         file = self.path / artifacts.MODEL
         if not file.is_file():
-            works = self.intact()
-            raise TftrainError(f"{self.given} has no {artifacts.MODEL}: the run did not finish "
-                               f"training (its summary.json says why), and {needed_for} needs it. "
-                               + (f"Intact in the folder: {'; '.join(works)}." if works else
-                                  f"An interrupted run continues with tftrain resume={self.given}."))
+            works, status = self.intact(), status_of(self.path)
+            why = {"completed": "the run completed, so it was deleted or moved since",
+                   None: "the run never wrote its summary.json (stopped at once, or still running)"
+                   }.get(status, f"the run did not finish (summary.json: {status})")
+            raise TftrainError(f"{self.given} has no {artifacts.MODEL} ({why}), and {needed_for} "
+                               "needs it. " + (f"Intact in the folder: {'; '.join(works)}." if works
+                                              else "Nothing else in the folder can stand in for it."))
         problem = keras_file_problem(file)
         if problem:
             raise self.damaged(Path(artifacts.MODEL), problem, needed_for)

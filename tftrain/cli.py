@@ -28,7 +28,8 @@ from tftrain.compose import CONFIG_NAME, command_overrides, config_dir, prefligh
 from tftrain.console import detach_log_file, echo, fail, log
 from tftrain.errors import Diverged, Interrupted, Pruned, TftrainError, raised_in_tftrain, user_error
 from tftrain.process import exits_fast
-from tftrain.run_folder import Bookkeeping, RunFolder, named_folder, reuse_problem
+from tftrain.claims import Bookkeeping, named_folder, reuse_problem
+from tftrain.run_folder import RunFolder
 from tftrain.signals import Signals
 
 HIDDEN_GROUPS = {"hydra", "schema"}
@@ -251,6 +252,8 @@ def command(argv: list[str]) -> int:
             kept.restore()
         if code:
             return code
+    finally:
+        kept.release()
     return sweep.exit_status()
 
 if __name__ == "__main__":

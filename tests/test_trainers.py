@@ -221,6 +221,12 @@ def test_mixed_precision_trains_with_both_trainers(sweep):
         assert summary["precision"] in ("mixed_float16", "mixed_bfloat16")
         assert summary["status"] == "completed" and summary["test"]["loss"] < 2.5
         assert summary["loss_scaling"] == (summary["precision"] == "mixed_float16")
+    float16 = next(run for run in runs if run.summary["precision"] == "mixed_float16")
+    with warnings.catch_warnings(record=True) as caught:  # the optimizer's state is no use here
+        warnings.simplefilter("always")
+        evaluated = in_process(str(float16.path), tool="tftrain-eval", cwd=float16.path)
+    assert evaluated.returncode == 0, evaluated.output
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
 
 
 @pytest.mark.slow

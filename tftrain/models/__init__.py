@@ -5,6 +5,8 @@ head; a class gets whichever of `spec`, `num_outputs`, `num_classes`, `output_ac
 and `input_shape` its constructor declares. Nobody types a shape or a class count twice.
 """
 
+import warnings
+
 import keras
 
 from tftrain.models import layers, zoo  # noqa: F401  (registers tftrain's serializable classes)
@@ -15,9 +17,16 @@ from tftrain.models.sequential import sequential
 from tftrain.models.transfer import transfer
 
 
-def load_model(path: str) -> keras.Model:
-    """Load a tftrain model.keras in Keras' safe mode, tftrain's own layers registered."""
-    with keyed_by_column_names():
+def load_model(path: str, inference: bool = False) -> keras.Model:
+    """Load a tftrain model.keras in Keras' safe mode, tftrain's own layers registered.
+
+    `inference`: the model will only evaluate or predict, so its optimizer's saved state is
+    of no use, and Keras' warning that it skipped it (a mixed_float16 run's loss-scaling
+    optimizer has more variables than the one rebuilt under float32) would only alarm.
+    """
+    with keyed_by_column_names(), warnings.catch_warnings():
+        if inference:
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
         return keras.models.load_model(path, safe_mode=True)
 
 

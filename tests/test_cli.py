@@ -58,6 +58,18 @@ def test_python_dash_m_tftrain_is_the_tftrain_command(tmp_path, no_tensorflow):
     assert yaml.safe_load(done.stdout)["trainer"]["epochs"] == 7
 
 
+def test_cfg_job_resolve_resolves_what_it_can_and_keeps_what_needs_the_run(tmp_path, no_tensorflow):
+    """Hydra's own --resolve printed a traceback (and exited 0) at the run folder's path."""
+    result = run_cli("--cfg", "job", "--resolve", "trainer.epochs=7", "seed=3", cwd=tmp_path,
+                     env=no_tensorflow)
+    assert result.returncode == 0 and "Traceback" not in result.output, result.output
+    printed = yaml.safe_load(result.stdout)
+    assert printed["trainer"]["epochs"] == 7 and printed["seed"] == 3
+    assert printed["run_dir"] == "${hydra:runtime.output_dir}"
+    assert printed["callbacks"]["backup"]["backup_dir"] == "${run_dir}/checkpoints/backup"
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_cfg_job_prints_the_composed_config_with_overrides_without_tensorflow(tmp_path, no_tensorflow):
     result = run_cli("--cfg", "job", "model=cnn", "trainer=custom_loop", "trainer.epochs=7",
                      "optimizer=sgd", "optimizer.learning_rate=0.05", "~callbacks.early_stopping",

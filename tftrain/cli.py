@@ -24,7 +24,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import checks, schema, sweep
-from tftrain.compose import CONFIG_NAME, command_overrides, config_dir, preflight
+from tftrain.compose import (CONFIG_NAME, command_overrides, compose, config_dir, preflight,
+                             resolved_as_far_as_known)
 from tftrain.console import detach_log_file, echo, fail, log
 from tftrain.errors import Diverged, Interrupted, Pruned, TftrainError, raised_in_tftrain, user_error
 from tftrain.process import exits_fast
@@ -183,6 +184,20 @@ def discard_untrained(run_dir: Path) -> None:
         folder = folder.parent
 
 
+def print_resolved(argv: list[str]) -> int:
+    """`--cfg job --resolve`: the composed config, resolved as far as it can be without a run."""
+    try:
+        problem = preflight([a for a in argv if a != "--resolve"])
+        if problem:
+            raise TftrainError(problem)
+        cfg = compose(command_overrides(argv)[0])
+    except TftrainError as error:
+        fail(str(error))
+        return error.exit_code
+    print(OmegaConf.to_yaml(resolved_as_far_as_known(cfg)), end="")
+    return 0
+
+
 def expand_resume(argv: list[str]) -> list[str]:
     """`resume=DIR` reruns DIR's own overrides into DIR; arguments given now still apply."""
     typed = [a for a in argv if a.startswith("resume=")]
@@ -230,6 +245,8 @@ def command(argv: list[str]) -> int:
     if "--version" in argv or "-V" in argv:  # Hydra's own --version names only Hydra
         print(version_line())
         return 0
+    if {"--cfg", "job", "--resolve"} <= set(argv):  # Hydra's own stops at the run's folder
+        return print_resolved(argv)
     kept = Bookkeeping(None)
     try:
         argv = expand_resume(argv)

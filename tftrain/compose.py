@@ -52,6 +52,27 @@ def composed(override_list: list[str]) -> DictConfig:
     return cfg
 
 
+def resolved_as_far_as_known(cfg: DictConfig) -> Any:
+    """The config with every interpolation resolved that can be before a run starts; those
+    that need the run (its folder, the data's steps per epoch) stay as written. Hydra's own
+    `--cfg job --resolve` fails on the first of them."""
+    from omegaconf import DictConfig as Dict, ListConfig
+
+    def value(node: Any, key: Any) -> Any:
+        try:
+            found = node[key]
+        except Exception:  # needs what only a run knows
+            return node._get_node(key)._value()
+        return plain(found) if isinstance(found, (Dict, ListConfig)) else found
+
+    def plain(node: Any) -> Any:
+        keys = node.keys() if isinstance(node, Dict) else range(len(node))
+        items = {key: value(node, key) for key in keys}
+        return items if isinstance(node, Dict) else list(items.values())
+
+    return plain(cfg)
+
+
 def command_overrides(argv: list[str]) -> tuple[list[str], bool]:
     """The KEY=VALUE overrides of a command line, and whether it asks for a multirun."""
     overrides, skip, multirun = [], False, False

@@ -56,7 +56,7 @@ def test_eval_on_another_split_of_the_data_changes_the_numbers(finished):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["dataset=synthetic"], "takes inputs of shape (8, 8, 1)"),
+    (["dataset=synthetic"], "the run's model takes (8, 8, 1)"),
     (["dataset=nope"], "Choose one of: boston_housing, cifar10"),
     (["dataset.test_split=2"], "dataset.test_split=2.0 must be a fraction"),
 ])

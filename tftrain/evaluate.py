@@ -49,7 +49,7 @@ def load_model(folder: RunFolder, needed_for: str) -> Any:
 
     file = folder.model_file(needed_for)
     with door(str(file), explain=lambda error: refused(error, folder, file, needed_for)):
-        return models.load_model(str(file))
+        return models.load_model(str(file), inference=True)
 
 
 def refused(error: Exception, folder: RunFolder, file: Path, needed_for: str) -> str:
@@ -64,37 +64,33 @@ def refused(error: Exception, folder: RunFolder, file: Path, needed_for: str) ->
 def evaluate(folder: RunFolder, overrides: list[str]) -> dict[str, Any]:
     """Evaluate the run's model; write eval.json; return what it holds."""
     cfg = run_config(folder, overrides)
+    run = run_record(folder.summary("tftrain-eval"))
     folder.model_file("tftrain-eval")  # whole, before any data is read
     from tftrain import runtime
-    from tftrain.data import build_data
+    from tftrain.eval_data import eval_data
 
     runtime.setup(cfg.seed, False, "float32")
-    data = build_data(cfg.dataset, cfg.trainer.batch_size, cfg.seed)
-    model = load_model(folder, "tftrain-eval")
-    check_fits(model, data.spec)
-    split, dataset = ("test", data.test) if data.test is not None else ("val", data.val)
-    if dataset is None:
+    data = eval_data(cfg.dataset, run, cfg.trainer.batch_size, cfg.seed)
+    if data.dataset is None:
         raise TftrainError("the data has neither a test nor a validation split to evaluate on; "
                            "set dataset.test_split to a fraction in (0, 1).")
-    metrics = {k: float(v) for k, v in model.evaluate(dataset, return_dict=True, verbose=0).items()}
+    model = load_model(folder, "tftrain-eval")
+    metrics = {k: float(v) for k, v in model.evaluate(data.dataset, return_dict=True, verbose=0).items()}
     result = {"evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "overrides": overrides, "dataset": cfg.dataset._target_, "split": split,
-              "samples": data.sizes[split], "metrics": metrics,
+              "overrides": overrides, "dataset": cfg.dataset._target_, "split": data.split,
+              "samples": data.sizes[data.split], "metrics": metrics,
               "data": {"sizes": data.sizes, "fingerprint": data.fingerprint},
               "weights_fingerprint": artifacts.weights_fingerprint(model)}
     artifacts.write_json_atomic(folder.path / EVAL, result)
     return result
 
 
-def check_fits(model: Any, spec: Any) -> None:
-    """The saved model takes the shapes this data gives (named inputs compared as a set)."""
-    inputs = getattr(model, "inputs", None) or []
-    expected = sorted(tuple(t.shape[1:]) for t in inputs) or [tuple(model.input_shape[1:])]
-    given = sorted(f.shape for f in spec.inputs)
-    if expected != given:
-        raise TftrainError(f"the model takes inputs of shape {', '.join(map(str, expected))} but "
-                           f"this data gives {', '.join(map(str, given))}; choose a dataset with "
-                           "the run's input shapes.")
+def run_record(summary: dict[str, Any]) -> dict[str, Any]:
+    """What the run's summary.json says its model takes and predicts."""
+    data = summary.get("data", {})
+    targets = data.get("targets") or {"output": {"task": data.get("task"),
+                                                 "class_names": data.get("class_names")}}
+    return {"inputs": data.get("inputs", {}), "targets": targets}
 
 
 def tool_command(usage: str, body: Callable[[RunFolder, list[str]], None], args: list[str]) -> int:

@@ -77,14 +77,29 @@ def test_rerunning_an_interrupted_sweep_runs_only_the_jobs_that_did_not_complete
 
 
 @pytest.mark.slow
-def test_a_completed_folder_of_other_overrides_is_not_taken_for_this_job(tmp_path):
+def test_a_completed_folder_of_other_overrides_is_neither_taken_nor_overwritten(tmp_path):
+    """Another sweep's job 0 is not this sweep's job 0: refused, the old one kept as it was."""
     sweep = tmp_path / "sweep"
     first = in_process("-m", "debug=smoke", "seed=1", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert first.returncode == 0, first.output
     result = in_process("-m", "debug=smoke", "seed=7", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
-    assert result.returncode == 0, result.output
-    assert "already completed" not in result.stdout
-    assert RunFolder(sweep / "0").summary["overrides"] == ["debug=smoke", "seed=7"]
+    assert result.returncode == 2 and "holds another sweep" in result.stderr, result.output
+    assert RunFolder(sweep / "0").summary["overrides"] == ["debug=smoke", "seed=1"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_between_the_jobs_of_a_sweep_gives_the_command_that_continues_it(tmp_path):
+    sweep = tmp_path / "sweep"
+    process = popen(tmp_path, "-m", "debug=smoke", "seed=1,2,3,4", f"hydra.sweep.dir={sweep}")
+    wait_for(process, (sweep / "0" / "summary.json").is_file)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    command = err.split("with: ", 1)[1].split()  # between jobs, or inside job 1: the same advice
+    assert command[:2] == ["tftrain", "-m"] and f"hydra.sweep.dir={sweep}" in command, err
+    again = in_process(*command[1:], cwd=tmp_path)
+    assert again.returncode == 0, again.output
+    assert all(RunFolder(sweep / str(job)).summary["status"] == "completed" for job in range(4))
 
 
 def test_two_runs_started_in_the_same_second_get_distinct_folders(tmp_path):

@@ -119,7 +119,7 @@ def _task(cfg: DictConfig) -> float:
     of the same sweep is skipped."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     if multirun:
-        sweep.label_parallel_job()
+        sweep.job_started()
         if (done := sweep.completed_objective(cfg)) is not None:
             return done
     if not cfg.resume and sweep.interrupted_before(cfg):  # started again: a requeued job
@@ -182,6 +182,16 @@ def discard_untrained(run_dir: Path) -> None:
     while folder != here and folder.is_relative_to(here) and not any(folder.iterdir()):
         folder.rmdir()
         folder = folder.parent
+
+
+def interrupted_outside_a_run() -> str:
+    """Ctrl-C before a run started, or between the jobs of a sweep (the sweeper's own loop)."""
+    if sweep.outcome["sweep_dir"]:
+        folder = Path(sweep.outcome["sweep_dir"])
+        if folder.is_dir() and any(p.is_dir() for p in folder.iterdir()):
+            return (f"interrupted between the jobs of the sweep in {folder}; the jobs that ran "
+                    f"keep their folders. Continue it with: {sweep.sweep_command(folder)}")
+    return "interrupted before the run started; nothing was written."
 
 
 def print_resolved(argv: list[str]) -> int:
@@ -260,8 +270,8 @@ def command(argv: list[str]) -> int:
     except TftrainError as error:
         fail(str(error))
         return error.exit_code
-    except KeyboardInterrupt:  # before a run started (each run handles its own signals)
-        fail("interrupted before the run started; nothing was written.")
+    except KeyboardInterrupt:  # outside a run (each run handles its own signals)
+        fail(interrupted_outside_a_run())
         return 130
     except SystemExit as stop:  # a run that failed, or Hydra's own usage errors
         code = stop.code if isinstance(stop.code, int) else 1 if stop.code else 0

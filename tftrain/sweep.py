@@ -129,9 +129,12 @@ def job_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task)
 
 
-def label_parallel_job() -> None:
-    """Jobs of a launcher other than Hydra's in-process one may run at the same time."""
+def job_started() -> None:
+    """A sweep job starts: the sweep's folder is known (a Ctrl-C between jobs names it), and
+    the job's lines are labelled where another launcher than Hydra's in-process one may run
+    jobs at the same time."""
     hydra = HydraConfig.get()
+    outcome["sweep_dir"] = str(hydra.sweep.dir)
     if "BasicLauncher" not in str(hydra.launcher.get("_target_", "")):
         label_lines(f"job {hydra.job.num}")
 

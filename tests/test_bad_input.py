@@ -363,6 +363,16 @@ def test_a_run_folder_in_use_is_not_trained_into_by_a_second_command(finished, t
     assert again.returncode == 0, again.output
 
 
+def test_eval_on_another_dataset_option_drops_the_keys_of_the_runs_own(tmp_path):
+    """dataset=digits on a synthetic run: the run's dataset.num_samples has no place in digits;
+    the user never typed it, so the message is about the data, not that key."""
+    run = in_process("debug=smoke", "dataset=synthetic", "dataset.num_samples=300", "hydra.run.dir=run",
+                     cwd=tmp_path)
+    assert run.returncode == 0, run.output
+    result = in_process("run", "dataset=digits", tool="tftrain-eval", cwd=tmp_path)
+    assert_refused(result, 2, ["the examples have shape (8, 8, 1)", "takes (16,)", "!num_samples"])
+
+
 def test_resume_falls_back_to_the_previous_backup_when_the_latest_is_damaged(finished, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(finished, run)

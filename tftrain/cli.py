@@ -24,8 +24,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import checks, schema, sweep
-from tftrain.compose import (CONFIG_NAME, command_overrides, compose, config_dir, preflight,
-                             resolved_as_far_as_known)
+from tftrain.compose import (CONFIG_NAME, command_overrides, compose, config_dir, layered,
+                             preflight, resolved_as_far_as_known)
 from tftrain.console import detach_log_file, echo, fail, log
 from tftrain.errors import Diverged, Interrupted, Pruned, TftrainError, raised_in_tftrain, user_error
 from tftrain.process import exits_fast
@@ -229,7 +229,7 @@ def expand_resume(argv: list[str]) -> list[str]:
         raise TftrainError(f"{moved} with resume={given}: a run resumes in its own folder, "
                            f"{given}; to keep a copy elsewhere, copy the folder first and "
                            "resume the copy.")
-    return [*previous, *rest, f"resume={folder.path}", f"hydra.run.dir={folder.path}"]
+    return [*layered(previous, rest), f"resume={folder.path}", f"hydra.run.dir={folder.path}"]
 
 
 @exits_fast

@@ -88,6 +88,18 @@ def command_overrides(argv: list[str]) -> tuple[list[str], bool]:
     return overrides, multirun
 
 
+def layered(saved: list[str], given: list[str]) -> list[str]:
+    """A run's own overrides with those given now on top (`tftrain-eval RUN dataset=digits`,
+    `resume=`): a saved override of a key given now is dropped, and a config group chosen
+    anew (`dataset=digits`) drops the saved keys of the option it replaces
+    (`dataset.num_samples=500` of a synthetic run, which digits has no place for)."""
+    keys = {override_key(o) for o in given}
+    groups = {key for key in keys if group_options(key)}
+    return [o for o in saved
+            if override_key(o) not in keys
+            and not any(override_key(o).startswith(f"{group}.") for group in groups)] + given
+
+
 def explain(error: Exception, override_list: list[str]) -> str:
     """Turn a Hydra/OmegaConf composition error into one paragraph a user can act on."""
     from hydra.errors import MissingConfigException

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import artifacts, checks, schema
-from tftrain.compose import composed
+from tftrain.compose import composed, layered
 from tftrain.console import echo, fail
 from tftrain.errors import Interrupted, TftrainError, door, said
 from tftrain.process import exits_fast
@@ -30,7 +30,7 @@ def run_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
     """The run's own config (as it ran), or recomposed with the overrides given now."""
     if overrides:
         saved = [o for o in folder.overrides() if not o.startswith("resume=")]
-        cfg = composed([*saved, *overrides])
+        cfg = composed(layered(saved, overrides))
     else:
         try:
             cfg = OmegaConf.load(folder.path / CONFIG)

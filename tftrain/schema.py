@@ -156,6 +156,7 @@ class CsvConfig(DatasetConfig):
     encoding: Optional[str] = None  # null: UTF-8, with or without a byte-order mark
     delimiter: Optional[str] = None  # null: detected among , ; tab |
     header: Optional[bool] = None  # null: detected (a first row of numbers is data)
+    decimal: Optional[str] = None  # null: '.', or ',' detected in a file not separated by commas
     in_memory: bool = True  # false: stream the rows from the files (larger than memory)
 
 

@@ -14,9 +14,11 @@ import re
 from pathlib import Path
 
 from tftrain.console import echo
+from tftrain.data.numbers import number
 from tftrain.errors import TftrainError, did_you_mean
 
-MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
+MISSING = {"", "na", "n/a", "#n/a", "nan", "null", "none", "?", "-", "--", "."}
+MOSTLY = 0.9  # a column whose values are numbers but for at most 10% is numeric (the rest refused)
 KINDS = ("numeric", "categorical", "text")
 DELIMITERS = (",", ";", "\t", "|")  # in order of preference when two fit equally well
 NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -40,6 +42,18 @@ def detect_delimiter(text: str) -> str:
     return best
 
 
+def not_json(text: str, path: Path, key: str = "dataset.path") -> None:
+    """Refuse JSON records (a list of objects, or one object a line) before they are read
+    as a CSV of odd column names."""
+    suffix = "".join(path.suffixes[-2:]).lower().removesuffix(".gz")
+    if suffix.endswith((".json", ".jsonl", ".ndjson")) or re.match(r'\s*(\[\s*)?\{\s*"', text[:200]):
+        if text.lstrip()[:1] in ("[", "{"):
+            raise TftrainError(f"{key}={path} holds JSON, not CSV; tftrain reads CSV files (.csv, "
+                               ".tsv, .csv.gz). Export the records to CSV first, e.g. "
+                               f"pandas.read_json('{path.name}'{', lines=True' if text.lstrip()[:1] == '{' else ''})"
+                               ".to_csv('data.csv', index=False).")
+
+
 def delimiter_named(given: str) -> str:
     """A delimiter given as one character, as `\\t`, or by name (tab, semicolon, ...)."""
     by_name = {name: char for char, name in NAMES.items()} | {"\\t": "\t", "space": " "}
@@ -52,15 +66,15 @@ def delimiter_named(given: str) -> str:
 
 
 def columns_of(first: list[str], body: list[list[str]], header: bool | None,
-               file: Path, advice: bool = True) -> tuple[list[str], bool]:
+               file: Path, advice: bool = True, decimal: str = ".") -> tuple[list[str], bool]:
     """(the column names, whether the first row holds them). `header` null: detected as
     csv.Sniffer does, from the rows below it: a first row with a number in every column of
     numbers is data (arrays as other tools write them, MNIST as 785 numbers a row). Without
     a header, columns are named by position: 0, 1, ..."""
     if header is None:
         numeric = [i for i in range(len(first))
-                   if infer_kind([row[i] for row in body if i < len(row)]) == "numeric"]
-        header = not numeric or not all(is_number(first[i]) for i in numeric)
+                   if infer_kind([row[i] for row in body if i < len(row)], decimal) == "numeric"]
+        header = not numeric or not all(is_number(first[i], decimal) for i in numeric)
         if not header:
             echo(f"data: {file.name} has no header row (its first row is data): its columns are "
                  f"named by position, 0 to {len(first) - 1}" + (
@@ -82,7 +96,7 @@ def distinct(names: list[str], file: Path) -> list[str]:
         out.append(f"{name}.{count}" if count else name)
     renamed = [f"{new} (column {i})" for i, (old, new) in enumerate(zip(names, out)) if old != new]
     if renamed:
-        echo(f"data: {file.name} repeats column names; read as {', '.join(renamed)}")
+        echo(f"data: {file.name} repeats column names; read as {listing(renamed, 8)}")
     return out
 
 
@@ -136,14 +150,14 @@ def listing(names: list[str], limit: int = 12) -> str:
     return f"{', '.join(names[:limit - 3])}, ..., {', '.join(names[-2:])} ({len(names)} in all)"
 
 
-def is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def is_number(text: str, decimal: str = ".") -> bool:
+    return number(text, decimal) is not None
 
 
-def infer_kind(values: list[str]) -> str:
+def infer_kind(values: list[str], decimal: str = ".") -> str:
+    """numeric when the values that are present are numbers, all but a few (MOSTLY): the
+    few are typos or other missing markers, which reading the column then refuses, naming
+    each one's line, instead of silently making the column categories; else categorical."""
     present = [v for v in values if v.strip().lower() not in MISSING]
-    return "numeric" if present and all(is_number(v) for v in present) else "categorical"
+    numbers = sum(is_number(v, decimal) for v in present)
+    return "numeric" if present and numbers >= MOSTLY * len(present) else "categorical"

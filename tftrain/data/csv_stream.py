@@ -19,23 +19,29 @@ import numpy as np
 import tensorflow as tf
 
 from tftrain.console import echo
-from tftrain.data.files import decode, matching, read_head
+from tftrain.data.files import UTF16_BOMS, decode, matching, read_head
 from tftrain.data.forms import Stream
 from tftrain.data.csv_format import MISSING, NAMES, chosen_columns, columns_of, \
-    delimiter_named, detect_delimiter, infer_kind, listing
+    delimiter_named, detect_delimiter, infer_kind, listing, not_json
+from tftrain.data.numbers import TF_NUMBER, decimal_named, detect_decimal, tf_rewrites
 from tftrain.errors import TftrainError
 
 STACKED = 1024  # records whose fields are stacked at once
 SAMPLE_BYTES = 1 << 20  # the head read to find the delimiter and the column kinds
 PATTERNS = ("*.csv", "*.csv.gz", "*.tsv", "*.tsv.gz", "*.txt")
-NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity)"
 
 
 def head_of(path: Path, encoding: str | None, delimiter: str | None) -> tuple[list[list[str]], str]:
     """The rows of a file's head (the last, perhaps cut, left out) and its delimiter."""
     raw = read_head(path, SAMPLE_BYTES)
+    if encoding is None and raw[:2] in UTF16_BOMS:
+        raise TftrainError(f"dataset.path={path} is UTF-16 text (it starts with a UTF-16 byte-order "
+                           "mark); streamed CSVs are read by tf.data, which takes UTF-8 and 8-bit "
+                           "encodings: convert the file first (iconv -f utf-16 -t utf-8) or set "
+                           "dataset.in_memory=true.")
     whole = len(raw) < SAMPLE_BYTES
     text = decode(raw if whole else raw[:raw.rfind(b"\n") + 1], path, encoding)
+    not_json(text, path)
     if delimiter is None:
         delimiter = detect_delimiter(text)
     else:
@@ -50,7 +56,7 @@ def head_of(path: Path, encoding: str | None, delimiter: str | None) -> tuple[li
 def csv_stream(path: str, label: str | list[str], task: str = "auto",
                columns: dict[str, str] | None = None, drop: list[str] | None = None,
                encoding: str | None = None, delimiter: str | None = None,
-               header: bool | None = None) -> Stream:
+               header: bool | None = None, decimal: str | None = None) -> Stream:
     """The rows of `path` (a file, a folder of CSVs or a glob), streamed."""
     if (encoding or "").lower().replace("-", "").startswith("utf16"):
         raise TftrainError(f"dataset.encoding={encoding}: streamed CSVs are read by tf.data, "
@@ -58,7 +64,8 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
                            "the files first (iconv -f utf-16 -t utf-8) or set dataset.in_memory=true.")
     files = matching(path, PATTERNS, "CSV files")
     head, delimiter = head_of(files[0], encoding, delimiter)
-    names, has_header = columns_of(head[0], head[1:101], header, files[0])
+    decimal = decimal_named(decimal) or detect_decimal(head[:201], delimiter)
+    names, has_header = columns_of(head[0], head[1:101], header, files[0], decimal=decimal)
     sample = head[1:] if has_header else head
     for other in files[1:]:
         first = head_of(other, encoding, delimiter)[0][0]
@@ -66,14 +73,15 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
             raise TftrainError(f"{other}: its columns differ from {files[0]}'s; every streamed "
                                f"file must have the same columns ({listing(names)}).")
     if delimiter != ",":
-        echo(f"data: {files[0].name} is {NAMES[delimiter]}-separated (detected or set)")
+        echo(f"data: {files[0].name} is {NAMES[delimiter]}-separated (detected or set)"
+             + (", with decimal commas (5,1 is 5.1; dataset.decimal chooses)" if decimal == "," else ""))
     labels, declared, drop = chosen_columns(names, label, columns, drop, files[0])
     if len(labels) > 1:
         raise TftrainError(f"dataset.label={labels}: several labels are read in memory only; "
                            "set dataset.in_memory=true, or choose one label column.")
     label = labels[0]
-    kinds = column_kinds(names, sample, label, declared, drop)
-    label_is_number = infer_kind([row[names.index(label)] for row in sample]) == "numeric"
+    kinds = column_kinds(names, sample, label, declared, drop, decimal)
+    label_is_number = infer_kind([row[names.index(label)] for row in sample], decimal) == "numeric"
     compressions = {f.suffix.lower() == ".gz" for f in files}
     if len(compressions) > 1:
         raise TftrainError(f"dataset.path={path}: some files are gzip and some are not; stream "
@@ -86,15 +94,15 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
     records = records.batch(STACKED).map(lambda *fields: tf.stack(fields, axis=1)).unbatch()
     inputs = {name: {"shape": [1], "dtype": "float32" if kind == "numeric" else "string",
                      "kind": kind} for name, kind in kinds.items()}
-    return Stream(read=reader(names, kinds, label, label_is_number, encoding), files=files,
-                  recipe=repr((names, kinds, label, delimiter, encoding)), inputs=inputs,
+    return Stream(read=reader(names, kinds, label, label_is_number, encoding, decimal), files=files,
+                  recipe=repr((names, kinds, label, delimiter, encoding, decimal)), inputs=inputs,
                   task=task, records=records, cache=False, batch_read=True)
 
 
 def column_kinds(header: list[str], sample: list[list[str]], label: str,
-                 declared: dict[str, str], drop: list[str]) -> dict[str, str]:
+                 declared: dict[str, str], drop: list[str], decimal: str) -> dict[str, str]:
     """Each input column's kind: declared, else inferred from the sample of rows."""
-    kinds = {name: declared.get(name) or infer_kind([row[i] for row in sample])
+    kinds = {name: declared.get(name) or infer_kind([row[i] for row in sample], decimal)
              for i, name in enumerate(header) if name != label and name not in drop}
     text = [name for name, kind in kinds.items() if kind == "text"]
     if text:
@@ -104,11 +112,12 @@ def column_kinds(header: list[str], sample: list[list[str]], label: str,
 
 
 def reader(header: list[str], kinds: dict[str, str], label: str, label_is_number: bool,
-           encoding: str | None):
+           encoding: str | None, decimal: str):
     """The function that turns a batch of records' fields into (inputs by column, label).
     The numeric columns are parsed as one (rows, columns) block: a few ops for any number
     of columns (a file of 784 pixel columns traced 784 parsers before)."""
     missing = tf.constant(sorted(MISSING))
+    rewrites = tf_rewrites(decimal)
     transcode = encoding is not None and encoding.lower().replace("-", "").replace("_", "") \
         not in ("utf8", "utf8sig")
     numbers = [name for name, kind in kinds.items() if kind == "numeric"]
@@ -119,18 +128,22 @@ def reader(header: list[str], kinds: dict[str, str], label: str, label_is_number
 
     def number(fields: tf.Tensor, names: list[str]) -> tf.Tensor:
         """(rows, len(names)) strings -> float32, NaN where missing; a value that is no
-        number stops the run naming its column."""
+        finite number stops the run naming its column. Numbers in the notations
+        tftrain.data.numbers reads are rewritten to plain ones first."""
         text = tf.strings.lower(tf.strings.strip(fields))
         absent = is_missing(text)
-        bad = tf.where(tf.logical_not(tf.logical_or(absent, tf.strings.regex_full_match(text, NUMBER))))
+        for pattern, rewrite in rewrites:
+            text = tf.strings.regex_replace(text, pattern, rewrite)
+        good = tf.strings.regex_full_match(text, TF_NUMBER)
+        value = tf.strings.to_number(tf.where(absent | ~good, "0", text))
+        bad = tf.where(~absent & ~(good & tf.math.is_finite(value)))
         column = tf.gather(tf.constant(names), bad[:1, 1])
         said = tf.strings.join(["column '", column, "' is numeric (dataset.columns.", column,
                                 "=categorical declares it otherwise), but a value is not a "
-                                "number: ", tf.gather_nd(fields, bad[:1])])
+                                "finite number: ", tf.gather_nd(fields, bad[:1])])
         check = tf.debugging.Assert(tf.equal(tf.size(bad), 0), [said])
         with tf.control_dependencies([check]):
-            value = tf.strings.to_number(tf.where(absent, "0", text))
-        return tf.where(absent, tf.constant(np.nan, tf.float32), value)
+            return tf.where(absent, tf.constant(np.nan, tf.float32), value)
 
     def string(field: tf.Tensor) -> tf.Tensor:
         text = tf.strings.strip(field)

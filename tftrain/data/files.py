@@ -9,14 +9,30 @@ what was found and what the source expects.
 from __future__ import annotations
 
 import glob
+import re
 import gzip
 import zipfile
 import zlib
 from pathlib import Path
 
+from tftrain.console import echo
 from tftrain.errors import TftrainError
 
 KINDS = ("file", "folder", "file or folder")
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+WINDOWS_BYTES = re.compile(rb"[\x80-\x9f]")
+LATIN1 = ("latin-1", "latin1", "iso-8859-1", "iso8859-1", "l1")
+SPREADSHEET = ("a spreadsheet workbook", "Export the sheet to CSV (Save As > CSV, or pandas."
+               "read_excel(FILE).to_csv('data.csv', index=False)).")
+FORMATS = (  # (magic bytes, what the file is, how to make a CSV of it)
+    (b"BZh", "a bzip2-compressed file", "Decompress it first (bunzip2 -k FILE), or recompress it with gzip."),
+    (b"\xfd7zXZ\x00", "an xz-compressed file", "Decompress it first (xz -dk FILE), or recompress it with gzip."),
+    (b"(\xb5/\xfd", "a zstd-compressed file", "Decompress it first (zstd -d FILE), or recompress it with gzip."),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "Extract the CSV file from it and give that."),
+    (b"PK\x03\x04", "a zip archive", "Extract the CSV file from it (unzip FILE) and give that."),
+    (b"PAR1", "a Parquet file", "Export it to CSV first: pandas.read_parquet(FILE).to_csv('data.csv', index=False)."),
+    (b"\xd0\xcf\x11\xe0", "an Excel (.xls) workbook", SPREADSHEET[1]),
+)
 NPY_MAGIC = b"\x93NUMPY"
 
 
@@ -56,17 +72,32 @@ def listing(folder: Path, count: int = 5) -> str:
 
 
 def class_folders(path: str, extensions: tuple[str, ...], what: str) -> Path:
-    """The folder, checked: it has class subfolders and each holds at least one file."""
+    """The folder, checked: it has two class subfolders at least and each holds a file."""
     folder = existing(path, "folder")
-    classes = sorted(p for p in folder.iterdir() if p.is_dir())
+    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not hidden(p))
     if not classes:
         raise TftrainError(f"{folder}: no class subfolders; put the {what} of each class in a "
                            f"subfolder named after the class (e.g. {folder}/cats/1.{extensions[0]}).")
     for cls in classes:
-        if not any(f.suffix.lower().lstrip(".") in extensions for f in cls.rglob("*")):
+        if not class_files(cls, extensions):
             raise TftrainError(f"{cls}: the class folder '{cls.name}' holds no {what} "
                                f"(looked for {', '.join('.' + e for e in extensions)}).")
+    if len(classes) < 2:
+        raise TftrainError(f"{folder} holds one class folder, '{classes[0].name}': a classifier "
+                           f"needs two at least; put each class's {what} in a subfolder of its "
+                           f"own under {folder}.")
     return folder
+
+
+def class_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
+    """A class folder's files with these extensions, in subfolders too, in name order;
+    hidden files are left out (macOS' ._name AppleDouble files carry no image)."""
+    return sorted(f for f in folder.rglob("*") if f.suffix.lower().lstrip(".") in extensions
+                  and f.is_file() and not hidden(f.relative_to(folder)))
+
+
+def hidden(path: Path) -> bool:
+    return any(part.startswith(".") for part in path.parts)
 
 
 def read_bytes(path: Path, key: str = "dataset.path") -> bytes:
@@ -96,13 +127,23 @@ def read_head(path: Path, size: int) -> bytes:
 
 
 def decode(raw: bytes, path: Path, encoding: str | None, key: str = "dataset.path") -> str:
-    """Bytes of a text file decoded with `encoding` (default UTF-8, a BOM dropped); bytes
-    that do not decode name the line and the byte, and the option to set."""
-    if b"\x00" in raw[:65536] and not (encoding or "").lower().startswith("utf-16"):
+    """Bytes of a text file decoded with `encoding` (default UTF-8, a BOM dropped; UTF-16
+    when its byte-order mark says so, said); bytes that do not decode name the line and the
+    byte, and the option to set; a file of another format says how to make it a CSV."""
+    other = other_format(raw, path)
+    if other:
+        raise TftrainError(f"{key}={path} is {other}")
+    if encoding is None and raw[:2] in UTF16_BOMS:
+        echo(f"data: {path.name} is UTF-16 text (it starts with a UTF-16 byte-order mark): "
+             "read as such")
+        encoding = "utf-16"
+    if b"\x00" in raw[:65536] and not (encoding or "").lower().replace("-", "").startswith("utf16"):
         raise TftrainError(f"{key}={path} is a binary file (it holds NUL bytes), not text"
-                           f"{kind_of(raw)}; this dataset reads text.")
+                           f"{kind_of(raw)}; this dataset reads text (CSV: .csv, or .csv.gz "
+                           "for gzip). If it is text in UTF-16 without a byte-order mark, set "
+                           "dataset.encoding=utf-16-le (or utf-16-be).")
     try:
-        return raw.decode(encoding or "utf-8-sig")
+        text = raw.decode(encoding or "utf-8-sig")
     except LookupError:
         raise TftrainError(f"dataset.encoding={encoding!r} is not an encoding Python knows; "
                            "use utf-8, latin-1, cp1252, utf-16, ... (any name of Python's "
@@ -112,7 +153,35 @@ def decode(raw: bytes, path: Path, encoding: str | None, key: str = "dataset.pat
         raise TftrainError(
             f"{key}={path}, line {line}: byte 0x{raw[error.start]:02x} is not "
             f"{encoding or 'UTF-8'} text. If the file is in another encoding, say which: "
-            "dataset.encoding=latin-1 (or cp1252, utf-16, ...).") from None
+            f"{encoding_advice(raw)}") from None
+    if (encoding or "").lower().replace("_", "-") in LATIN1 and WINDOWS_BYTES.search(raw):
+        echo(f"data: warning: {path.name} holds bytes 0x80-0x9F, control codes in latin-1 but "
+             "letters and signs (’ € …) in Windows' cp1252: if its text looks wrong, set "
+             "dataset.encoding=cp1252")
+    return text
+
+
+def encoding_advice(raw: bytes) -> str:
+    """The encodings to try for bytes that are not UTF-8, the likelier first: cp1252 when
+    bytes 0x80-0x9F occur (its ’ € …; latin-1 reads them as control codes)."""
+    if WINDOWS_BYTES.search(raw):
+        return ("dataset.encoding=cp1252 (Windows: bytes 0x80-0x9F such as 0x92 and 0x80 are "
+                "its ’ and €), or latin-1, utf-16, ...")
+    return "dataset.encoding=latin-1 (or cp1252, utf-16, ...)."
+
+
+def other_format(raw: bytes, path: Path) -> str | None:
+    """What a file of a known non-text format is and how to make a CSV of it, or None."""
+    name = path.name.lower()
+    for magic, what, advice in FORMATS:
+        if raw.startswith(magic):
+            if magic == b"PK\x03\x04" and not name.endswith((".zip", ".xlsx", ".xlsm", ".ods")):
+                return None  # an .npz or .keras given for a CSV: kind_of tells
+            if magic == b"PK\x03\x04" and name.endswith((".xlsx", ".xlsm", ".ods")):
+                what, advice = SPREADSHEET
+            return (f"{what}, not CSV text; tftrain reads CSV files (.csv, or .csv.gz for gzip). "
+                    f"{advice}")
+    return None
 
 
 def read_text(path: Path, encoding: str | None, key: str = "dataset.path") -> str:

@@ -100,8 +100,13 @@ def rows_in(x: Arrays) -> int:
     return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
 
 
-def check_lengths(x: Arrays, y: Arrays, where: str) -> None:
+def check_lengths(x: Arrays, y: Arrays, where: str,
+                  names: tuple[str, str] = ("the inputs", "the labels")) -> None:
+    """Inputs and labels of one length; `names` says which arrays (x_test and y_test)."""
     sizes, label_sizes = lengths(x), lengths(y)
     if len(sizes) != 1 or sizes != label_sizes:
-        raise TftrainError(f"{where}: the inputs have {sorted(sizes)} rows but the labels have "
-                           f"{sorted(label_sizes)}; inputs and labels must have the same length.")
+        def rows(found: set[int]) -> str:
+            return " or ".join(map(str, sorted(found)))
+
+        raise TftrainError(f"{where}: {rows(sizes)} rows in {names[0]} but {rows(label_sizes)} in "
+                           f"{names[1]}; they must have the same length (one label a row).")

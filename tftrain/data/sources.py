@@ -17,32 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from tftrain.data.arrays import as_pixels, finite, same_examples
 from tftrain.data.files import check_npz, class_folders, existing
 from tftrain.data.forms import Source, Stream, check_lengths
-from tftrain.data.records import image_files
+from tftrain.data.records import decoded, image_files
+from tftrain.data.labels import encode_like, labels
 from tftrain.data.spec import TASKS
 from tftrain.errors import TftrainError, door
-
-
-def labels(y: np.ndarray, task: str, where: str) -> tuple[np.ndarray, str, list[str] | None]:
-    """Integer class ids and names for classification, float targets for regression.
-
-    `auto` picks classification for strings, booleans and integers with few values.
-    """
-    y = np.asarray(y).reshape(len(y), -1)[:, 0] if np.ndim(y) > 1 else np.asarray(y)
-    if task == "auto":
-        few_ints = y.dtype.kind in "iub" and len(np.unique(y)) <= 20
-        task = "classification" if y.dtype.kind in "OUSb" or few_ints else "regression"
-    if task not in TASKS:
-        raise TftrainError(f"dataset.task={task!r} is not valid for {where}; "
-                           f"use auto, {', '.join(TASKS)}.")
-    if task == "regression":
-        if y.dtype.kind in "OUS":
-            raise TftrainError(f"{where}: regression needs numeric targets, got strings "
-                               f"such as {y[0]!r}; set dataset.task=classification.")
-        return y.astype(np.float32)[:, None], task, None
-    names, ids = np.unique(y.astype(str) if y.dtype.kind in "OUSb" else y, return_inverse=True)
-    return ids.astype(np.int32), task, [str(n) for n in names]
 
 
 def digits(seed: int = 0) -> Source:
@@ -160,24 +141,16 @@ def npz(path: str, x_key: str = "x_train", y_key: str = "y_train", x_test_key: s
                                    f"the file holds: {', '.join(keys)}.{keys_hint(keys)}")
         x, y = arrays[x_key], arrays[y_key]
         test = (arrays[x_test_key], arrays[y_test_key]) if {x_test_key, y_test_key} <= set(keys) else None
-    check_lengths(x, y, path)
-    y, task, names = labels(y, task, path)
+    check_lengths(x, y, path, (x_key, y_key))
+    for name, array in ((x_key, x), (y_key, y), *zip((x_test_key, y_test_key), test or ())):
+        finite(array, name, path)
+    y, task, names = labels(y, task, f"{path}: {y_key}")
     if test is not None:
-        check_lengths(*test, path)
-        test = (test[0], encode_like(test[1], task, names))
+        check_lengths(*test, path, (x_test_key, y_test_key))
+        same_examples(x, test[0], (x_key, x_test_key), path)
+        test = (as_pixels(test[0], x_test_key), encode_like(test[1], task, names, f"{path}: {y_test_key}"))
+    x = as_pixels(x, x_key)
     return Source(x, y, task, names, test=test)
-
-
-def encode_like(y: np.ndarray, task: str, names: list[str] | None) -> np.ndarray:
-    """Test labels in the training split's encoding (class ids by the same names)."""
-    if task == "regression":
-        return np.asarray(y, np.float32).reshape(len(y), 1)
-    index = {name: i for i, name in enumerate(names)}
-    flat = np.asarray(y).reshape(len(y), -1)[:, 0]
-    unknown = sorted({str(v) for v in flat} - set(index))
-    if unknown:
-        raise TftrainError(f"the test labels hold classes the training labels do not: {unknown[:5]}.")
-    return np.array([index[str(v)] for v in flat], np.int32)
 
 
 KERAS_IMAGES = ("mnist", "fashion_mnist", "cifar10", "cifar100")
@@ -217,7 +190,8 @@ def keras_dataset(name: str, path: str | None = None, num_words: int = 10000,
     task = "regression" if name == "boston_housing" else "classification"
     y, task, names = labels(y, task, f"keras.datasets.{name}")
     kinds = {"input": "numeric"} if name == "boston_housing" else {}
-    return Source(x, y, task, names, kinds, test=(test[0], encode_like(test[1], task, names)))
+    return Source(x, y, task, names, kinds,
+                  test=(test[0], encode_like(test[1], task, names, f"keras.datasets.{name} y_test")))
 
 
 def stage_in_keras_cache(local: Path, fname: str) -> None:
@@ -240,19 +214,13 @@ def multi_hot(sequences: np.ndarray, width: int) -> np.ndarray:
 
 def image_dir(path: str, image_size: list[int], color_mode: str = "rgb", in_memory: bool = True,
               seed: int = 0) -> Source | Stream:
-    """One subfolder per class of image files (keras.utils.image_dataset_from_directory),
-    loaded into memory, or with `in_memory: false` decoded from disk as it trains."""
-    import keras
-
+    """One subfolder per class of image files, decoded and resized as
+    keras.utils.image_dataset_from_directory does (WebP too), loaded into memory, or with
+    `in_memory: false` decoded from disk as it trains; a file that does not decode is named."""
+    stream = image_files(path, image_size, color_mode)
     if not in_memory:
-        return image_files(path, image_size, color_mode)
-    folder = class_folders(path, ("bmp", "gif", "jpeg", "jpg", "png"), "images")
-    dataset = keras.utils.image_dataset_from_directory(
-        folder, image_size=tuple(image_size), color_mode=color_mode, batch_size=None,
-        shuffle=False, verbose=False)
-    images, targets = zip(*((x.numpy(), y.numpy()) for x, y in dataset))
-    x = np.clip(np.round(np.stack(images)), 0, 255).astype(np.uint8)
-    return Source(x, np.array(targets, np.int32), "classification", list(dataset.class_names))
+        return stream
+    return Source(decoded(stream), stream.labels, "classification", stream.class_names)
 
 
 def text_dir(path: str, max_tokens: int = 10000, output_mode: str = "multi_hot",

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tftrain.console import echo
 from tftrain.data.forms import Stream
 from tftrain.data.packing import Packing
 from tftrain.data.spec import TASKS, Feature, Target, learnable
@@ -86,8 +87,22 @@ def statistics_pass(dataset: tf.data.Dataset, packing: Packing,
     return rows, tallies
 
 
-def fit_target(stream: Stream, tally: Tally, standardize: bool) -> Target:
-    """The label's task and classes, or its moments, from the training split."""
+def label_pass(dataset: tf.data.Dataset | None) -> tuple[int, Tally]:
+    """The rows and label values of an evaluation split (one pass, which also fills its
+    cache): a class found there but not in training still gets its class id."""
+    tally, rows = Tally(), 0
+    if dataset is None:
+        return rows, tally
+    for y in dataset.map(lambda _x, y: y).rebatch(PASS_BATCH).prefetch(2).as_numpy_iterator():
+        rows += len(y)
+        tally.add(y, distinct=True)
+    return rows, tally
+
+
+def fit_target(stream: Stream, tally: Tally, standardize: bool, held: tuple[Tally, ...] = ()) -> Target:
+    """The label's task and classes, or its moments, from the training split; classes that
+    only the held-out splits (`held`) hold are added, and said: a streamed split is a draw
+    row by row, not stratified, and a class id of -1 stopped the run mid-epoch."""
     if stream.class_names is not None:
         return learnable(Target("output", "classification", tuple(stream.class_names)))
     values = tally.values or Counter()
@@ -102,8 +117,16 @@ def fit_target(stream: Stream, tally: Tally, standardize: bool) -> Target:
     if task not in TASKS:
         raise TftrainError(f"dataset.task={task!r} is not valid; use auto, {', '.join(TASKS)}.")
     if task == "classification":
-        return learnable(Target("output", task, tuple(v if isinstance(v, str) else str(int(v))
-                                                      for v in sorted(values))))
+        def name(value: Any) -> str:
+            return value if isinstance(value, str) else str(int(value))
+
+        unseen = {v for t in held for v in (t.values or ())} - set(values)
+        extra = sorted(map(name, unseen))
+        if extra:
+            echo(f"data: class(es) {', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''} "
+                 "appear only in the validation or test split (a streamed split is drawn row by "
+                 "row, not stratified): the model has an output for each but never trains on them")
+        return learnable(Target("output", task, tuple(map(name, sorted({*values, *unseen})))))
     mean, variance = tally.moments()
     return Target("output", task, None,
                   (mean[0], float(np.sqrt(variance[0])) or 1.0) if standardize else None)

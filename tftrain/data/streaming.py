@@ -26,7 +26,8 @@ import tensorflow as tf
 from tftrain.data.batches import UNTUNED, augmentation, epochs, split, steps_per_epoch
 from tftrain.data.forms import Data, Source, Stream
 from tftrain.data.packing import Packing
-from tftrain.data.statistics import LABEL, features, fit_target, statistics_pass
+from tftrain.data.records import undecodable
+from tftrain.data.statistics import LABEL, features, fit_target, label_pass, statistics_pass
 from tftrain.data.spec import Spec, Target
 from tftrain.errors import TftrainError
 
@@ -174,12 +175,19 @@ def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed:
                 for name, d in split.items()}
     if examples["train"] is None:
         raise TftrainError("the training split is empty: lower dataset.val_split/test_split.")
-    rows, tallies = statistics_pass(examples["train"], packing, LABEL)
-    target = fit_target(stream, tallies.pop(LABEL), pipeline["standardize_target"])
+    try:
+        rows, tallies = statistics_pass(examples["train"], packing, LABEL)
+        held = {name: label_pass(examples[name]) for name in ("val", "test")}
+    except tf.errors.InvalidArgumentError:
+        if stream.references is None:  # records, not image files: tf.data's message is all
+            raise
+        raise undecodable(stream.files) from None
+    target = fit_target(stream, tallies.pop(LABEL), pipeline["standardize_target"],
+                        tuple(tally for _, tally in held.values()))
     if stream.class_names is None:  # labels as read: map them to class ids or floats
         examples = {name: None if d is None else with_label_ids(d, target)
                     for name, d in examples.items()}
-    sizes = {"train": rows, **{name: count(examples[name]) for name in ("val", "test")}}
+    sizes = {"train": rows, **{name: count for name, (count, _) in held.items()}}
     limit = pipeline["limit_batches"]
     steps = steps_per_epoch(rows, batch_size, pipeline["drop_remainder"], limit)
     with tf.device("/cpu:0"):
@@ -199,12 +207,6 @@ def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed:
         sizes=sizes,
         fingerprint=fingerprint,
     )
-
-
-def count(dataset: tf.data.Dataset | None) -> int:
-    """Rows in an evaluation split (one pass; it also fills that split's cache)."""
-    return 0 if dataset is None else int(dataset.reduce(
-        tf.constant(0, tf.int64), lambda n, chunk: n + tf.cast(tf.shape(chunk[1])[0], tf.int64)))
 
 
 def with_label_ids(dataset: tf.data.Dataset, target: Target) -> tf.data.Dataset:

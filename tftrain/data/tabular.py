@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +19,36 @@ import numpy as np
 
 from tftrain.console import echo
 from tftrain.data.csv_format import MISSING, NAMES, chosen_columns, columns_of, delimiter_named, \
-    detect_delimiter, infer_kind, is_number, listing
+    detect_delimiter, infer_kind, listing, not_json
 from tftrain.data.files import existing, read_text
 from tftrain.data.forms import Source, Stream
-from tftrain.data.sources import labels
+from tftrain.data.labels import labels
+from tftrain.data.numbers import COMMA_DECIMAL, decimal_named, detect_decimal, notation, number, \
+    out_of_range
+from tftrain.data.suspects import warn_suspects
 from tftrain.errors import TftrainError
 
-def read_rows(path: Path, encoding: str | None = None, delimiter: str | None = None,
-              header: bool | None = None, key: str = "dataset.path") -> tuple[list[str], list[list[str]]]:
-    """The column names and the rows of a CSV file: gzip or not, in `encoding` (UTF-8 by
-    default, with or without a BOM), its delimiter detected unless given, its header row
-    detected unless `header` says; quoted fields may hold delimiters and newlines."""
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV as read: column names, rows of fields, each row's line in the file (for
+    messages), and the decimal mark its numbers use."""
+
+    names: list[str]
+    rows: list[list[str]]
+    lines: list[int]
+    decimal: str = "."
+
+
+def read_table(path: Path, encoding: str | None = None, delimiter: str | None = None,
+               header: bool | None = None, key: str = "dataset.path",
+               decimal: str | None = ".") -> Table:
+    """A CSV file: gzip or not, in `encoding` (UTF-8 by default, with or without a BOM), its
+    delimiter detected unless given, its header row detected unless `header` says, its
+    decimal mark detected when `decimal` is None; quoted fields may hold delimiters and
+    newlines."""
     text = read_text(path, encoding, key)
+    not_json(text, path, key)
     if delimiter is None:
         delimiter = detect_delimiter(text)
         if delimiter != ",":
@@ -42,44 +61,93 @@ def read_rows(path: Path, encoding: str | None = None, delimiter: str | None = N
     if not lines or not any(field.strip() for field in lines[0][1]):
         raise TftrainError(f"{key}={path}: the file is empty; a CSV needs rows of fields, "
                            "a header row of column names first if it has one.")
+    if decimal is None:
+        decimal = detect_decimal([row for _, row in lines[:201]], delimiter)
+        if decimal == ",":
+            echo(f"data: {path.name} writes decimal commas (detected: 5,1 is 5.1; set "
+                 "dataset.decimal to choose another)")
     names, has_header = columns_of(lines[0][1], [row for _, row in lines[1:101]], header, path,
-                                   advice=key.startswith("dataset"))
-    rows = [row for _, row in lines[1:]] if has_header else [row for _, row in lines]
+                                   advice=key.startswith("dataset"), decimal=decimal)
+    body = lines[1:] if has_header else lines
     for line, row in lines:
         if len(row) != len(names):
             raise TftrainError(f"{path}, line {line}: {len(row)} fields where "
                                f"{'the header has' if has_header else 'line 1 has'} {len(names)} "
                                f"({listing(names, 6)}).")
-    if not rows:
+    if not body:
         raise TftrainError(f"{key}={path}: the file has a header row ({listing(names, 6)}) but "
                            "no data rows.")
-    return names, rows
+    return Table(names, [row for _, row in body], [line for line, _ in body], decimal)
 
 
-def numeric(values: list[str], path: Path, column: str) -> np.ndarray:
-    out = np.empty((len(values), 1), np.float32)
+def read_rows(path: Path, encoding: str | None = None, delimiter: str | None = None,
+              header: bool | None = None, key: str = "dataset.path") -> tuple[list[str], list[list[str]]]:
+    """The column names and the rows of a CSV file (see `read_table`)."""
+    table = read_table(path, encoding, delimiter, header, key)
+    return table.names, table.rows
+
+
+def parsed(values: list[str], path: Path, column: str, lines: list[int] | None = None,
+           decimal: str = ".", declared: bool = True) -> np.ndarray:
+    """A column's numbers (float64, NaN where missing); a value that is no number, or no
+    finite float32, is refused naming its line."""
+    out = np.empty(len(values), np.float64)
     for row, text in enumerate(values):
         if text.strip().lower() in MISSING:
             out[row] = np.nan
-        elif is_number(text):
-            out[row] = float(text)
-        else:
-            raise TftrainError(f"{path}, data row {row + 1}, column '{column}': {text!r} is not a "
-                               "number, and the column is numeric. Fix the value, or declare "
-                               f"the column categorical with dataset.columns.{column}=categorical.")
+            continue
+        value = number(text, decimal)
+        problem = "not a number" if value is None else out_of_range(value)
+        if problem:
+            where = f"line {lines[row]}" if lines else f"data row {row + 1}"
+            raise TftrainError(f"{path}, {where}, column '{column}': {text!r} is {problem}"
+                               + not_numeric_advice(values, text, column, decimal, declared))
+        out[row] = value
     return out
+
+
+def not_numeric_advice(values: list[str], text: str, column: str, decimal: str,
+                       declared: bool) -> str:
+    """What to do about a value a numeric column cannot take."""
+    fill = "leave it empty (a missing value, filled with the column's median)"
+    if number(text, decimal) is not None:  # an infinity, or too large for float32
+        return f"; a number here must be a finite float32. Fix the value, or {fill}."
+    comma = "" if decimal == "," or not COMMA_DECIMAL.fullmatch(text.strip()) else \
+        " If the file writes decimal commas, set \"dataset.decimal=','\"."
+    if declared:
+        return (f", and the column is numeric. Fix the value, or declare the column categorical "
+                f"with dataset.columns.{column}=categorical.{comma}")
+    present = [v for v in values if v.strip().lower() not in MISSING]
+    count = sum(number(v, decimal) is not None for v in present)
+    return (f", in a column of numbers ({count} of its {len(present)} values are). Fix it or "
+            f"{fill}; if the column holds categories, declare it: "
+            f"+dataset.columns.{column}=categorical.{comma}")
+
+
+def numeric(values: list[str], path: Path, column: str, lines: list[int] | None = None,
+            decimal: str = ".", declared: bool = True) -> np.ndarray:
+    """A numeric input column: float32, shape (rows, 1), NaN where missing."""
+    return parsed(values, path, column, lines, decimal, declared).astype(np.float32)[:, None]
 
 
 def strings(values: list[str]) -> np.ndarray:
     return np.array([["" if v.strip().lower() in MISSING else v.strip()] for v in values], dtype=object)
 
 
-def label_values(values: list[str], path: Path, label: str) -> np.ndarray:
-    if any(v.strip().lower() in MISSING for v in values):
-        raise TftrainError(f"{path}: the label column '{label}' has missing values; drop those "
-                           "rows or choose another label.")
-    if all(is_number(v) for v in values):
-        numbers = np.array([float(v) for v in values])
+def label_values(values: list[str], path: Path, label: str, lines: list[int] | None = None,
+                 decimal: str = ".") -> np.ndarray:
+    """A label column's values: numbers (whole ones as int64) when they are numbers but for
+    a few, which are refused naming their line; booleans; else strings."""
+    gaps = [i for i, v in enumerate(values) if v.strip().lower() in MISSING]
+    if gaps:
+        where = f"line {lines[gaps[0]]}" if lines else f"data row {gaps[0] + 1}"
+        raise TftrainError(f"{path}: the label column '{label}' has {len(gaps)} missing value(s) "
+                           f"(the first at {where}); drop those rows or choose another label.")
+    if infer_kind(values, decimal) == "numeric":
+        numbers = parsed(values, path, label, lines, decimal, declared=False)
+        written = notation(values, decimal)
+        if written:
+            echo(f"data: the label '{label}' writes numbers with {written}: read as numbers")
         return numbers.astype(np.int64) if np.all(numbers == np.round(numbers)) else numbers
     lowered = {v.strip().lower() for v in values}
     return np.array([v.strip().lower() == "true" for v in values]) if lowered <= {"true", "false"} \
@@ -90,31 +158,42 @@ def csv_file(path: str, label: str | list[str], task: str = "auto", columns: dic
              drop: list[str] | None = None, max_tokens: int = 10000,
              text_output_mode: str = "multi_hot", encoding: str | None = None,
              delimiter: str | None = None, in_memory: bool = True,
-             header: bool | None = None) -> Source | Stream:
+             header: bool | None = None, decimal: str | None = None) -> Source | Stream:
     """Several label columns (`label: [a, b]`) make one target, and model output, each; a
     column is named, or given by position (`label: -1`, the last).
     `in_memory: false` streams the rows instead (tftrain.data.csv_stream)."""
     if not in_memory:
         from tftrain.data.csv_stream import csv_stream  # TensorFlow's reader, only when streaming
 
-        return csv_stream(path, label, task, columns, drop, encoding, delimiter, header)
+        return csv_stream(path, label, task, columns, drop, encoding, delimiter, header, decimal)
     file = existing(path, "file")
-    in_file, rows = read_rows(file, encoding, delimiter, header)
-    label_columns, declared, drop = chosen_columns(in_file, label, columns, drop, file)
-    by_name = {name: [row[i] for row in rows] for i, name in enumerate(in_file)}
-    targets = {name: labels(label_values(by_name.pop(name), file, name), task, str(file))
+    table = read_table(file, encoding, delimiter, header, decimal=decimal_named(decimal))
+    label_columns, declared, drop = chosen_columns(table.names, label, columns, drop, file)
+    by_name = {name: [row[i] for row in table.rows] for i, name in enumerate(table.names)}
+    targets = {name: labels(label_values(by_name.pop(name), file, name, table.lines, table.decimal),
+                            task, f"{file}, label column '{name}'")
                for name in label_columns}
     if len(targets) == 1:
         y, task, names = targets[label_columns[0]]
     else:
         y, task, names = ({name: part[i] for name, part in targets.items()} for i in range(3))
-    x: dict[str, np.ndarray] = {}
-    kinds: dict[str, str] = {}
-    for name, values in by_name.items():
-        if name in drop:
-            continue
-        kinds[name] = declared.get(name) or infer_kind(values)
-        x[name] = numeric(values, file, name) if kinds[name] == "numeric" else strings(values)
+    kinds = {name: declared.get(name) or infer_kind(values, table.decimal)
+             for name, values in by_name.items() if name not in drop}
+    x = {name: column(by_name[name], kind, file, name, table, name in declared)
+         for name, kind in kinds.items()}
+    warn_suspects(x, kinds, declared, {name: part[0] for name, part in targets.items()})
     text: dict[str, Any] = {"max_tokens": max_tokens, "output_mode": text_output_mode,
                             "sequence_length": None}
     return Source(x, y, task, names, kinds, text=text)
+
+
+def column(values: list[str], kind: str, file: Path, name: str, table: Table,
+           declared: bool) -> np.ndarray:
+    """An input column as the model takes it; numbers written with currency or percent
+    signs or thousands separators are read as numbers, said on the console."""
+    if kind != "numeric":
+        return strings(values)
+    written = notation(values, table.decimal)
+    if written:
+        echo(f"data: column '{name}' writes numbers with {written}: read as numbers")
+    return numeric(values, file, name, table.lines, table.decimal, declared)

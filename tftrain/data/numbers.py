@@ -52,6 +52,8 @@ def number(text: str, decimal: str = ".") -> float | None:
 def notation(values: list[str], decimal: str) -> str | None:
     """How a column of numbers is written, when it has currency or percent signs or
     thousands separators: for the console (decimal commas are said for the whole file)."""
+    if not re.search(rf"[{CURRENCY}%]|\d\{MARKS[decimal]}\d{{3}}", "\n".join(values)):
+        return None  # one pass in C for the common case, plain numbers
     for text in values:
         text = text.strip()
         try:

@@ -23,7 +23,7 @@ from tftrain.data.csv_format import MISSING, NAMES, chosen_columns, columns_of, 
 from tftrain.data.files import existing, read_text
 from tftrain.data.forms import Source, Stream
 from tftrain.data.labels import labels
-from tftrain.data.numbers import COMMA_DECIMAL, decimal_named, detect_decimal, notation, number, \
+from tftrain.data.numbers import COMMA_DECIMAL, FLOAT32_MAX, decimal_named, detect_decimal, notation, number, \
     out_of_range
 from tftrain.data.suspects import warn_suspects
 from tftrain.errors import TftrainError
@@ -92,17 +92,23 @@ def parsed(values: list[str], path: Path, column: str, lines: list[int] | None =
     """A column's numbers (float64, NaN where missing); a value that is no number, or no
     finite float32, is refused naming its line."""
     out = np.empty(len(values), np.float64)
+
+    def refused(row: int, problem: str) -> TftrainError:
+        where = f"line {lines[row]}" if lines else f"data row {row + 1}"
+        return TftrainError(f"{path}, {where}, column '{column}': {values[row]!r} is {problem}"
+                            + not_numeric_advice(values, values[row], column, decimal, declared))
+
     for row, text in enumerate(values):
         if text.strip().lower() in MISSING:
             out[row] = np.nan
             continue
         value = number(text, decimal)
-        problem = "not a number" if value is None else out_of_range(value)
-        if problem:
-            where = f"line {lines[row]}" if lines else f"data row {row + 1}"
-            raise TftrainError(f"{path}, {where}, column '{column}': {text!r} is {problem}"
-                               + not_numeric_advice(values, text, column, decimal, declared))
+        if value is None:
+            raise refused(row, "not a number")
         out[row] = value
+    beyond = np.flatnonzero(np.isinf(out) | (np.abs(np.nan_to_num(out)) > FLOAT32_MAX))
+    if beyond.size:
+        raise refused(int(beyond[0]), out_of_range(float(out[beyond[0]])))
     return out
 
 

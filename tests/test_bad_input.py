@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import RunFolder, in_process
+from conftest import RunFolder, in_process, run_cli
 
 MODULES = {
     "broken_model.py": "def model(spec:\n    return None\n",
@@ -110,9 +110,6 @@ CONFIG = {
                                       "trainer=custom_loop trainer.train_step._target_=tftrain.trainers.GANStep"]),
     "gan-step-on-an-mlp": (["trainer=custom_loop", "trainer.train_step._target_=tftrain.trainers.GANStep"],
                            ["trainer.train_step", "GANStep trains a GAN", "model 'mlp' has no generator"]),
-    "fit-batch-uneven-over-replicas": (["distribute=mirrored", "trainer.batch_size=33"],
-                                       ["trainer.batch_size=33", "over the 2 replicas", "trainer.batch_size=32",
-                                        "trainer=custom_loop"]),
     "no-layers": (["model.layers=[]"], ["model 'mlp'", "outputs of shape (None, 8, 8, 10)"]),
     "unknown-loss": (["loss=not_a_loss"], ["loss='not_a_loss'", "not a Keras loss"]),
     "loss-typo": (["loss=mean_squared_eror"], ["Did you mean 'mean_squared_error'"]),
@@ -160,7 +157,7 @@ DATA = {
     "csv-latin1": (["dataset=csv", "dataset.path=latin.csv", "dataset.label=species"],
                    ["latin.csv, line 2", "dataset.encoding=latin-1"]),
     "csv-one-class": (["dataset=csv", "dataset.path=one_class.csv", "dataset.label=species"],
-                      ["single class, 'yes'", "at least two classes"]),
+                      ["one_class.csv", "label column 'species' holds a single class, 'yes'", "needs at least two"]),
     "csv-label-typo": (["dataset=csv", "dataset.path=table.csv", "dataset.label=Species"],
                        ["'Species'", "Did you mean 'species'"]),
     "csv-label-float": (["dataset=csv", "dataset.path=table.csv", "dataset.label=4.5"], ["no label column '4.5'", "species"]),
@@ -175,7 +172,8 @@ DATA = {
                        ["no array 'x_train'", "Set dataset.x_key=images dataset.y_key=labels"]),
     "npz-key": (["dataset=npz", "dataset.path=arrays.npz", "dataset.y_key=labels"], ["'labels'", "x_train, y_train"]),
     "image-dir-file": (["dataset=image_dir", "dataset.path=table.csv"], ["table.csv is a file", "folder"]),
-    "image-dir-corrupt": (["dataset=image_dir", "dataset.path=photos", "dataset.image_size=[8,8]"], ["dataset.path=photos"]),
+    "image-dir-corrupt": (["dataset=image_dir", "dataset.path=photos", "dataset.image_size=[8,8]"],
+                          ["photos/cats/1.png is not an image", "remove or replace it"]),
     "text-dir-latin1": (["dataset=text_dir", "dataset.path=reviews"], ["1.txt, line 1", "not UTF-8"]),
     "tfrecord-none": (["dataset=tfrecord", "dataset.path=a_folder", "+dataset.features={x: {dtype: float32}, label: {dtype: int64}}"],
                       ["dataset.path=a_folder", "no TFRecord files"]),
@@ -194,6 +192,14 @@ def test_a_bad_config_or_data_is_one_paragraph_exit_2_and_leaves_no_folder(tmp_p
     result = in_process("debug=smoke", *args, cwd=tmp_path)
     assert_refused(result, 2, fragments)
     assert not (tmp_path / "outputs").exists(), list((tmp_path / "outputs").rglob("*"))
+
+
+def test_a_fit_batch_that_does_not_split_over_the_replicas_is_refused(tmp_path):
+    """In a process of its own: the CPU is split into replicas before TensorFlow starts."""
+    result = run_cli("debug=smoke", "distribute=mirrored", "trainer.batch_size=33", cwd=tmp_path)
+    assert_refused(result, 2, ["trainer.batch_size=33", "over the 2 replicas", "trainer.batch_size=32",
+                               "trainer=custom_loop"])
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_a_sweep_job_with_bad_data_keeps_its_folder_as_failed_and_the_others_run(tmp_path):

@@ -153,9 +153,6 @@ def test_eval_takes_numbers_in_a_categorical_column_as_categories(table_run, tmp
     assert result.returncode == 0, result.output
 
 
-@pytest.mark.xfail(strict=True, reason="tftrain/data (files.class_folders, labels.labels) now "
-                   "refuses one class while reading any source, training or not; eval needs that "
-                   "refusal at the training split only (spec.learnable), where it also is")
 def test_eval_of_an_image_folder_of_one_of_the_runs_classes(image_run):
     result = evaluate(str(image_run.path), "dataset.path=one", SMALL_BATCH, cwd=image_run.path.parent)
     assert result.returncode == 0, result.output

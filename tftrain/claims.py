@@ -17,7 +17,9 @@ from pathlib import Path
 import yaml
 
 from tftrain.errors import TftrainError
-from tftrain.run_folder import OVERRIDES, CONFIG, status_of
+from tftrain.run_folder import CONFIG, OVERRIDES, status_of
+
+
 def reuse_problem(overrides: list[str], multirun: bool) -> str | None:
     """Why a command may not write into the folder it names (`hydra.run.dir`,
     `hydra.sweep.dir`), if it may not; checked before Hydra writes anything there.

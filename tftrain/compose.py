@@ -95,9 +95,11 @@ def layered(saved: list[str], given: list[str]) -> list[str]:
     (`dataset.num_samples=500` of a synthetic run, which digits has no place for)."""
     keys = {override_key(o) for o in given}
     groups = {key for key in keys if group_options(key)}
-    return [o for o in saved
-            if override_key(o) not in keys
-            and not any(override_key(o).startswith(f"{group}.") for group in groups)] + given
+    kept = [o for o in saved if override_key(o) not in keys
+            and not any(override_key(o).startswith(f"{group}.") for group in groups)]
+    # `~key` of a key the run itself added (`+key=...`): dropping the addition deletes it
+    added = {override_key(o) for o in saved if o.startswith("+")}
+    return kept + [o for o in given if not (o.startswith("~") and override_key(o) in added)]
 
 
 def explain(error: Exception, override_list: list[str]) -> str:

@@ -72,7 +72,7 @@ def listing(folder: Path, count: int = 5) -> str:
 
 
 def class_folders(path: str, extensions: tuple[str, ...], what: str) -> Path:
-    """The folder, checked: it has two class subfolders at least and each holds a file."""
+    """The folder, checked: it has class subfolders and each holds a file."""
     folder = existing(path, "folder")
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not hidden(p))
     if not classes:
@@ -82,11 +82,15 @@ def class_folders(path: str, extensions: tuple[str, ...], what: str) -> Path:
         if not class_files(cls, extensions):
             raise TftrainError(f"{cls}: the class folder '{cls.name}' holds no {what} "
                                f"(looked for {', '.join('.' + e for e in extensions)}).")
-    if len(classes) < 2:
-        raise TftrainError(f"{folder} holds one class folder, '{classes[0].name}': a classifier "
-                           f"needs two at least; put each class's {what} in a subfolder of its "
-                           f"own under {folder}.")
     return folder
+
+
+def one_class_folder(folder: Path, classes: list[str], what: str) -> str | None:
+    """What a training run is told of a folder of one class (see labels.one_class)."""
+    if len(classes) >= 2:
+        return None
+    return (f"{folder} holds one class folder, '{classes[0]}': a classifier needs two at "
+            f"least; put each class's {what} in a subfolder of its own under {folder}.")
 
 
 def class_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:

@@ -35,6 +35,7 @@ class Source:
     kinds: dict[str, str] = field(default_factory=dict)  # input name -> raw|numeric|categorical|text
     test: tuple[Arrays, np.ndarray] | None = None  # the source's own test split, if it has one
     text: dict[str, Any] = field(default_factory=dict)  # TextVectorization settings for text inputs
+    one_class: str | None = None  # labels of one class: what training is told (labels.one_class)
 
     def targets(self) -> list[tuple[str, str, list[str] | None]]:
         """(name, task, class names) of each target; a lone target is called `output`."""
@@ -70,6 +71,7 @@ class Stream:
     held_out: dict[str, tf.data.Dataset | None] = field(default_factory=dict)
     cache: Any = True  # what `dataset.cache: null` means for this source
     batch_read: bool = False  # `read` takes a batch of records (vectorised), not one
+    one_class: str | None = None  # as Source.one_class
 
 
 @dataclass

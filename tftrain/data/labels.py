@@ -76,11 +76,17 @@ def labels(y: np.ndarray, task: str, where: str) -> tuple[np.ndarray, str, list[
     else:
         found, ids = np.unique(y.astype(str) if y.dtype.kind in "OUSb" else y, return_inverse=True)
         names = [str(n) for n in found]
-    if len(names) < 2:
-        raise TftrainError(f"{where} holds a single class, {names[0]!r}, in all {len(y)} rows: a "
-                           "classifier needs at least two. Check that the label is the one you "
-                           "mean, or set dataset.task=regression for a numeric target.")
     return ids.astype(np.int32), task, names
+
+
+def one_class(names: list[str] | None, where: str, rows: int) -> str | None:
+    """What a training run is told of labels holding a single class (evaluating, a file of
+    one of the run's classes is fine, so the source reports it and training refuses it)."""
+    if names is None or len(names) >= 2:
+        return None
+    return (f"{where} holds a single class, {names[0]!r}, in all {rows} rows: a classifier "
+            "needs at least two. Check that the label is the one you mean, or set "
+            "dataset.task=regression for a numeric target.")
 
 
 def guessed_task(y: np.ndarray, width: int | None, where: str, floats: bool) -> str:

@@ -64,6 +64,8 @@ def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed:
     """The Data of an in-memory source."""
     if rows_in(source.y) == 0:
         raise TftrainError(f"{name}: the data holds no examples.")
+    if source.one_class:  # before any split or batch check: the first thing to fix
+        raise TftrainError(source.one_class)
     check_lengths(source.x, source.y, "the data")
     if pipeline["channel_axis"]:
         source = with_channel_axis(source)

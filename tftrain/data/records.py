@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tftrain.data.files import class_files, class_folders, hidden, matching
+from tftrain.data.files import class_files, class_folders, hidden, matching, one_class_folder
 from tftrain.data.forms import Stream
 from tftrain.errors import TftrainError
 
@@ -116,7 +116,8 @@ def image_files(path: str, image_size: list[int], color_mode: str) -> Stream:
     return Stream(read=read, files=[Path(f) for f in files], recipe=repr((image_size, channels)),
                   inputs={"input": {"shape": shape, "dtype": "uint8", "kind": "raw"}},
                   task="classification", class_names=classes,
-                  references=np.array(files), labels=np.array(labels, np.int32))
+                  references=np.array(files), labels=np.array(labels, np.int32),
+                  one_class=one_class_folder(folder, classes, "images"))
 
 
 def decoded(stream: Stream) -> np.ndarray:

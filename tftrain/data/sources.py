@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from tftrain.data.arrays import as_pixels, finite, same_examples
-from tftrain.data.files import check_npz, class_folders, existing
+from tftrain.data.files import check_npz, class_folders, existing, one_class_folder
 from tftrain.data.forms import Source, Stream, check_lengths
 from tftrain.data.records import decoded, image_files
-from tftrain.data.labels import encode_like, labels
+from tftrain.data.labels import encode_like, labels, one_class
 from tftrain.data.spec import TASKS
 from tftrain.errors import TftrainError, door
 
@@ -150,7 +150,7 @@ def npz(path: str, x_key: str = "x_train", y_key: str = "y_train", x_test_key: s
         same_examples(x, test[0], (x_key, x_test_key), path)
         test = (as_pixels(test[0], x_test_key), encode_like(test[1], task, names, f"{path}: {y_test_key}"))
     x = as_pixels(x, x_key)
-    return Source(x, y, task, names, test=test)
+    return Source(x, y, task, names, test=test, one_class=one_class(names, f"{path}: {y_key}", len(y)))
 
 
 KERAS_IMAGES = ("mnist", "fashion_mnist", "cifar10", "cifar100")
@@ -220,7 +220,8 @@ def image_dir(path: str, image_size: list[int], color_mode: str = "rgb", in_memo
     stream = image_files(path, image_size, color_mode)
     if not in_memory:
         return stream
-    return Source(decoded(stream), stream.labels, "classification", stream.class_names)
+    return Source(decoded(stream), stream.labels, "classification", stream.class_names,
+                  one_class=stream.one_class)
 
 
 def text_dir(path: str, max_tokens: int = 10000, output_mode: str = "multi_hot",
@@ -239,7 +240,8 @@ def text_dir(path: str, max_tokens: int = 10000, output_mode: str = "multi_hot",
     return Source(np.array(texts, dtype=object)[:, None], np.array(targets, np.int32),
                   "classification", list(dataset.class_names), kinds={"input": "text"},
                   text={"max_tokens": max_tokens, "output_mode": output_mode,
-                        "sequence_length": sequence_length})
+                        "sequence_length": sequence_length},
+                  one_class=one_class_folder(folder, list(dataset.class_names), "text files"))
 
 
 def not_utf8(folder: Path) -> TftrainError:

@@ -168,6 +168,8 @@ def assign(records: tf.data.Dataset, held_out: dict[str, tf.data.Dataset | None]
 
 def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed: int):
     """The Data of a streaming source: splits, a statistics pass, then the batched datasets."""
+    if stream.one_class:
+        raise TftrainError(stream.one_class)
     fingerprint = files_fingerprint(stream.files, stream.recipe)
     cache = stream.cache if pipeline["cache"] is None else pipeline["cache"]
     split, packing = split_references(stream, pipeline["val_split"], pipeline["test_split"], seed)

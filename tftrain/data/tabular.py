@@ -22,7 +22,7 @@ from tftrain.data.csv_format import MISSING, NAMES, chosen_columns, columns_of, 
     detect_delimiter, infer_kind, listing, not_json
 from tftrain.data.files import existing, read_text
 from tftrain.data.forms import Source, Stream
-from tftrain.data.labels import labels
+from tftrain.data.labels import labels, one_class
 from tftrain.data.numbers import COMMA_DECIMAL, FLOAT32_MAX, decimal_named, detect_decimal, notation, number, \
     out_of_range
 from tftrain.data.suspects import warn_suspects
@@ -190,7 +190,9 @@ def csv_file(path: str, label: str | list[str], task: str = "auto", columns: dic
     warn_suspects(x, kinds, declared, {name: part[0] for name, part in targets.items()})
     text: dict[str, Any] = {"max_tokens": max_tokens, "output_mode": text_output_mode,
                             "sequence_length": None}
-    return Source(x, y, task, names, kinds, text=text)
+    single = next(filter(None, (one_class(part[2], f"{file}, label column '{name}'", len(table.rows))
+                                for name, part in targets.items())), None)
+    return Source(x, y, task, names, kinds, text=text, one_class=single)
 
 
 def column(values: list[str], kind: str, file: Path, name: str, table: Table,

@@ -138,13 +138,16 @@ def sweep(tmp_path):
 
 @pytest.fixture
 def train(tmp_path):
-    """Run `tftrain ARGS` (in this process) into tmp_path/run; assert it succeeded; return
-    the run folder."""
+    """Run `tftrain ARGS` (in this process) into tmp_path/run (run_1, run_2, ... for the
+    next runs of a test: a folder holds one run); assert it succeeded; return the run folder."""
+    made = []
 
     def _train(*args: str) -> RunFolder:
-        result = in_process(*args, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+        folder = tmp_path / ("run" if not made else f"run_{len(made)}")
+        made.append(folder)
+        result = in_process(*args, f"hydra.run.dir={folder}", cwd=tmp_path)
         assert result.returncode == 0, result.output
-        return RunFolder(tmp_path / "run")
+        return RunFolder(folder)
 
     return _train
 
@@ -161,3 +164,29 @@ def run_tool(name: str, module: str, *args: str, cwd: Path, timeout: int = 300) 
     done = subprocess.run([*console_script(name, module), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
     return Result(done.returncode, done.stdout, done.stderr)
+
+
+def assert_refused(result: Result, status: int, fragments: list[str]) -> None:
+    """The promise for bad input: the exit status, one short paragraph on stderr that names
+    the bad value (each fragment; "!text": text must not be said), no traceback."""
+    assert result.returncode == status, result.output
+    assert "Traceback" not in result.output, result.output
+    message = result.stderr.strip()
+    assert message.startswith("tftrain: error:"), message
+    assert len(message.splitlines()) <= 2, message  # one paragraph (a terminal may wrap it)
+    for fragment in fragments:
+        if fragment.startswith("!"):
+            assert fragment[1:] not in message, (fragment, message)
+        else:
+            assert fragment in message, (fragment, message)
+
+
+@pytest.fixture
+def no_tensorflow(tmp_path):
+    """An environment where `import tensorflow` (and keras) fails outright."""
+    shadow = tmp_path / "shadow"
+    for name in ("tensorflow", "keras"):
+        (shadow / name).mkdir(parents=True)
+        (shadow / name / "__init__.py").write_text(f"raise ImportError('{name} must not be imported')\n")
+    return {"PYTHONPATH": str(shadow)}
+

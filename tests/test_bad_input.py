@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import RunFolder, in_process, run_cli
+from conftest import RunFolder, assert_refused, in_process, run_cli
 
 MODULES = {
     "broken_model.py": "def model(spec:\n    return None\n",
@@ -72,20 +72,6 @@ def setup_files(folder: Path) -> None:
     (folder / "reviews" / "bad" / "1.txt").write_bytes("awful caf\xe9".encode("latin-1"))
     (folder / "records").mkdir()
     (folder / "records" / "train.tfrecord").write_bytes(b"\x00" * 64)
-
-
-def assert_refused(result, status: int, fragments: list[str]) -> None:
-    """The promise: the exit status, one short paragraph naming the value, no traceback."""
-    assert result.returncode == status, result.output
-    assert "Traceback" not in result.output, result.output
-    message = result.stderr.strip()
-    assert message.startswith("tftrain: error:"), message
-    assert len(message.splitlines()) <= 2, message  # one paragraph (a terminal may wrap it)
-    for fragment in fragments:  # "!text": text must not be said
-        if fragment.startswith("!"):
-            assert fragment[1:] not in message, (fragment, message)
-        else:
-            assert fragment in message, (fragment, message)
 
 
 # Door 1 and 2: composing the config, instantiating its `_target_`s, checks before training.

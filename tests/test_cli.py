@@ -10,16 +10,6 @@ import yaml
 from conftest import run_cli
 
 
-@pytest.fixture
-def no_tensorflow(tmp_path):
-    """An environment where `import tensorflow` (and keras) fails outright."""
-    shadow = tmp_path / "shadow"
-    for name in ("tensorflow", "keras"):
-        (shadow / name).mkdir(parents=True)
-        (shadow / name / "__init__.py").write_text(f"raise ImportError('{name} must not be imported')\n")
-    return {"PYTHONPATH": str(shadow)}
-
-
 def test_help_lists_every_group_and_option_without_tensorflow(tmp_path, no_tensorflow):
     result = run_cli("--help", cwd=tmp_path, env=no_tensorflow)
     assert result.returncode == 0, result.output

@@ -15,16 +15,6 @@ from conftest import in_process, run_cli
 from tftrain.errors import closest
 
 
-@pytest.fixture
-def no_tensorflow(tmp_path):
-    """An environment where `import tensorflow` (and keras) fails outright."""
-    shadow = tmp_path / "shadow"
-    for name in ("tensorflow", "keras"):
-        (shadow / name).mkdir(parents=True)
-        (shadow / name / "__init__.py").write_text(f"raise ImportError('{name} must not be imported')\n")
-    return {"PYTHONPATH": str(shadow)}
-
-
 def assert_refused(result, fragments: list[str], absent: tuple[str, ...] = ()) -> None:
     """The promise: exit 2, one paragraph starting 'tftrain: error:' that holds every
     fragment, no traceback."""

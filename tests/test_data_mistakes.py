@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import in_process
+from conftest import assert_refused, in_process
 
 SMOKE = ("debug=smoke",)
 SPECIES = ("setosa", "versicolor", "virginica")
@@ -48,15 +48,10 @@ def digits(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def refused(result, tmp_path: Path, fragments: list[str]) -> str:
-    """The promise: exit 2, one paragraph naming the input, no traceback, no run folder."""
-    assert result.returncode == 2, result.output
-    assert "Traceback" not in result.output, result.output
-    message = result.stderr.strip()
-    assert message.startswith("tftrain: error:") and len(message.splitlines()) <= 2, message
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
+    """The promise (exit 2, one paragraph naming the input, no traceback) and no run folder."""
+    assert_refused(result, 2, fragments)
     assert not (tmp_path / "outputs").exists()
-    return message
+    return result.stderr.strip()
 
 
 def trained(tmp_path: Path, *args: str):

@@ -279,14 +279,22 @@ def test_ctrl_c_before_the_first_job_leaves_no_sweep_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_resuming_a_job_of_a_sweep_alone_is_refused_with_the_sweep_command(tmp_path):
+def test_a_trial_resumes_with_its_search_and_a_grid_job_alone(tmp_path):
+    """resume= of an Optuna trial is refused with the search's command (the study records
+    the trial's result); a grid sweep's job resumes as a run of its own, to train longer."""
+    search = tmp_path / "search"
+    assert in_process("-m", "hparams_search=optuna", "hydra.sweeper.n_trials=1", "debug=smoke",
+                      f"hydra.sweep.dir={search}", cwd=tmp_path).returncode == 0
+    result = in_process(f"resume={search / '0'}", "trainer.epochs=3", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.output, result.output
+    assert "trial 0 of the Optuna search" in result.stderr
+    assert f"hydra.sweep.dir={search}" in result.stderr and "tftrain -m hparams_search=optuna" in result.stderr
     sweep = tmp_path / "sweep"
     assert in_process("-m", "debug=smoke", "seed=1,2", "trainer.epochs=1",
                       f"hydra.sweep.dir={sweep}", cwd=tmp_path).returncode == 0
-    result = in_process(f"resume={sweep / '1'}", cwd=tmp_path)
-    assert result.returncode == 2 and "Traceback" not in result.output, result.output
-    assert "job 1 of the sweep" in result.stderr
-    assert f"tftrain -m debug=smoke seed=1,2 trainer.epochs=1 hydra.sweep.dir={sweep}" in result.stderr
+    longer = in_process(f"resume={sweep / '1'}", "trainer.epochs=2", cwd=tmp_path)
+    assert longer.returncode == 0, longer.output
+    assert RunFolder(sweep / "1").summary["epochs_completed"] == 2
 
 
 def test_resume_is_no_swept_parameter_in_a_report(tmp_path):

@@ -221,7 +221,7 @@ def expand_resume(argv: list[str]) -> list[str]:
         raise TftrainError("resume= names no run folder (an unset shell variable?): give the "
                            "folder of the run to continue, e.g. resume=outputs/2026-11-21/10-32-05.")
     folder = RunFolder(given, "resume")
-    sweep.refuse_resuming_a_job(Path(folder.path))  # a sweep's job resumes with its sweep
+    sweep.refuse_resuming_a_trial(Path(folder.path))  # a trial resumes with its search
     previous = [o for o in folder.overrides() if not o.startswith("resume=")]
     rest = [a for a in argv if not a.startswith("resume=")]
     moved = next((a for a in rest if a.startswith("hydra.run.dir=")), None)

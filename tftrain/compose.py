@@ -93,12 +93,15 @@ def layered(saved: list[str], given: list[str]) -> list[str]:
     `resume=`): a saved override of a key given now is dropped, and a config group chosen
     anew (`dataset=digits`) drops the saved keys of the option it replaces
     (`dataset.num_samples=500` of a synthetic run, which digits has no place for)."""
+    # a plain `key=value` given now sets a key the run added (`+key=...`): the addition stays
+    replaced = {override_key(o) for o in given if o.startswith(("+", "~"))}
     keys = {override_key(o) for o in given}
-    groups = {key for key in keys if group_options(key)}
-    kept = [o for o in saved if override_key(o) not in keys
-            and not any(override_key(o).startswith(f"{group}.") for group in groups)]
-    # `~key` of a key the run itself added (`+key=...`): dropping the addition deletes it
     added = {override_key(o) for o in saved if o.startswith("+")}
+    groups = {key for key in keys if group_options(key)}
+    kept = [o for o in saved
+            if (override_key(o) not in keys or (o.startswith("+") and override_key(o) not in replaced))
+            and not any(override_key(o).startswith(f"{group}.") for group in groups)]
+    # `~key` of a key the run itself added: dropping the addition deletes it
     return kept + [o for o in given if not (o.startswith("~") and override_key(o) in added)]
 
 

@@ -18,17 +18,17 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from tftrain.console import echo
 from tftrain.data.batches import split
 from tftrain.data.csv_format import listing
 from tftrain.data.features import as_columns
 from tftrain.data.forms import Arrays, Source, Stream, rows_in
-from tftrain.data.pipeline import PIPELINE_KEYS, eval_dataset, fingerprint, with_channel_axis
+from tftrain.data.pipeline import (dataset_options, eval_dataset, fingerprint, read_source,
+                                   with_channel_axis)
 from tftrain.data.streaming import stream_data
 from tftrain.errors import TftrainError, door, did_you_mean
-from tftrain.instantiate import call, locate
 from tftrain.predict_inputs import as_numbers
 
 
@@ -47,17 +47,11 @@ class EvalSet:
 def eval_data(cfg: DictConfig, run: dict[str, Any], batch_size: int, seed: int) -> EvalSet:
     """The evaluation split of the data `cfg` (a dataset config) describes, in the run's
     encoding; whatever a library raises while reading it names the data (the data door)."""
-    options = OmegaConf.to_container(cfg, resolve=True)
-    pipeline = {key: options.pop(key) for key in PIPELINE_KEYS if key in options}
-    target = options.pop("_target_")
-    name = f"dataset.path={options['path']}" if options.get("path") else f"dataset ({target})"
+    options, pipeline, name = dataset_options(cfg)
     with door(name):
-        source = call(locate(target, "dataset._target_"), "dataset", options, seed=seed)
+        source = read_source(options, seed)
         if isinstance(source, Stream):
             return streamed(source, pipeline, run, batch_size, seed, name)
-        if not isinstance(source, Source):
-            raise TftrainError(f"dataset._target_={target} returned a {type(source).__name__}; "
-                               "a data source returns a tftrain.data.forms.Source or a Stream.")
         return in_memory(source, pipeline, run, batch_size, seed, name)
 
 

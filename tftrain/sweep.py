@@ -104,14 +104,20 @@ def resume_command(run_dir: Path) -> str:
     return f"tftrain resume={run_dir}"
 
 
-def refuse_resuming_a_job(folder: Path) -> None:
-    """`resume=` of a sweep's job folder is refused, with the command that resumes it."""
+def refuse_resuming_a_trial(folder: Path) -> None:
+    """`resume=` of an Optuna trial's folder is refused, with the command that resumes it:
+    a trial belongs to its study (its result is recorded there, its pruner asks the study).
+    A grid sweep's job resumes alone as a run of its own (to train it longer, say)."""
     sweep_dir = folder.resolve().parent
-    if (sweep_dir / "multirun.yaml").is_file() and folder.resolve().name.isdigit():
-        raise TftrainError(f"resume={folder}: that folder is job {folder.resolve().name} of the "
-                           f"sweep in {sweep_dir}; a job resumes as part of its sweep (it then counts "
-                           f"in the sweep's report and, for an Optuna search, in its study). Re-run "
-                           f"the sweep: {sweep_command(sweep_dir)}")
+    try:
+        sweeper = str(OmegaConf.load(sweep_dir / "multirun.yaml").hydra.sweeper._target_)
+    except Exception:  # no sweep around it, or one that says nothing of its sweeper
+        return
+    if "optuna" in sweeper.lower() and folder.resolve().name.isdigit():
+        raise TftrainError(f"resume={folder}: that folder is trial {folder.resolve().name} of the "
+                           f"Optuna search in {sweep_dir}; a trial resumes as part of its search "
+                           f"(its result is recorded in the study). Re-run the search: "
+                           f"{sweep_command(sweep_dir)}")
 
 
 def forget_tracing_of_earlier_jobs() -> None:

@@ -44,19 +44,33 @@ def build_data(cfg: DictConfig, batch_size: int, seed: int) -> Data:
     build the datasets. Whatever fails while reading the user's data (in a library: numpy,
     Keras, tf.data) is one TftrainError naming `dataset.path` (or the source); an exception
     raised in tftrain's own code is a bug and keeps its traceback."""
-    options = OmegaConf.to_container(cfg, resolve=True)
-    pipeline = {key: options.pop(key) for key in PIPELINE_KEYS if key in options}
-    target = options.pop("_target_")
-    name = f"dataset.path={options['path']}" if options.get("path") else f"dataset ({target})"
+    options, pipeline, name = dataset_options(cfg)
     with door(name):
-        source = call(locate(target, "dataset._target_"), "dataset", options, seed=seed)
-        if not isinstance(source, (Source, Stream)):
-            raise TftrainError(f"dataset._target_={target} returned a {type(source).__name__}; "
-                               "a data source returns a tftrain.data.forms.Source (arrays in "
-                               "memory) or a Stream (examples read from files).")
+        source = read_source(options, seed)
         if isinstance(source, Stream):
             return stream_data(source, pipeline, batch_size, seed)
         return memory_data(source, pipeline, batch_size, seed, name)
+
+
+def dataset_options(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """A dataset config as (the source's options with its `_target_`, the pipeline's keys,
+    the name errors give the data: `dataset.path=...`, or the source)."""
+    options = OmegaConf.to_container(cfg, resolve=True)
+    pipeline = {key: options.pop(key) for key in PIPELINE_KEYS if key in options}
+    name = f"dataset.path={options['path']}" if options.get("path") else f"dataset ({options['_target_']})"
+    return options, pipeline, name
+
+
+def read_source(options: dict[str, Any], seed: int) -> Source | Stream:
+    """Call the source a dataset config names (inside the caller's data door)."""
+    source_options = {k: v for k, v in options.items() if k != "_target_"}
+    target = options["_target_"]
+    source = call(locate(target, "dataset._target_"), "dataset", source_options, seed=seed)
+    if not isinstance(source, (Source, Stream)):
+        raise TftrainError(f"dataset._target_={target} returned a {type(source).__name__}; "
+                           "a data source returns a tftrain.data.forms.Source (arrays in "
+                           "memory) or a Stream (examples read from files).")
+    return source
 
 
 def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed: int,

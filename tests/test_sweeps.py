@@ -279,9 +279,10 @@ def test_ctrl_c_before_the_first_job_leaves_no_sweep_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_trial_resumes_with_its_search_and_a_grid_job_alone(tmp_path):
+def test_a_trial_resumes_with_its_search(tmp_path):
     """resume= of an Optuna trial is refused with the search's command (the study records
-    the trial's result); a grid sweep's job resumes as a run of its own, to train longer."""
+    the trial's result)."""
+    pytest.importorskip("optuna", reason="pip install tftrain[optuna]")
     search = tmp_path / "search"
     assert in_process("-m", "hparams_search=optuna", "hydra.sweeper.n_trials=1", "debug=smoke",
                       f"hydra.sweep.dir={search}", cwd=tmp_path).returncode == 0
@@ -289,6 +290,9 @@ def test_a_trial_resumes_with_its_search_and_a_grid_job_alone(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.output, result.output
     assert "trial 0 of the Optuna search" in result.stderr
     assert f"hydra.sweep.dir={search}" in result.stderr and "tftrain -m hparams_search=optuna" in result.stderr
+
+
+def test_a_grid_sweeps_job_resumes_alone_to_train_longer(tmp_path):
     sweep = tmp_path / "sweep"
     assert in_process("-m", "debug=smoke", "seed=1,2", "trainer.epochs=1",
                       f"hydra.sweep.dir={sweep}", cwd=tmp_path).returncode == 0

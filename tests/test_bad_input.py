@@ -316,6 +316,7 @@ class StopAtStep2(keras.callbacks.Callback):
 """
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 def test_resuming_inside_an_epoch_with_another_batch_size_is_refused_and_with_its_own_goes_on(tmp_path):
     """The rest of an epoch is the rest of its batches; with other batches the step it
     stopped at means nothing (past the new epoch's end, it trained nothing at all)."""

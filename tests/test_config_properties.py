@@ -81,6 +81,7 @@ RANGED = sorted(k for k in KEYS if k.rsplit(".", 1)[1] in NUMBERS
                 and type(OmegaConf.select(DEFAULT, k)) in (int, float))
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 @PROFILE
 @given(st.sampled_from(RANGED), st.floats(-1e6, 1e6, allow_nan=False))
 def test_a_value_out_of_range_is_refused_naming_the_key_and_the_range(tmp_path, key, value):

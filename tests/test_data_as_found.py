@@ -108,6 +108,7 @@ def keras_experiments() -> dict[str, str]:
     return found
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 def test_keras_dataset_experiments_run_offline_from_the_users_local_copies(tmp_path):
     """The guides' MNIST experiments from a local mnist.npz in Keras' layout (dataset=npz),
     Fashion-MNIST's from its files in $KERAS_HOME/datasets/fashion-mnist (a new process:
@@ -231,6 +232,7 @@ def headerless_digits(path: Path, count: int, step: int = 1) -> Path:
     return written(path, rows, compress=True)
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 @pytest.mark.parametrize("in_memory, step", [(True, 1), (False, 4)])
 def test_a_csv_without_a_header_row_trains_with_its_label_given_by_position(tmp_path, train,
                                                                            in_memory, step):

@@ -123,6 +123,7 @@ def test_a_text_model_on_image_data_names_what_it_expected(tmp_path):
     assert not list((tmp_path / "outputs").glob("*/*"))
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 def test_without_matplotlib_a_run_succeeds_and_says_how_to_get_the_plots(tmp_path):
     """matplotlib is the optional `plots` extra: a shadowing package makes it unimportable, as
     in an install without the extra. The run and its sweep report are written, minus plots."""

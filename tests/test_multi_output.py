@@ -14,6 +14,7 @@ from conftest import SHARED_DATA, in_process
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent")
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 def test_multi_output_experiment_trains_each_target_with_both_trainers_identically(sweep, tmp_path):
     fit, loop = sweep("experiment=multi_output", "trainer=fit,custom_loop", "trainer.epochs=4")
     for run in (fit, loop):

@@ -86,6 +86,7 @@ def test_tfrecord_validation_files_and_a_regression_label(tmp_path, train):
     assert "val_mae" in run.metrics[-1]
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 def test_image_folder_streams_from_disk_with_the_in_memory_split(tmp_path, sweep):
     write_images(tmp_path / "images")
     memory, disk = sweep("dataset=image_dir", f"dataset.path={tmp_path / 'images'}",
@@ -152,6 +153,7 @@ def test_csv_files_stream_with_both_trainers_identically(tmp_path, sweep):
     assert [r["loss"] for r in fit.metrics] == [r["loss"] for r in loop.metrics]
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 def test_a_streamed_csv_learns_what_the_in_memory_one_learns(tmp_path, sweep):
     """The same file read whole and streamed: both fill gaps, look up strings, and learn."""
     write_table_parts(tmp_path / "table", parts=1, rows=600)

@@ -102,6 +102,7 @@ def test_ctrl_c_between_the_jobs_of_a_sweep_gives_the_command_that_continues_it(
     assert all(RunFolder(sweep / str(job)).summary["status"] == "completed" for job in range(4))
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 def test_two_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
     """Both runs ask for the same folder name at once; each must get its own."""
     same = "hydra.run.dir=${unique_dir:outputs/same}"
@@ -292,6 +293,7 @@ def test_a_trial_resumes_with_its_search(tmp_path):
     assert f"hydra.sweep.dir={search}" in result.stderr and "tftrain -m hparams_search=optuna" in result.stderr
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 def test_a_grid_sweeps_job_resumes_alone_to_train_longer(tmp_path):
     sweep = tmp_path / "sweep"
     assert in_process("-m", "debug=smoke", "seed=1,2", "trainer.epochs=1",

@@ -193,6 +193,7 @@ def test_validation_frequency_and_initial_epoch(both_trainers):
 SCHEDULES = ["exponential", "cosine", "warmup_cosine", "piecewise"]
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 def test_lr_schedules_drive_the_learning_rate(sweep):
     runs = sweep("trainer=custom_loop", "trainer.epochs=3", "dataset.limit_batches=4",
                  f"lr_schedule={','.join(SCHEDULES)}")
@@ -213,6 +214,7 @@ def check_schedule(schedule: str, lrs: list[float]) -> None:
         assert lrs[0] > lrs[1] > lrs[2] >= 0  # cosine reaches alpha * lr = 0 at the end
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 def test_mixed_precision_trains_with_both_trainers(sweep):
     runs = sweep("trainer=fit,custom_loop", "precision=mixed_float16,mixed_bfloat16", "debug=smoke")
     assert len(runs) == 4
@@ -306,6 +308,7 @@ def test_a_gan_trained_by_its_step_is_judged_by_its_loss_not_an_accuracy_it_neve
     assert RunFolder(tmp_path / "run").summary["objective_metric"] == "val_loss"
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 def test_a_resumed_gan_continues_as_if_never_stopped(tmp_path):
     """The step's own state (the discriminator's optimizer, the noise stream) is checkpointed
     with the model: 1 epoch, resumed to 3, equals 3 epochs in one go."""
@@ -374,6 +377,7 @@ def start_and_stop_after_epoch(tmp_path: Path, name: str, trainer: str, epoch: i
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
+@pytest.mark.slow  # 8-18 s: the default run stays near 5 minutes
 def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     stopped = start_and_stop_after_epoch(tmp_path, "cut", "custom_loop", 1, signal.SIGTERM)
     assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr

@@ -90,16 +90,18 @@ class Bookkeeping:
 
     FILES = (CONFIG, OVERRIDES, Path(".hydra") / "hydra.yaml", Path("train.log"))
 
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path | None, shared: bool = False) -> None:
         self.saved = {} if folder is None or not folder.is_dir() else \
             {folder / f: (folder / f).read_bytes() if (folder / f).is_file() else None
              for f in self.FILES}
-        self.lock = None if not self.saved else hold(folder)
+        self.lock = None if not self.saved or shared else hold(folder)
 
     @classmethod
     def before(cls, overrides: list[str], multirun: bool) -> "Bookkeeping":
         given = None if multirun else named_folder(overrides, "hydra.run.dir")
-        return cls(None if given is None else Path(given).expanduser())
+        # the workers of one multi-worker run, started by hand, may name one folder
+        shared = "distribute=multi_worker" in overrides or "TF_CONFIG" in os.environ
+        return cls(None if given is None else Path(given).expanduser(), shared)
 
     def release(self) -> None:
         if self.lock is not None:

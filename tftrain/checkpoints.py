@@ -23,9 +23,8 @@ import keras
 import numpy as np
 
 from tftrain.errors import door, said
+from tftrain.run_folder import METADATA, STATE, WEIGHTS  # the files a backup holds
 
-WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"  # Keras' names
-STATE = "epoch_state.npz"  # the epoch's running metrics and random streams
 STEP = "step"  # metadata: steps done in the epoch being trained (0 at an epoch's end)
 
 

@@ -25,8 +25,8 @@ CONFIG = Path(".hydra") / "config.yaml"
 BEST = Path("checkpoints") / "best.keras"
 INTERRUPTED = Path("checkpoints") / "interrupted.keras"
 BACKUP = Path("checkpoints") / "backup"
-WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"
-STATE = "epoch_state.npz"  # tftrain.checkpoints: an epoch's metrics and random streams
+WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"  # Keras' BackupAndRestore
+STATE = "epoch_state.npz"  # tftrain.checkpoints.Backup: an epoch's metrics and random streams
 MODELS = {Path(artifacts.MODEL): "the final model", BEST: "the best epoch's model",
           INTERRUPTED: "the weights when the run was interrupted"}
 

@@ -31,8 +31,9 @@ from test_data import write_images, write_table  # noqa: E402  (the tests' fixtu
 
 from hydra.utils import instantiate  # noqa: E402
 
-from tftrain import compose, prepare, runtime, schema  # noqa: E402
-from tftrain.callbacks import EpochRecorder  # noqa: E402
+from tftrain.config import compose, schema  # noqa: E402
+from tftrain.run import prepare, runtime  # noqa: E402
+from tftrain.callbacks.record import EpochRecorder  # noqa: E402
 from tftrain.data import Data, build_data  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
 

@@ -34,16 +34,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from tftrain import runtime  # first: sets TensorFlow's environment before it is imported
+from tftrain.run import runtime  # first: sets TensorFlow's environment before it is imported
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
-from tftrain import checks, prepare, schema  # noqa: E402
-from tftrain.compose import compose as compose_overrides  # noqa: E402
-from tftrain.callbacks import EpochRecorder, recorder  # noqa: E402
+from tftrain.config import checks, schema  # noqa: E402
+from tftrain.run import prepare  # noqa: E402
+from tftrain.config.compose import compose as compose_overrides  # noqa: E402
+from tftrain.callbacks.record import EpochRecorder, recorder  # noqa: E402
 from tftrain.data import build_data  # noqa: E402
 
 BATCH = 128

@@ -75,8 +75,8 @@ def keep_absl_off_pytest_streams() -> None:
     absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
 
 
-COMMANDS = {"tftrain": "tftrain.cli", "tftrain-eval": "tftrain.evaluate",
-            "tftrain-predict": "tftrain.predict", "tftrain-report": "tftrain.report"}
+COMMANDS = {"tftrain": "tftrain.cli", "tftrain-eval": "tftrain.tools.evaluate",
+            "tftrain-predict": "tftrain.tools.predict", "tftrain-report": "tftrain.tools.report"}
 
 
 def in_process(*args: str, cwd: Path, env: dict[str, str] | None = None,

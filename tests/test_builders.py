@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tftrain import runtime, schema
-from tftrain.compose import compose as compose_overrides
+from tftrain.run import runtime
+from tftrain.config import schema
+from tftrain.config.compose import compose as compose_overrides
 from tftrain.data import build_data
 from tftrain.errors import TftrainError
 from tftrain.models import build_model

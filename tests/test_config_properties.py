@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from omegaconf import DictConfig, OmegaConf
 
 from conftest import in_process
-from tftrain import checks, schema
-from tftrain.compose import compose
+from tftrain.config import checks, schema
+from tftrain.config.compose import compose
 
 schema.register()
 DEFAULT = compose([])

@@ -220,7 +220,7 @@ def test_bad_data_ends_the_command_with_one_line_and_no_run_folder(tmp_path, cas
 def test_bad_data_is_reported_before_training_naming_file_and_expectation(tmp_path, case,
                                                                          monkeypatch):
     """In-process (the CLI path is covered above): the source raises one TftrainError."""
-    from tftrain import compose, schema
+    from tftrain.config import compose, schema
     from tftrain.data import build_data
     from tftrain.errors import TftrainError
 

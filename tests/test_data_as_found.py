@@ -96,8 +96,8 @@ def test_tfrecord_images_of_height_and_width_get_one_channel(tmp_path, train):
 def keras_experiments() -> dict[str, str]:
     """The experiments whose data is a keras.datasets dataset: {experiment: dataset name}."""
     from conftest import REPO
-    from tftrain import schema
-    from tftrain.compose import compose
+    from tftrain.config import schema
+    from tftrain.config.compose import compose
 
     schema.register()
     found = {}

@@ -51,7 +51,7 @@ def test_out_of_range_values_are_refused_naming_the_value_and_the_range(tmp_path
                               "from 1 to 154"), message
     assert not list((tmp_path / "outputs").glob("*/*"))
 
-    from tftrain import compose, schema
+    from tftrain.config import compose, schema
     from tftrain.data import build_data
     from tftrain.errors import TftrainError
     from tftrain.models import build_model

@@ -15,7 +15,7 @@ EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml
 
 def offline(experiment: str) -> list[str]:
     """Experiments on keras.datasets download them; offline they run on the embedded digits."""
-    from tftrain import compose, schema
+    from tftrain.config import compose, schema
 
     schema.register()
     cfg = compose.compose([f"experiment={experiment}"])
@@ -62,7 +62,7 @@ CATALOGUE = {
 
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_every_catalogue_model_saves_and_loads_with_identical_predictions(tmp_path, name):
-    from tftrain import compose, schema
+    from tftrain.config import compose, schema
     from tftrain.data import build_data
     from tftrain.models import build_model, load_model
 
@@ -145,7 +145,7 @@ def test_without_matplotlib_a_run_succeeds_and_says_how_to_get_the_plots(tmp_pat
     assert 'note: sweep.png skipped: plots need matplotlib' in result.stdout
     assert (folder / "report.md").exists() and not (folder / "sweep.png").exists()
 
-    done = subprocess.run([*console_script("tftrain-report", "tftrain.report"), str(folder),
+    done = subprocess.run([*console_script("tftrain-report", "tftrain.tools.report"), str(folder),
                            "--plot", "runs.png"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr

@@ -28,7 +28,7 @@ def completed(objective: float, mode: str = "min") -> dict:
 
 
 def report(*args: str, cwd: Path) -> list[dict[str, str]]:
-    result = run_tool("tftrain-report", "tftrain.report", *args, "--csv", "-", cwd=cwd)
+    result = run_tool("tftrain-report", "tftrain.tools.report", *args, "--csv", "-", cwd=cwd)
     assert result.returncode == 0, result.output
     return list(csv.DictReader(result.stdout.splitlines()))
 
@@ -56,7 +56,7 @@ def test_max_objectives_sort_highest_first_and_all_outputs_are_written(tmp_path)
     rows = report("sweep", cwd=tmp_path)
     assert [r["seed"] for r in rows] == ["1", "2", "0"]
 
-    result = run_tool("tftrain-report", "tftrain.report", "sweep", "--markdown", "r.md",
+    result = run_tool("tftrain-report", "tftrain.tools.report", "sweep", "--markdown", "r.md",
                       "--csv", "r.csv", "--plot", "r.png", cwd=tmp_path)
     assert result.returncode == 0, result.output
     assert "3 run(s)" in result.stdout and "seed" in result.stdout  # the table

@@ -171,7 +171,7 @@ def test_a_second_ctrl_c_soon_after_the_first_still_leaves_a_run_that_resumes(tm
 def test_a_signal_inside_a_protected_section_waits_for_its_end():
     """A checkpoint being written is never cut short: the signal is raised after it."""
     from tftrain.errors import Interrupted
-    from tftrain.signals import Signals
+    from tftrain.run.signals import Signals
 
     finished = []
     with pytest.raises(Interrupted) as raised, Signals() as signals:

@@ -262,7 +262,9 @@ def test_an_interrupted_search_resumes_its_trial_when_rerun_and_then_exits_0(tmp
 
     again = run_cli(*args, cwd=tmp_path)
     assert again.returncode == 0, again.output
-    assert "search: resuming trial 0" in again.stdout and "resuming in epoch" in again.stdout
+    # stopped inside an epoch or, on a busy machine, at an epoch's end: resumed either way
+    assert "search: resuming trial 0" in again.stdout, again.stdout
+    assert "(resuming in epoch" in again.stdout or "(resuming after epoch" in again.stdout
     assert [(n, state) for n, state, _ in trials_of(sweep)] == [(0, "COMPLETE"), (1, "COMPLETE")]
     assert RunFolder(sweep / "0").summary["status"] == "completed"
     third = run_cli(*args, cwd=tmp_path)
@@ -304,7 +306,7 @@ def test_a_grid_sweeps_job_resumes_alone_to_train_longer(tmp_path):
 
 
 def test_resume_is_no_swept_parameter_in_a_report(tmp_path):
-    from tftrain import report
+    from tftrain.tools import report
 
     for name, overrides in (("a", ["seed=1"]), ("b", ["seed=1", "resume=/x/b"])):
         (tmp_path / name / ".hydra").mkdir(parents=True)
@@ -328,7 +330,7 @@ def test_a_signal_arriving_inside_a_finalizer_is_raised_after_it_without_a_trace
     "Exception ignored ... signals.py ... Interrupted" (seen once in an Optuna trial, where
     TensorFlow and SQLAlchemy objects are finalized all the time); it is raised after it."""
     from tftrain.errors import Interrupted
-    from tftrain.signals import Signals
+    from tftrain.run.signals import Signals
 
     class Finalized:
         def __del__(self):

@@ -52,7 +52,9 @@ def test_the_custom_loop_traces_each_function_once_and_syncs_once_per_call(tmp_p
     import keras
     from hydra.utils import instantiate
 
-    from tftrain import compose, prepare, runtime, schema
+    from tftrain.config import compose, schema
+
+    from tftrain.run import prepare, runtime
     from tftrain.data import build_data
     from tftrain.models import build_model
 
@@ -81,7 +83,7 @@ def test_an_iterator_made_before_its_epoch_is_set_reads_that_epochs_order():
     on_epoch_begin sets the epoch: the pipeline must read the order at the first batch."""
     import numpy as np
 
-    from tftrain import compose, schema
+    from tftrain.config import compose, schema
     from tftrain.data import build_data
 
     schema.register()
@@ -103,7 +105,7 @@ def test_an_iterator_made_before_its_epoch_is_set_reads_that_epochs_order():
 
 def test_epochs_in_a_row_are_the_epochs_one_at_a_time():
     """The custom loop's one iterator per run reads what fit's iterator per epoch reads."""
-    from tftrain import compose, schema
+    from tftrain.config import compose, schema
     from tftrain.data import build_data
 
     schema.register()
@@ -255,7 +257,8 @@ DENSE_ONLY = ("~model", "+model={_target_: tftrain.models.sequential, name: dens
 ], ids=["dense-mlp", "cnn", "mlp-with-dropout", "smoke", "off", "deterministic"])
 def test_jit_compile_auto_on_cpu_uses_xla_only_where_it_pays(tmp_path, overrides, xla):
     """In-process: the trainer's `auto` on a CPU-only machine, decided as training starts."""
-    from tftrain import compose, prepare, runtime, schema
+    from tftrain.config import compose, schema
+    from tftrain.run import prepare, runtime
 
     if runtime.tf.config.list_physical_devices("GPU"):
         pytest.skip("on a GPU, auto is Keras' own choice")

@@ -36,7 +36,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def test_eval_reproduces_the_runs_test_metrics_and_writes_eval_json(finished):
     """The console script in a new process: the model loads without the run's state."""
-    result = run_tool("tftrain-eval", "tftrain.evaluate", str(finished.path), cwd=finished.path.parent)
+    result = run_tool("tftrain-eval", "tftrain.tools.evaluate", str(finished.path), cwd=finished.path.parent)
     assert result.returncode == 0, result.output
     written = json.loads((finished.path / "eval.json").read_text())
     assert written["split"] == "test" and written["overrides"] == []
@@ -120,7 +120,7 @@ def test_predict_defaults_to_the_run_folder_and_refuses_wrong_shapes(finished, t
 
 
 def test_report_on_a_run_folder_prints_csv_and_markdown(finished, tmp_path):
-    result = run_tool("tftrain-report", "tftrain.report", str(finished.path.parent), "--csv", "-",
+    result = run_tool("tftrain-report", "tftrain.tools.report", str(finished.path.parent), "--csv", "-",
                       cwd=tmp_path)
     assert result.returncode == 0, result.output
     rows = list(csv.DictReader(result.stdout.splitlines()))
@@ -130,14 +130,14 @@ def test_report_on_a_run_folder_prints_csv_and_markdown(finished, tmp_path):
     assert float(rows[0]["test accuracy"]) == pytest.approx(finished.summary["test"]["accuracy"], abs=1e-4)
 
     md = tmp_path / "r.md"
-    result = run_tool("tftrain-report", "tftrain.report", str(finished.path), "--markdown", str(md),
+    result = run_tool("tftrain-report", "tftrain.tools.report", str(finished.path), "--markdown", str(md),
                       cwd=tmp_path)
     assert result.returncode == 0 and "objective val_accuracy" in result.stdout
     assert md.read_text().startswith("| run | debug | status | objective |")
 
 
 def test_report_refuses_a_missing_folder(tmp_path):
-    result = run_tool("tftrain-report", "tftrain.report", "nowhere", cwd=tmp_path)
+    result = run_tool("tftrain-report", "tftrain.tools.report", "nowhere", cwd=tmp_path)
     assert result.returncode == 2 and "no such folder: nowhere" in result.stderr
-    result = run_tool("tftrain-report", "tftrain.report", str(tmp_path), cwd=tmp_path)
+    result = run_tool("tftrain-report", "tftrain.tools.report", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2 and "no run folders" in result.stderr

@@ -20,9 +20,18 @@ from omegaconf import DictConfig, OmegaConf
 
 import tftrain
 
+# The files of a run folder, named once: what runs write, and what resume, eval, predict and
+# report read back (tftrain.run.folder) without importing TensorFlow.
 SUMMARY = "summary.json"
 MODEL = "model.keras"
 METRICS = "metrics.csv"
+OVERRIDES = Path(".hydra") / "overrides.yaml"
+CONFIG = Path(".hydra") / "config.yaml"
+BEST = Path("checkpoints") / "best.keras"
+INTERRUPTED = Path("checkpoints") / "interrupted.keras"
+BACKUP = Path("checkpoints") / "backup"
+WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"  # Keras' BackupAndRestore
+STATE = "epoch_state.npz"  # tftrain.callbacks.backup.Backup: an epoch's metrics and random streams
 
 
 def umask() -> int:

@@ -1,4 +1,4 @@
-"""The `tftrain` command: compose (`tftrain.compose`), run each job (`tftrain.runner`), and
+"""The `tftrain` command: compose (`tftrain.config.compose`), run each job (`tftrain.run.runner`), and
 end each the way the README's Errors section promises.
 
 Every way a job can end is decided in `ended`: a TftrainError (bad input, found at one of
@@ -23,15 +23,17 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from tftrain import checks, schema, sweep
-from tftrain.compose import (CONFIG_NAME, command_overrides, compose, config_dir, layered,
+from tftrain.config import checks, schema
+from tftrain.sweeps import multirun
+from tftrain.sweeps.trial import check_sweeper
+from tftrain.config.compose import (CONFIG_NAME, command_overrides, compose, config_dir, layered,
                              preflight, resolved_as_far_as_known)
 from tftrain.console import detach_log_file, echo, fail, log
 from tftrain.errors import Diverged, Interrupted, Pruned, TftrainError, raised_in_tftrain, user_error
-from tftrain.process import exits_fast
-from tftrain.claims import Bookkeeping, named_folder, reuse_problem
-from tftrain.run_folder import RunFolder
-from tftrain.signals import Signals
+from tftrain.fast_exit import exits_fast
+from tftrain.run.folder_lock import Bookkeeping, named_folder, reuse_problem
+from tftrain.run.folder import RunFolder
+from tftrain.run.signals import Signals
 
 HIDDEN_GROUPS = {"hydra", "schema"}
 # What Hydra writes into a run folder before the run itself starts.
@@ -117,26 +119,29 @@ def version_line() -> str:
 def _task(cfg: DictConfig) -> float:
     """Hydra's task function: one job, start to end; a completed job of an earlier attempt
     of the same sweep is skipped."""
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    if multirun:
-        sweep.job_started()
-        if (done := sweep.completed_objective(cfg)) is not None:
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    if in_sweep:
+        multirun.job_started()
+        if (done := multirun.completed_objective(cfg)) is not None:
             return done
-    if not cfg.resume and sweep.interrupted_before(cfg):  # started again: a requeued job
+    if not cfg.resume and multirun.interrupted_before(cfg):  # started again: a requeued job
         echo(f"{cfg.run_dir} holds this run, interrupted: resuming it")
         cfg.resume = cfg.run_dir
     try:
-        with Signals() as signals:  # Ctrl-C and SIGTERM from here on: tftrain.signals
+        with Signals() as signals:  # Ctrl-C and SIGTERM from here on: tftrain.run.signals
             checks.validate(cfg)
-            from tftrain.runner import run  # the first TensorFlow import happens here
-            from tftrain.search import trial_of_this_job
+            from tftrain.run.runner import run  # the first TensorFlow import happens here
+            from tftrain.sweeps.trial import trial_of_this_job
 
-            return run(cfg, signals, trial_of_this_job(cfg.trainer.epochs))
+            from tftrain.sweeps.pruning import pruning_of
+
+            return run(cfg, signals, pruning_of(trial_of_this_job(cfg.trainer.epochs)),
+                       multirun.resume_command(Path(cfg.run_dir)))
     except (Exception, Interrupted) as error:
-        return ended(cfg, error, multirun)
+        return ended(cfg, error, in_sweep)
 
 
-def ended(cfg: DictConfig, error: BaseException, multirun: bool) -> float:
+def ended(cfg: DictConfig, error: BaseException, in_sweep: bool) -> float:
     """A job that did not complete: say why, keep or discard its folder, and exit (a sweep
     job returns NaN to the sweeper instead; Ctrl-C stops a whole sweep)."""
     run_dir = Path(cfg.run_dir)
@@ -152,11 +157,11 @@ def ended(cfg: DictConfig, error: BaseException, multirun: bool) -> float:
                             else "No epoch had completed, so nothing was checkpointed."))
     else:  # a sweep job's traceback goes to its train.log with its summary (record_failure)
         print("".join(traceback.format_exception(error)), file=sys.stderr, end="")
-        if not multirun:
+        if not in_sweep:
             log.error("".join(traceback.format_exception(error)))
-        fail(unexpected(error, run_dir if multirun else None))
-    if multirun and not isinstance(error, Interrupted):
-        return sweep.record_failure(cfg, error)
+        fail(unexpected(error, run_dir if in_sweep else None))
+    if in_sweep and not isinstance(error, Interrupted):
+        return multirun.record_failure(cfg, error)
     if not cfg.resume:
         discard_untrained(run_dir)
     sys.exit(getattr(error, "exit_code", 1))
@@ -186,18 +191,18 @@ def discard_untrained(run_dir: Path) -> None:
 
 def interrupted_outside_a_run() -> str:
     """Ctrl-C before a run started, or between the jobs of a sweep (the sweeper's own loop)."""
-    if sweep.outcome["sweep_dir"]:
-        folder = Path(sweep.outcome["sweep_dir"])
+    if multirun.outcome["sweep_dir"]:
+        folder = Path(multirun.outcome["sweep_dir"])
         if folder.is_dir() and any(p.is_dir() for p in folder.iterdir()):
             return (f"interrupted between the jobs of the sweep in {folder}; the jobs that ran "
-                    f"keep their folders. Continue it with: {sweep.sweep_command(folder)}")
+                    f"keep their folders. Continue it with: {multirun.sweep_command(folder)}")
     return "interrupted before the run started; nothing was written."
 
 
 def print_resolved(argv: list[str]) -> int:
     """`--cfg job --resolve`: the composed config, resolved as far as it can be without a run."""
     try:
-        problem = preflight([a for a in argv if a != "--resolve"])
+        problem = preflight([a for a in argv if a != "--resolve"], check_sweeper)
         if problem:
             raise TftrainError(problem)
         cfg = compose(command_overrides(argv)[0])
@@ -221,7 +226,7 @@ def expand_resume(argv: list[str]) -> list[str]:
         raise TftrainError("resume= names no run folder (an unset shell variable?): give the "
                            "folder of the run to continue, e.g. resume=outputs/2026-11-21/10-32-05.")
     folder = RunFolder(given, "resume")
-    sweep.refuse_resuming_a_trial(Path(folder.path))  # a trial resumes with its search
+    multirun.refuse_resuming_a_trial(Path(folder.path))  # a trial resumes with its search
     previous = [o for o in folder.overrides() if not o.startswith("resume=")]
     rest = [a for a in argv if not a.startswith("resume=")]
     moved = next((a for a in rest if a.startswith("hydra.run.dir=")), None)
@@ -247,7 +252,7 @@ def command(argv: list[str]) -> int:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     schema.register()
-    sweep.start()
+    multirun.start()
     detach_log_file()
     if "--help" in argv or "-h" in argv:
         print(help_text())
@@ -262,7 +267,7 @@ def command(argv: list[str]) -> int:
         argv = expand_resume(argv)
         sys.argv[1:] = argv  # what Hydra parses
         if not any(flag in argv for flag in ("--config-dir", "-cd", "--config-name", "-cn")):
-            problem = preflight(argv) or reuse_problem(*command_overrides(argv))
+            problem = preflight(argv, check_sweeper) or reuse_problem(*command_overrides(argv))
             if problem:
                 raise TftrainError(problem)
         kept = Bookkeeping.before(*command_overrides(argv))
@@ -281,7 +286,7 @@ def command(argv: list[str]) -> int:
             return code
     finally:
         kept.release()
-    return sweep.exit_status()
+    return multirun.exit_status()
 
 if __name__ == "__main__":
     main()

@@ -2,11 +2,11 @@
 
 User input enters tftrain at a few doors, each a module of its own:
 
-    composing the config        tftrain.compose      (Hydra + schema; no TensorFlow)
-    instantiating `_target_`s   tftrain.instantiate
+    composing the config        tftrain.config.compose      (Hydra + schema; no TensorFlow)
+    instantiating `_target_`s   tftrain.config.instantiate
     reading the user's data     tftrain.data.files   (and each source behind it)
-    reading a run folder        tftrain.run_folder   (eval, predict, resume, report)
-    signals                     tftrain.signals      (Ctrl-C, SIGTERM, in any phase)
+    reading a run folder        tftrain.run.folder   (eval, predict, resume, report)
+    signals                     tftrain.run.signals      (Ctrl-C, SIGTERM, in any phase)
 
 Each door turns whatever goes wrong behind it into one `TftrainError` naming the input and
 what would be valid (exit status 2, no traceback). `door` below is the shared mechanism:
@@ -51,7 +51,7 @@ class Diverged(Exception):
 
 class Pruned(Exception):
     """An Optuna search's pruner stopped this trial: its objective trailed the others' at
-    this epoch (tftrain.search). Not a failure: the trial is recorded as pruned."""
+    this epoch (tftrain.sweeps.trial). Not a failure: the trial is recorded as pruned."""
 
     exit_code = 0
 

@@ -4,13 +4,13 @@ The surface is hydra-optuna-sweeper's (`choice(...)`, `range(...)`, `interval(..
 `tag(log, ...)`, `hydra.sweeper.params`, `n_trials`, `n_jobs`, `direction`, a seeded
 `hydra/sweeper/sampler`: tpe, random, cmaes, grid), on Optuna 4 and later, plus what that
 plugin never had: pruning (`hydra.sweeper.pruner=median|hyperband|successive_halving|none`:
-each trial reports its objective after every validated epoch, tftrain.search), failed and
+each trial reports its objective after every validated epoch, tftrain.sweeps.trial), failed and
 diverged trials recorded while the study goes on, the study kept in the sweep folder and
 continued by re-running the same command, and plots of the search at its end.
 
 It lives in `hydra_plugins` because Hydra instantiates sweepers only from there, and Hydra
 imports every module there at each start: so Optuna (seconds to import) is imported only
-when a search begins (`_study`), and this module needs nothing but Hydra.
+when a search begins (`tftrain.sweeps.optuna_study`), and this module needs nothing but Hydra.
 """
 
 # No `from __future__ import annotations` here: Hydra imports plugin modules without
@@ -70,7 +70,7 @@ class OptunaSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: List[str]) -> Any:
-        from hydra_plugins.tftrain_optuna_sweeper import _study
+        from tftrain.sweeps import optuna_study
 
-        return _study.Search(self.settings, self.config, self.launcher,
+        return optuna_study.Search(self.settings, self.config, self.launcher,
                              self.validate_batch_is_legal).run(arguments)

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tftrain.data.forms import Arrays, Source, rows_in
 from tftrain.errors import TftrainError
-from tftrain.instantiate import instantiate
+from tftrain.config.instantiate import instantiate
 
 # A training split: one epoch (the one Data.epoch names), and (first, last) -> epochs in a row
 Epochs = tuple[tf.data.Dataset, Callable[[int, int], tf.data.Dataset]]

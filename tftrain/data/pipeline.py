@@ -33,8 +33,8 @@ from tftrain.data.forms import Arrays, Data, Source, Stream, check_lengths, rows
 from tftrain.data.spec import Spec, Target, learnable
 from tftrain.data.streaming import stream_data
 from tftrain.errors import TftrainError, door
-from tftrain.instantiate import call, locate
-from tftrain.schema import DatasetConfig
+from tftrain.config.instantiate import call, locate
+from tftrain.config.schema import DatasetConfig
 
 PIPELINE_KEYS = {f.name for f in fields(DatasetConfig)} - {"_target_"}
 

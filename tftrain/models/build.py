@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from tftrain.data import Spec
 from tftrain.errors import TftrainError, raised_in_tftrain
-from tftrain.instantiate import instantiate, parameters, unknown_argument
+from tftrain.config.instantiate import instantiate, parameters, unknown_argument
 from tftrain.models.head import unscale
 from tftrain.models.inputs import keyed_by_column_names, model_inputs, needs_preprocessing
 

@@ -17,7 +17,7 @@ from typing import Iterator
 import keras
 
 from tftrain.data import Feature, Spec
-from tftrain.instantiate import instantiate
+from tftrain.config.instantiate import instantiate
 from tftrain.models.layers import FillMissing
 
 WIDE = 16  # numeric columns beyond which a model encodes them as one block

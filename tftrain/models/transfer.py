@@ -63,7 +63,7 @@ def transfer(spec: Spec, base: str = "MobileNetV2", weights: str | None = None,
         hidden = layer(hidden)
     model = keras.Model(inputs, hidden, name=name)
     if schedule is not None:
-        model.fine_tuning = schedule  # read by tftrain.callbacks.FineTuning; not saved
+        model.fine_tuning = schedule  # read by tftrain.callbacks.fine_tuning.FineTuning; not saved
     return model
 
 

@@ -31,7 +31,7 @@ XLA_CPU_MIN_STEPS = 1000
 
 
 class Trainer:
-    """Values arrive checked by `tftrain.schema` (types and ranges) at composition."""
+    """Values arrive checked by `tftrain.config.schema` (types and ranges) at composition."""
 
     def __init__(self, epochs: int, batch_size: int, steps_per_execution: int = 1,
                  validation_freq: int = 1, jit_compile: Any = "auto", initial_epoch: int = 0) -> None:

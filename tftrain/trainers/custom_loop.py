@@ -17,9 +17,9 @@ from typing import Any, Callable
 import keras
 import tensorflow as tf
 
-from tftrain.callbacks import floats
+from tftrain.callbacks.record import floats
 from tftrain.data import Data
-from tftrain.instantiate import instantiate
+from tftrain.config.instantiate import instantiate
 from tftrain.trainers.base import Trainer
 from tftrain.trainers.steps import probe_batch, zeros_like_batch
 

@@ -1,7 +1,7 @@
 """An Optuna search's space: Hydra's sweep syntax read as Optuna distributions, and checked.
 
-The same code reads the space when the command is checked (tftrain.search.check_sweeper,
-before any folder exists) and when the search runs (_study), so a dimension Optuna would
+The same code reads the space when the command is checked (tftrain.sweeps.trial.check_sweeper,
+before any folder exists) and when the search runs (tftrain.sweeps.optuna_study), so a dimension Optuna would
 refuse (a log scale from 0, an interval whose ends are swapped, a step of 0, a misspelt
 tag) or a key the config does not have is refused once, before the first trial, in one
 paragraph naming the dimension. Underscored, so Hydra's plugin scan does not import Optuna.
@@ -104,7 +104,7 @@ def ends(dist: optuna.distributions.BaseDistribution) -> list[Any]:
 def check_space(node: DictConfig, arguments: list[str]) -> None:
     """Read the search space as the search will, and compose a run at each end of each
     dimension: a misspelt key or a value the config refuses is named with its dimension."""
-    from tftrain.compose import composed
+    from tftrain.config.compose import composed
 
     params = OmegaConf.to_container(node.params, resolve=True) if node.get("params") else {}
     space, fixed = search_space(params, arguments)

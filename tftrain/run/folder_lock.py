@@ -17,7 +17,8 @@ from pathlib import Path
 import yaml
 
 from tftrain.errors import TftrainError
-from tftrain.run_folder import CONFIG, OVERRIDES, status_of
+from tftrain.artifacts import CONFIG, OVERRIDES
+from tftrain.run.folder import status_of
 
 
 def reuse_problem(overrides: list[str], multirun: bool) -> str | None:

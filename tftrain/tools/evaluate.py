@@ -15,13 +15,15 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from tftrain import artifacts, checks, schema
-from tftrain.compose import composed, layered
+from tftrain import artifacts
+from tftrain.config import checks, schema
+from tftrain.config.compose import composed, layered
 from tftrain.console import echo, fail
 from tftrain.errors import Interrupted, TftrainError, door, said
-from tftrain.process import exits_fast
-from tftrain.run_folder import CONFIG, RunFolder
-from tftrain.signals import Signals
+from tftrain.fast_exit import exits_fast
+from tftrain.artifacts import CONFIG
+from tftrain.run.folder import RunFolder
+from tftrain.run.signals import Signals
 
 EVAL = "eval.json"
 
@@ -43,7 +45,7 @@ def run_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
 
 def load_model(folder: RunFolder, needed_for: str) -> Any:
     """model.keras in safe mode: a run folder never needs arbitrary code to load."""
-    from tftrain import runtime  # noqa: F401  (first: quiets TensorFlow before it loads)
+    from tftrain.run import runtime  # noqa: F401  (first: quiets TensorFlow before it loads)
 
     from tftrain import models
 
@@ -66,8 +68,8 @@ def evaluate(folder: RunFolder, overrides: list[str]) -> dict[str, Any]:
     cfg = run_config(folder, overrides)
     run = run_record(folder.summary("tftrain-eval"))
     folder.model_file("tftrain-eval")  # whole, before any data is read
-    from tftrain import runtime
-    from tftrain.eval_data import eval_data
+    from tftrain.run import runtime
+    from tftrain.tools.eval_data import eval_data
 
     runtime.setup(cfg.seed, False, "float32")
     data = eval_data(cfg.dataset, run, cfg.trainer.batch_size, cfg.seed)

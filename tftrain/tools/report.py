@@ -24,8 +24,9 @@ from rich.table import Table
 from tftrain import artifacts
 from tftrain.console import console, error_console, fail
 from tftrain.errors import TftrainError
-from tftrain.plots import INSTALL, pyplot
-from tftrain.run_folder import OVERRIDES, RunFolder
+from tftrain.run.plots import INSTALL, pyplot
+from tftrain.artifacts import OVERRIDES
+from tftrain.run.folder import RunFolder
 
 MARKDOWN, CSV, PLOT = "report.md", "report.csv", "sweep.png"
 

@@ -15,11 +15,11 @@ from omegaconf import DictConfig
 from rich.table import Table
 
 from tftrain import artifacts
-from tftrain.callbacks import format_metrics, recorder
+from tftrain.callbacks.record import format_metrics, recorder
 from tftrain.console import console, echo
 from tftrain.data import Spec
 from tftrain.errors import Diverged, Interrupted, Pruned
-from tftrain.prepare import Prepared, vocabulary_sizes
+from tftrain.run.prepare import Prepared, vocabulary_sizes
 
 
 def summarize(cfg: DictConfig, prepared: Prepared, test: dict[str, float], started: datetime,

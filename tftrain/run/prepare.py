@@ -9,27 +9,28 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from tftrain import runtime  # first: sets TensorFlow's environment before it is imported
+from tftrain.run import runtime  # first: sets TensorFlow's environment before it is imported
 
 import keras  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
-from tftrain import schema, task  # noqa: E402
-from tftrain.callbacks import TrialPruning, build_callbacks, monitored  # noqa: E402
+from tftrain.config import schema, loss_metrics  # noqa: E402
+from tftrain.config.build import build_callbacks, monitored  # noqa: E402
 from tftrain.console import detach_log_file  # noqa: E402
 from tftrain.data import Data, Spec, build_data  # noqa: E402
 from tftrain.errors import TftrainError, door  # noqa: E402
-from tftrain.instantiate import check, instantiate  # noqa: E402
+from tftrain.config.instantiate import check, instantiate  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
 from tftrain.models.head import binary_targets  # noqa: E402
-from tftrain.run_folder import RunFolder  # noqa: E402
-from tftrain.search import TrialRef  # noqa: E402
-from tftrain.signals import Signals  # noqa: E402
+from tftrain.run.folder import RunFolder  # noqa: E402
+from tftrain.run.signals import Signals  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
 
-BACKUPS = ("tftrain.checkpoints.Backup", "keras.callbacks.BackupAndRestore")
+# An Optuna trial's pruning callback, made for the objective the run decides.
+Pruning = Callable[[str], keras.callbacks.Callback]
+BACKUPS = ("tftrain.callbacks.backup.Backup", "keras.callbacks.BackupAndRestore")
 
 
 @dataclass
@@ -56,10 +57,11 @@ class Stage:
 
 
 def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None = None,
-            trial: TrialRef | None = None) -> Prepared:
+            pruning: Pruning | None = None) -> Prepared:
     """Runtime, trainer, data, the compiled model and the callbacks, as every run builds
-    them, each checked before training; nothing is written to the run folder yet. `trial`:
-    this run is a trial of an Optuna search that prunes (tftrain.search).
+    them, each checked before training; nothing is written to the run folder yet. `pruning`:
+    this run is a trial of an Optuna search that prunes: the callback that reports the
+    objective to it (tftrain.sweeps.pruning).
     Benchmarks train what this returns."""
     stage = stage or Stage()
     check(cfg)  # every _target_ exists, before anything is built
@@ -84,14 +86,14 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
         check_step(model, cfg.trainer)
         compile_model(model, cfg, data.spec, trainer)
     logged, validated = logged_names(trainer, model, data), data.val is not None
-    objective = task.checked_objective(cfg.objective.metric, cfg.objective.mode, data.spec,
+    objective = loss_metrics.checked_objective(cfg.objective.metric, cfg.objective.mode, data.spec,
                                        logged, validated)
     configured = monitored(cfg.callbacks, logged, validated)
     callbacks = build_callbacks({**{f"callbacks.{k}": v for k, v in configured.items()},
                                  **{f"logger.{k}": v for k, v in cfg.logger.items()}},
                                 signals or Signals())
-    if trial is not None:  # last: every other callback has seen the epoch when it stops
-        callbacks.append(TrialPruning(trial, objective[0]))
+    if pruning is not None:  # last: every other callback has seen the epoch when it stops
+        callbacks.append(pruning(objective[0]))
     return Prepared(strategy, trainer, first_epoch, first_step, data, model, callbacks, objective)
 
 
@@ -124,8 +126,8 @@ def compile_model(model: keras.Model, cfg: DictConfig, spec: Spec, trainer: Trai
     schedule = instantiate(cfg.lr_schedule, "lr_schedule", _convert_="all") if cfg.lr_schedule else None
     learning_rate = {"learning_rate": schedule} if schedule is not None else {}
     optimizer = instantiate(cfg.optimizer, "optimizer", _partial_=True, _convert_="all")(**learning_rate)
-    loss, metrics = task.loss_and_metrics(cfg.loss, cfg.metrics, spec, binary_targets(model, spec))
-    task.check_targets(cfg.loss_weights, "loss_weights", spec)
+    loss, metrics = loss_metrics.loss_and_metrics(cfg.loss, cfg.metrics, spec, binary_targets(model, spec))
+    loss_metrics.check_targets(cfg.loss_weights, "loss_weights", spec)
     loss_weights = OmegaConf.to_container(cfg.loss_weights) if cfg.loss_weights else None
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,
                   steps_per_execution=trainer.steps_per_execution, jit_compile=trainer.jit_compile)

@@ -19,8 +19,8 @@ from typing import Any
 import hydra.utils
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from tftrain import checks
-from tftrain.checks import targets
+from tftrain.config import checks
+from tftrain.config.checks import targets
 from tftrain.errors import TftrainError, did_you_mean, door, origin, said
 
 REQUIRED = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)")

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Iterator
 
-from tftrain.cluster import from_scheduler
+from tftrain.run.cluster import from_scheduler
 from tftrain.errors import TftrainError
 
 
@@ -77,7 +77,7 @@ def mirrored_strategy(cpu_devices: int = 2) -> tf.distribute.Strategy:
 
 def multi_worker_strategy(port: int | None = None) -> tf.distribute.Strategy:
     """Data parallelism over several processes: each takes its role from TF_CONFIG, or from
-    the scheduler that started it (tftrain.cluster: submitit, Slurm), listening on `port`
+    the scheduler that started it (tftrain.run.cluster: submitit, Slurm), listening on `port`
     (default: one derived from the job id)."""
     if "TF_CONFIG" in os.environ:
         return tf.distribute.MultiWorkerMirroredStrategy()

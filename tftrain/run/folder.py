@@ -18,15 +18,9 @@ from typing import Any
 import yaml
 
 from tftrain import artifacts
+from tftrain.artifacts import BACKUP, BEST, INTERRUPTED, METADATA, OVERRIDES, STATE, WEIGHTS
 from tftrain.errors import TftrainError, said
 
-OVERRIDES = Path(".hydra") / "overrides.yaml"
-CONFIG = Path(".hydra") / "config.yaml"
-BEST = Path("checkpoints") / "best.keras"
-INTERRUPTED = Path("checkpoints") / "interrupted.keras"
-BACKUP = Path("checkpoints") / "backup"
-WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"  # Keras' BackupAndRestore
-STATE = "epoch_state.npz"  # tftrain.checkpoints.Backup: an epoch's metrics and random streams
 MODELS = {Path(artifacts.MODEL): "the final model", BEST: "the best epoch's model",
           INTERRUPTED: "the weights when the run was interrupted"}
 

@@ -1,7 +1,7 @@
 """The Optuna side of tftrain's sweeper, imported when a search starts (Optuna is slow to import).
 
 `Search.run` asks the study for trials, launches each as a job (job number = trial number,
-so a job finds its trial, tftrain.search), and tells the study how each ended, read from
+so a job finds its trial, tftrain.sweeps.trial), and tells the study how each ended, read from
 the job folder's summary.json: completed (its objective), pruned, or failed (a job that
 failed or diverged is recorded and the search goes on). The study lives in the sweep
 folder; re-running the same command continues it.
@@ -20,13 +20,13 @@ import yaml
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from tftrain import artifacts, sweep
+from tftrain import artifacts
+from tftrain.sweeps import multirun
 from tftrain.console import echo
 from tftrain.errors import TftrainError
-from tftrain.schema import objective_direction
-from tftrain.search import make_pruner
-
-from hydra_plugins.tftrain_optuna_sweeper._space import encode, grid, search_space
+from tftrain.config.schema import objective_direction
+from tftrain.sweeps.trial import make_pruner
+from tftrain.sweeps.optuna_space import encode, grid, search_space
 
 State = optuna.trial.TrialState
 COUNTED = (State.COMPLETE, State.PRUNED, State.FAIL)
@@ -87,7 +87,7 @@ class Search:
             else:
                 study._storage.set_trial_system_attr(trial._trial_id, STALE, True)
                 study.tell(trial.number, state=State.FAIL)
-        sweep.outcome["replaced"] = [str(t.number) for t in study.trials if t.system_attrs.get(STALE)]
+        multirun.outcome["replaced"] = [str(t.number) for t in study.trials if t.system_attrs.get(STALE)]
         return resumed
 
     @property
@@ -126,7 +126,7 @@ class Search:
         return instantiate(node)
 
     def pruner(self) -> optuna.pruners.BasePruner:
-        """The same pruner each trial's job applies (tftrain.search)."""
+        """The same pruner each trial's job applies (tftrain.sweeps.trial)."""
         chosen = self.settings.get("pruner", "median")
         if isinstance(chosen, DictConfig):
             chosen = OmegaConf.to_container(chosen, resolve=True)
@@ -180,7 +180,7 @@ def counted(trial: optuna.trial.FrozenTrial) -> bool:
 
 def plot_search(study: optuna.Study, folder: Path) -> None:
     """optuna_history.png and optuna_importances.png (with matplotlib, the plots extra)."""
-    from tftrain.plots import pyplot
+    from tftrain.run.plots import pyplot
 
     plt = pyplot()
     complete = [t for t in study.trials if t.state == State.COMPLETE]

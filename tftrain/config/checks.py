@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from tftrain.errors import TftrainError, user_error
-from tftrain.schema import before_data
+from tftrain.config.schema import before_data
 
 POSITIVE = {"trainer": ("epochs", "batch_size", "steps_per_execution", "validation_freq")}
 # Ranges a type cannot express, for keys of these names wherever they are in a config (in
@@ -166,7 +166,7 @@ def check_limits(node: Any, path: str = "") -> None:
 
 def settled(value: Any) -> Any:
     """A value without what is still an interpolation (resolved later, then checked again by
-    `tftrain.instantiate`): None for one, a list without its unresolved items."""
+    `tftrain.config.instantiate`): None for one, a list without its unresolved items."""
     if isinstance(value, list):
         return [item for item in value if not unresolved(item)]
     return None if unresolved(value) else value

@@ -13,7 +13,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, TextColumn, TimeElapse
                            TimeRemainingColumn)
 from rich.progress import Progress as RichProgress
 
-from tftrain.callbacks import floats, format_metrics
+from tftrain.callbacks.record import floats, format_metrics
 from tftrain.console import console, echo, interactive
 
 

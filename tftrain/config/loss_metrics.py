@@ -10,9 +10,9 @@ from omegaconf import DictConfig, ListConfig
 
 from tftrain.data import Spec, Target
 from tftrain.errors import TftrainError, did_you_mean
-from tftrain.instantiate import instantiate, keras_names, locate, parameters, unknown_argument
-from tftrain.losses import FunctionLoss
-from tftrain.schema import MAXIMIZED
+from tftrain.config.instantiate import instantiate, keras_names, locate, parameters, unknown_argument
+from tftrain.models.losses import FunctionLoss
+from tftrain.config.schema import MAXIMIZED
 
 # Names Keras' compile understands beyond its metrics' own (it picks the variant the loss needs).
 METRIC_ALIASES = ("accuracy", "acc", "crossentropy", "ce")
@@ -23,7 +23,7 @@ def resolve(node: Any, wrapper: type, where: str) -> Any:
 
     A name is checked against what Keras knows (with the closest names when it is not); a
     function with extra arguments is wrapped in a serializable Loss or Metric
-    (tftrain.losses.FunctionLoss, keras.metrics.MeanMetricWrapper) that keeps them.
+    (tftrain.models.losses.FunctionLoss, keras.metrics.MeanMetricWrapper) that keeps them.
     """
     if isinstance(node, str):
         return known_name(node, wrapper, where)

@@ -29,7 +29,7 @@ from tftrain.data.pipeline import (dataset_options, eval_dataset, fingerprint, r
                                    with_channel_axis)
 from tftrain.data.streaming import stream_data
 from tftrain.errors import TftrainError, door, did_you_mean
-from tftrain.predict_inputs import as_numbers
+from tftrain.tools.predict_inputs import as_numbers
 
 
 

@@ -3,7 +3,7 @@
 tftrain's sweeper (hydra_plugins/tftrain_optuna_sweeper) launches trial N as job N of the
 sweep and keeps the study in storage (sqlite in the sweep folder), so a job, in this
 process or in another (joblib, submitit), finds its own trial there. After every validated
-epoch, `tftrain.callbacks.TrialPruning` reports the run's objective to it; when the
+epoch, `tftrain.sweeps.pruning.TrialPruning` reports the run's objective to it; when the
 study's pruner judges the trial hopeless, the run stops at once (`Pruned`): its folder
 keeps what it trained, summary.json says `pruned`, and the sweeper tells Optuna so.
 Nothing here imports TensorFlow; Optuna only when a pruner is made.
@@ -22,12 +22,13 @@ PRUNERS = ("median", "hyperband", "successive_halving", "none")
 DIRECTIONS = ("auto", "minimize", "maximize")
 
 
-def check_sweeper(node: Any, overrides: list[str] | None = None, multirun: bool = True) -> None:
-    """hydra.sweeper, checked at composition: a misspelt pruner or direction, a count out of
+def check_sweeper(hydra: Any, overrides: list[str] | None = None, multirun: bool = True) -> None:
+    """`hydra.sweeper`, checked at composition: a misspelt pruner or direction, a count out of
     range, or a search dimension that cannot be searched (`overrides`: the command line's)
     is refused before the first trial and before the sweep folder exists."""
     from tftrain.errors import TftrainError, did_you_mean
 
+    node = hydra.sweeper
     if node.get("_target_") != SWEEPER:
         return
     if not multirun:
@@ -49,7 +50,7 @@ def check_sweeper(node: Any, overrides: list[str] | None = None, multirun: bool 
     if importlib.util.find_spec("optuna") is None:
         raise TftrainError("hparams_search=optuna needs Optuna, which is not installed: "
                            "pip install \"tftrain[optuna]\".")
-    from hydra_plugins.tftrain_optuna_sweeper._space import check_space
+    from tftrain.sweeps.optuna_space import check_space
 
     check_space(node, overrides or [])
 

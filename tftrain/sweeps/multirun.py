@@ -24,7 +24,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from tftrain import artifacts, schema
+from tftrain import artifacts
+from tftrain.config import schema
 from tftrain.console import console, echo, fail, label_lines
 from tftrain.errors import TftrainError
 
@@ -215,7 +216,7 @@ class SweepEnd(Callback):
             forget_tracing_of_earlier_jobs()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from tftrain import report
+        from tftrain.tools import report
 
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = report.collect([sweep_dir])

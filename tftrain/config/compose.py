@@ -1,5 +1,5 @@
 """The composition door: `conf/` plus the command line's overrides, composed by Hydra and
-validated by the schemas (`tftrain.schema`), before TensorFlow is imported.
+validated by the schemas (`tftrain.config.schema`), before TensorFlow is imported.
 
 Whatever Hydra or OmegaConf refuses (an unknown option or key, also in a list or a ~
 deletion, a list index past the end, a value of the wrong type, a malformed override,
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from omegaconf import DictConfig
 
-from tftrain import checks
+from tftrain.config import checks
 from tftrain.errors import TftrainError, did_you_mean
-from tftrain.search import check_sweeper
 
 CONFIG_NAME = "train"
 # Hydra flags that take a value: their value is no override.
@@ -28,8 +27,9 @@ VALUED_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path
 
 def config_dir() -> Path:
     """The packaged configs (wheel install) or the repository's conf/ (editable install)."""
-    packaged = Path(__file__).parent / "conf"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "conf"
+    package = Path(__file__).parent.parent  # tftrain/
+    packaged = package / "conf"
+    return packaged if packaged.is_dir() else package.parent / "conf"
 
 
 def compose(override_list: list[str], hydra: bool = False) -> DictConfig:
@@ -261,8 +261,11 @@ def valid_keys(parent: str, override_list: list[str]) -> list[str]:
     return sorted(str(k) for k in node.keys()) if isinstance(node, DictConfig) else []
 
 
-def preflight(argv: list[str]) -> str | None:
+def preflight(argv: list[str],
+              check_hydra: Callable[[DictConfig, list[str], bool], None] | None = None) -> str | None:
     """Compose every job a command line asks for; return the first error, explained.
+    `check_hydra(node, overrides, multirun)` checks Hydra's own node (the sweeper) of the first
+    job: the sweeps package gives it, so that composing imports nothing above the config.
 
     Hydra would find the same errors, but reports them tersely; composing first (a few
     milliseconds per job, no TensorFlow) lets each error name the valid choices.
@@ -309,8 +312,8 @@ def preflight(argv: list[str]) -> str | None:
     try:
         for variant in variants:
             composed(variant)
-        # a plain run too: tftrain's Optuna sweeper without -m is refused (it needs a sweep)
-        check_sweeper(compose(variants[0], hydra=True).hydra.sweeper, override_list, multirun)
+        if check_hydra is not None:  # a plain run too: a sweeper that needs -m is refused
+            check_hydra(compose(variants[0], hydra=True).hydra, override_list, multirun)
     except TftrainError as error:
         return str(error)
     return None

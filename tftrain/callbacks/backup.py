@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from tftrain.errors import door, said
-from tftrain.run_folder import METADATA, STATE, WEIGHTS  # the files a backup holds
+from tftrain.artifacts import METADATA, STATE, WEIGHTS  # the files a backup holds
 
 STEP = "step"  # metadata: steps done in the epoch being trained (0 at an epoch's end)
 
@@ -62,7 +62,7 @@ class Backup(keras.callbacks.BackupAndRestore):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         """The epoch resumed in its middle carries on with the metrics and random streams
-        it had there (tftrain.callbacks.EpochSeeds leaves them for this epoch)."""
+        it had there (tftrain.callbacks.guards.EpochSeeds leaves them for this epoch)."""
         self._current_epoch = epoch  # Keras sets it only at epoch ends: a resumed run's too
         if self.restored is not None:
             for variable, value in zip(epoch_state(self.model), self.restored):

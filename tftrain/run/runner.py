@@ -11,49 +11,53 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tftrain import runtime  # first: sets TensorFlow's environment before it is imported
+from tftrain.run import runtime  # first: sets TensorFlow's environment before it is imported
 
 import keras  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from tftrain import artifacts  # noqa: E402
-from tftrain.callbacks import between_validations, ordered, recorder  # noqa: E402
-from tftrain.checkpoints import Backup  # noqa: E402
+from tftrain.artifacts import INTERRUPTED  # noqa: E402
+from tftrain.callbacks.record import ordered, recorder  # noqa: E402
+from tftrain.config.build import between_validations  # noqa: E402
+from tftrain.callbacks.backup import Backup  # noqa: E402
 from tftrain.console import echo  # noqa: E402
 from tftrain.data import Data, Spec  # noqa: E402
 from tftrain.errors import Diverged, Interrupted, Pruned, signal_name  # noqa: E402
-from tftrain.plots import plot_history  # noqa: E402
-from tftrain.prepare import Stage, backup_node, prepare  # noqa: E402
-from tftrain.run_folder import INTERRUPTED  # noqa: E402
-from tftrain.search import TrialRef  # noqa: E402
-from tftrain.signals import Signals  # noqa: E402
-from tftrain.sweep import resume_command  # noqa: E402
-from tftrain.summary import class_names, job_overrides, report, summarize  # noqa: E402
+from tftrain.run.plots import plot_history  # noqa: E402
+from tftrain.run.prepare import Pruning, Stage, backup_node, prepare  # noqa: E402
+from tftrain.run.signals import Signals  # noqa: E402
+from tftrain.run.summary import class_names, job_overrides, report, summarize  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
 
 
-def run(cfg: DictConfig, signals: Signals | None = None, trial: TrialRef | None = None) -> float:
+def run(cfg: DictConfig, signals: Signals | None = None, pruning: Pruning | None = None,
+        resume_with: str | None = None) -> float:
     """One run, start to end; returns its objective. An interruption in any phase leaves a
-    resumable folder (`interrupted`) and reaches the caller with the message to show."""
+    resumable folder (`interrupted`) and reaches the caller with the message to show.
+    `pruning`: the callback of an Optuna trial (tftrain.sweeps.trial); `resume_with`: the
+    command that continues this run (a sweep's own, for a job of a sweep)."""
+    resume_with = resume_with or f"tftrain resume={cfg.run_dir}"
     started, wall = datetime.now(timezone.utc), time.perf_counter()
     signals, stage = signals or Signals(), Stage()
     try:
-        return run_stages(cfg, signals, stage, started, wall, trial)
+        return run_stages(cfg, signals, stage, started, wall, pruning, resume_with)
     except Interrupted as error:
         try:
-            error.args = (interrupted(cfg, stage, error, started, time.perf_counter() - wall),)
+            error.args = (interrupted(cfg, stage, error, started, time.perf_counter() - wall,
+                                       resume_with),)
         except Interrupted as again:  # a second signal while keeping what the run made
             again.args = (f"interrupted again by {signal_name(again.signal_number)}: stopped at "
                           "once, while keeping what the run made; the backup holds the last "
                           "state saved whole. Resume with: "
-                          f"{resume_command(Path(cfg.run_dir))}",)
+                          f"{resume_with}",)
             raise again from None
         raise
 
 
 def run_stages(cfg: DictConfig, signals: Signals, stage: Stage, started: datetime,
-               wall: float, trial: TrialRef | None) -> float:
-    prepared = stage.prepared = prepare(cfg, signals, stage, trial)
+               wall: float, pruning: Pruning | None, resume_with: str) -> float:
+    prepared = stage.prepared = prepare(cfg, signals, stage, pruning)
     strategy, trainer, first_epoch = prepared.strategy, prepared.trainer, prepared.first_epoch
     data, model, callbacks = prepared.data, prepared.model, prepared.callbacks
     chief, run_dir = runtime.is_chief(strategy), Path(cfg.run_dir)
@@ -92,7 +96,7 @@ def save_model(cfg: DictConfig, model: keras.Model, spec: Spec, run_dir: Path) -
 
 
 def interrupted(cfg: DictConfig, stage: Stage, error: Interrupted, started: datetime,
-                seconds: float) -> str:
+                seconds: float, resume_with: str) -> str:
     """Keep what an interrupted run made (the weights, a summary saying where it stopped)
     and say how to continue it."""
     run_dir = Path(cfg.run_dir)
@@ -115,7 +119,7 @@ def interrupted(cfg: DictConfig, stage: Stage, error: Interrupted, started: date
         if training else []
     if stage.model is not None:
         kept.append(f"the weights so far are in {run_dir / INTERRUPTED}")
-    then = (f"Resume with: {resume_command(run_dir)}" if backup_node(cfg) is not None else
+    then = (f"Resume with: {resume_with}" if backup_node(cfg) is not None else
             "This run has no backup callback, so it cannot be resumed; run it again to start over")
     message = (f"interrupted by {signal_name(error.signal_number)} {where}"
                + (f" ({'; '.join(kept)})" if kept else "") + f". {then}")

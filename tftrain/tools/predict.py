@@ -19,10 +19,10 @@ import numpy as np
 from tftrain import artifacts
 from tftrain.console import echo
 from tftrain.errors import TftrainError, door
-from tftrain.evaluate import load_model, tool_command
-from tftrain.predict_inputs import read_columns, read_inputs
-from tftrain.process import exits_fast
-from tftrain.run_folder import RunFolder
+from tftrain.tools.evaluate import load_model, tool_command
+from tftrain.tools.predict_inputs import read_columns, read_inputs
+from tftrain.fast_exit import exits_fast
+from tftrain.run.folder import RunFolder
 
 ARGUMENTS = ("input", "output")
 

@@ -1,0 +1,95 @@
+"""The per-epoch record: one row per epoch, behind metrics.csv, summary.json and the console."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from tftrain.artifacts import write_text_atomic
+
+
+def recorder(callbacks: list[keras.callbacks.Callback]) -> EpochRecorder:
+    return next(c for c in callbacks if isinstance(c, EpochRecorder))
+
+
+def floats(logs: dict[str, Any] | None) -> dict[str, float]:
+    return {k: float(v) for k, v in (logs or {}).items()}
+
+
+def current_lr(model: keras.Model) -> float:
+    """The learning rate the optimizer applies now (a schedule is evaluated at its step)."""
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """One row per epoch: `epoch` (1-based), Keras' metric names, `lr`, `epoch_time_s`.
+
+    Unlike keras.callbacks.History, rows stay aligned when validation runs only some epochs.
+    `train_seconds` keeps each epoch's training time without validation, for samples/s.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, float]] = []
+        self.train_seconds: list[float] = []
+        self._started = self._last_step_at = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = self._last_step_at = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._last_step_at = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        row = {"epoch": epoch + 1, **floats(logs)}
+        row["lr"] = current_lr(self.model)
+        row["epoch_time_s"] = round(time.perf_counter() - self._started, 4)
+        # A resumed run repeats epochs after its checkpoint: the new row replaces the old.
+        self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
+        self.train_seconds.append(self._last_step_at - self._started)
+
+
+class MetricsWriter(EpochRecorder):
+    """metrics.csv, rewritten atomically after each epoch: never a half-written row.
+
+    A resumed run finds the rows it wrote before and keeps the ones it does not repeat.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = Path(path)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.path.exists():
+            with open(self.path, newline="") as handle:
+                self.rows = [{k: int(v) if k == "epoch" else float(v)
+                              for k, v in row.items() if v != ""}
+                             for row in csv.DictReader(handle)]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        columns = list(dict.fromkeys(k for row in self.rows for k in row))
+        train = [c for c in columns if c not in ("epoch", "lr", "epoch_time_s") and not c.startswith("val_")]
+        val = [c for c in columns if c.startswith("val_")]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, ["epoch", *train, *val, "lr", "epoch_time_s"], restval="")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text_atomic(self.path, buffer.getvalue())
+
+
+def ordered(logs: dict[str, float]) -> dict[str, float]:
+    """loss, the other training metrics, then val_loss and the other validation metrics."""
+    rank = lambda k: (k.startswith("val_"), k.removeprefix("val_") != "loss")
+    return dict(sorted(logs.items(), key=lambda item: rank(item[0])))
+
+
+def format_metrics(logs: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.4f}" if math.isfinite(v) else f"{k} {v}"
+                     for k, v in ordered(logs).items())

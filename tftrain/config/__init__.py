@@ -1,0 +1,1 @@
+"""The config boundary: composing, checking and instantiating configs."""

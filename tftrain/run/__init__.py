@@ -1,0 +1,1 @@
+"""One run: prepare, train, evaluate, write the run folder; resume, signals, the folder lock."""

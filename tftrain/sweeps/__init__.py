@@ -1,0 +1,1 @@
+"""What a multirun adds to single runs: failure isolation, reports, the Optuna trial and study."""

@@ -1,0 +1,1 @@
+"""What uses a finished run: tftrain-eval, tftrain-predict, tftrain-report."""

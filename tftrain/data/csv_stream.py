@@ -56,8 +56,10 @@ def head_of(path: Path, encoding: str | None, delimiter: str | None) -> tuple[li
 def csv_stream(path: str, label: str | list[str], task: str = "auto",
                columns: dict[str, str] | None = None, drop: list[str] | None = None,
                encoding: str | None = None, delimiter: str | None = None,
-               header: bool | None = None, decimal: str | None = None) -> Stream:
-    """The rows of `path` (a file, a folder of CSVs or a glob), streamed."""
+               header: bool | None = None, decimal: str | None = None,
+               run_kinds: dict[str, str] | None = None) -> Stream:
+    """The rows of `path` (a file, a folder of CSVs or a glob), streamed (`run_kinds`: see
+    tabular.csv_file)."""
     if (encoding or "").lower().replace("-", "").startswith("utf16"):
         raise TftrainError(f"dataset.encoding={encoding}: streamed CSVs are read by tf.data, "
                            "which takes UTF-8 and 8-bit encodings (latin-1, cp1252, ...); convert "
@@ -80,7 +82,7 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
         raise TftrainError(f"dataset.label={labels}: several labels are read in memory only; "
                            "set dataset.in_memory=true, or choose one label column.")
     label = labels[0]
-    kinds = column_kinds(names, sample, label, declared, drop, decimal)
+    kinds = column_kinds(names, sample, label, {**declared, **(run_kinds or {})}, drop, decimal)
     label_is_number = infer_kind([row[names.index(label)] for row in sample], decimal) == "numeric"
     compressions = {f.suffix.lower() == ".gz" for f in files}
     if len(compressions) > 1:
@@ -96,7 +98,9 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
                      "kind": kind} for name, kind in kinds.items()}
     return Stream(read=reader(names, kinds, label, label_is_number, encoding, decimal), files=files,
                   recipe=repr((names, kinds, label, delimiter, encoding, decimal)), inputs=inputs,
-                  task=task, records=records, cache=False, batch_read=True)
+                  task=task, records=records, cache=False, batch_read=True,
+                  reading={"encoding": encoding, "decimal": decimal, "delimiter": delimiter,
+                           "header": has_header})
 
 
 def column_kinds(header: list[str], sample: list[list[str]], label: str,

@@ -36,6 +36,8 @@ class Source:
     test: tuple[Arrays, np.ndarray] | None = None  # the source's own test split, if it has one
     text: dict[str, Any] = field(default_factory=dict)  # TextVectorization settings for text inputs
     one_class: str | None = None  # labels of one class: what training is told (labels.one_class)
+    ids: np.ndarray | None = None  # each row's identity (an image's path in its folder); None: its index
+    reading: dict[str, Any] = field(default_factory=dict)  # how the data was read (Spec.reading)
 
     def targets(self) -> list[tuple[str, str, list[str] | None]]:
         """(name, task, class names) of each target; a lone target is called `output`."""
@@ -72,6 +74,8 @@ class Stream:
     cache: Any = True  # what `dataset.cache: null` means for this source
     batch_read: bool = False  # `read` takes a batch of records (vectorised), not one
     one_class: str | None = None  # as Source.one_class
+    ids: np.ndarray | None = None  # with `references`: each example's identity (as Source.ids)
+    reading: dict[str, Any] = field(default_factory=dict)  # as Source.reading
 
 
 @dataclass
@@ -87,7 +91,8 @@ class Data:
     val: tf.data.Dataset | None
     test: tf.data.Dataset | None
     sizes: dict[str, int]
-    fingerprint: str
+    fingerprint: str  # the training split's
+    source_fingerprint: str = ""  # all the data read, before the split (pipeline.source_fingerprint)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the order of the next iterator over `train`: call before creating it."""

@@ -61,11 +61,13 @@ def dataset_options(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any], st
     return options, pipeline, name
 
 
-def read_source(options: dict[str, Any], seed: int) -> Source | Stream:
-    """Call the source a dataset config names (inside the caller's data door)."""
+def read_source(options: dict[str, Any], seed: int, **extra: Any) -> Source | Stream:
+    """Call the source a dataset config names (inside the caller's data door); `extra`
+    (no config keys: tftrain-eval's `run_kinds`) goes to a source that takes it."""
     source_options = {k: v for k, v in options.items() if k != "_target_"}
     target = options["_target_"]
-    source = call(locate(target, "dataset._target_"), "dataset", source_options, seed=seed)
+    source = call(locate(target, "dataset._target_"), "dataset", source_options, seed=seed,
+                  **extra)
     if not isinstance(source, (Source, Stream)):
         raise TftrainError(f"dataset._target_={target} returned a {type(source).__name__}; "
                            "a data source returns a tftrain.data.forms.Source (arrays in "
@@ -98,6 +100,7 @@ def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed:
             inputs=fit_features(as_columns(x_train), source.kinds, pipeline["normalize"], source.text),
             targets=targets(source, y_train, pipeline["standardize_target"]),
             augment=augment_nodes if in_model else (),
+            reading=source.reading,
         ),
         train=train,
         train_epochs=train_epochs,
@@ -108,6 +111,7 @@ def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed:
         test=eval_dataset(*test, batch_size, pipeline["cache"] is not False, limit),
         sizes={"train": rows_in(y_train), "val": rows_in(val[1]), "test": rows_in(test[1])},
         fingerprint=fingerprint(x_train, y_train),
+        source_fingerprint=source_fingerprint(source),
     )
 
 
@@ -206,10 +210,18 @@ def eval_dataset(x: Arrays, y: Arrays, batch_size: int, cache: bool,
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(UNTUNED)  # as training: see batches.py
 
 
-def fingerprint(x: Arrays, y: Arrays) -> str:
-    """A short hash of the training split: two runs with equal fingerprints saw the same data."""
+def source_fingerprint(source: Source) -> str:
+    """A short hash of all the data a source read, before any split: what tftrain-eval
+    compares to tell that a run's data changed, whatever split it is asked to evaluate."""
+    test = source.test if source.test is not None else ({}, {})
+    return fingerprint(source.x, source.y, *test)
+
+
+def fingerprint(x: Arrays, y: Arrays, *more: Arrays) -> str:
+    """A short hash of the training split (or of any arrays: `more`): two runs with equal
+    fingerprints saw the same data."""
     digest = hashlib.sha256()
-    for array in (*as_columns(x).values(), *as_columns(y).values()):
+    for array in (column for arrays in (x, y, *more) for column in as_columns(arrays).values()):
         digest.update(str((array.shape, array.dtype)).encode())
         digest.update(np.ascontiguousarray(array).tobytes() if array.dtype.kind != "O"
                       else "\x00".join(map(str, array.ravel())).encode())

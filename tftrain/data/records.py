@@ -7,18 +7,18 @@ trains; `dataset.cache` decides whether decoded examples are kept (memory or fil
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from tftrain.data import images
 from tftrain.data.files import class_files, class_folders, hidden, matching, one_class_folder
+from tftrain.data.images import IMAGE_FILES, channels_named
 from tftrain.data.forms import Stream
 from tftrain.errors import TftrainError
 
-IMAGE_FILES = ("bmp", "gif", "jpeg", "jpg", "png", "webp")
 DTYPES = {"float32": tf.float32, "int64": tf.int64, "string": tf.string, "uint8": tf.string}
 DECODERS = ("image", "raw")
 
@@ -83,7 +83,7 @@ def decode(value: tf.Tensor, info: dict[str, Any]) -> tf.Tensor:
     scalars as shape (1,)."""
     if info["dtype"] == "uint8":
         shape = image_shape(info)
-        image = (tf.io.decode_image(value, channels=shape[-1], expand_animations=False)
+        image = (images.decode(value, None, shape[-1])
                  if info.get("decode", "image") == "image" else tf.io.decode_raw(value, tf.uint8))
         return tf.reshape(image, shape)
     value = tf.cast(value, tf.float32) if value.dtype == tf.int64 else value
@@ -97,54 +97,29 @@ def image_shape(info: dict[str, Any]) -> list[int]:
 
 
 def image_files(path: str, image_size: list[int], color_mode: str) -> Stream:
-    """An image folder (one subfolder per class) decoded from disk as it trains."""
+    """An image folder (one subfolder per class) decoded from disk as it trains (see
+    tftrain.data.images: the one way tftrain reads an image file). Each example is known
+    by its path inside the folder (`ids`)."""
     folder = class_folders(path, IMAGE_FILES, "images")
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not hidden(p))
-    found = [(str(f), index) for index, name in enumerate(classes)
+    found = [(f, index) for index, name in enumerate(classes)
              for f in class_files(folder / name, IMAGE_FILES)]
-    channels = {"grayscale": 1, "rgb": 3, "rgba": 4}.get(color_mode)
-    if channels is None:
-        raise TftrainError(f"dataset.color_mode={color_mode!r}: use grayscale, rgb or rgba.")
-    shape = [*image_size, channels]
+    channels = channels_named(color_mode)
 
     def read(file: tf.Tensor, label: tf.Tensor):
-        image = tf.io.decode_image(tf.io.read_file(file), channels=channels, expand_animations=False)
-        resized = tf.image.resize(image, image_size)  # bilinear, as image_dataset_from_directory
-        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8), label
+        return images.read(file, image_size, channels), label
 
     files, labels = zip(*found)
-    return Stream(read=read, files=[Path(f) for f in files], recipe=repr((image_size, channels)),
-                  inputs={"input": {"shape": shape, "dtype": "uint8", "kind": "raw"}},
+    return Stream(read=read, files=list(files), recipe=repr((image_size, channels)),
+                  inputs={"input": {"shape": [*image_size, channels], "dtype": "uint8", "kind": "raw"}},
                   task="classification", class_names=classes,
-                  references=np.array(files), labels=np.array(labels, np.int32),
-                  one_class=one_class_folder(folder, classes, "images"))
+                  references=np.array([str(f) for f in files]), labels=np.array(labels, np.int32),
+                  one_class=one_class_folder(folder, classes, "images"),
+                  ids=np.array([f.relative_to(folder).as_posix() for f in files]),
+                  reading={"image_size": list(image_size), "color_mode": color_mode})
 
 
 def decoded(stream: Stream) -> np.ndarray:
     """An image folder's images, all in memory (uint8); a file that does not decode is named."""
-    dataset = tf.data.Dataset.from_tensor_slices((stream.references, stream.labels)).map(
-        stream.read, num_parallel_calls=tf.data.AUTOTUNE).batch(256)
-    try:
-        return np.concatenate([x.numpy() for x, _ in dataset])
-    except tf.errors.InvalidArgumentError:
-        raise undecodable(stream.files) from None
-
-
-def said(message: str) -> str:
-    """TensorFlow's message without its op's node name and device."""
-    return re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", message, flags=re.S).strip().rstrip(".")
-
-
-def undecodable(files: list[Path]) -> TftrainError:
-    """The error naming the first image file TensorFlow cannot decode (found by decoding
-    each: done only once decoding a batch has failed, to name the file)."""
-    for file in files:
-        try:
-            tf.io.decode_image(tf.io.read_file(str(file)), expand_animations=False)
-        except tf.errors.InvalidArgumentError as error:
-            what = "an empty file" if file.stat().st_size == 0 else \
-                f"not an image TensorFlow decodes ({said(error.message)})"
-            return TftrainError(f"{file} is {what}; remove or replace it (BMP, GIF, JPEG, PNG "
-                                "and WebP files are read).")
-    return TftrainError(f"{files[0].parent.parent}: an image file does not decode; check the "
-                        "files (BMP, GIF, JPEG, PNG and WebP are read).")
+    size, channels = stream.inputs["input"]["shape"][:2], stream.inputs["input"]["shape"][2]
+    return images.load(stream.files, size, channels)

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from tftrain.data.arrays import as_pixels, finite, same_examples
-from tftrain.data.files import check_npz, class_folders, existing, one_class_folder
+from tftrain.data.files import check_npz, class_files, class_folders, existing, hidden, one_class_folder
 from tftrain.data.forms import Source, Stream, check_lengths
 from tftrain.data.records import decoded, image_files
 from tftrain.data.labels import encode_like, labels, one_class
 from tftrain.data.spec import TASKS
+from tftrain.data.texts import TEXT_FILES, text_of
 from tftrain.errors import TftrainError, door
 
 
@@ -150,7 +151,8 @@ def npz(path: str, x_key: str = "x_train", y_key: str = "y_train", x_test_key: s
         same_examples(x, test[0], (x_key, x_test_key), path)
         test = (as_pixels(test[0], x_test_key), encode_like(test[1], task, names, f"{path}: {y_test_key}"))
     x = as_pixels(x, x_key)
-    return Source(x, y, task, names, test=test, one_class=one_class(names, f"{path}: {y_key}", len(y)))
+    return Source(x, y, task, names, test=test, one_class=one_class(names, f"{path}: {y_key}", len(y)),
+                  reading={"x_key": x_key})
 
 
 KERAS_IMAGES = ("mnist", "fashion_mnist", "cifar10", "cifar100")
@@ -221,37 +223,23 @@ def image_dir(path: str, image_size: list[int], color_mode: str = "rgb", in_memo
     if not in_memory:
         return stream
     return Source(decoded(stream), stream.labels, "classification", stream.class_names,
-                  one_class=stream.one_class)
+                  one_class=stream.one_class, ids=stream.ids, reading=stream.reading)
 
 
 def text_dir(path: str, max_tokens: int = 10000, output_mode: str = "multi_hot",
              sequence_length: int | None = None, seed: int = 0) -> Source:
-    """One subfolder per class of .txt files (keras.utils.text_dataset_from_directory)."""
-    import keras
-
-    folder = class_folders(path, ("txt",), "text files")
-    dataset = keras.utils.text_dataset_from_directory(folder, batch_size=None, shuffle=False,
-                                                      verbose=False)
-    raw, targets = zip(*((x.numpy(), y.numpy()) for x, y in dataset))
-    try:
-        texts = [text.decode("utf-8-sig") for text in raw]
-    except UnicodeDecodeError:
-        raise not_utf8(folder) from None
-    return Source(np.array(texts, dtype=object)[:, None], np.array(targets, np.int32),
-                  "classification", list(dataset.class_names), kinds={"input": "text"},
+    """One subfolder per class of .txt files, a file an example (in the order and encoding
+    of keras.utils.text_dataset_from_directory; hidden files left out), each known by its
+    path inside the folder."""
+    del seed
+    folder = class_folders(path, TEXT_FILES, "text files")
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not hidden(p))
+    found = [(f, index) for index, name in enumerate(classes)
+             for f in class_files(folder / name, TEXT_FILES)]
+    return Source(np.array([text_of(f) for f, _ in found], dtype=object)[:, None],
+                  np.array([index for _, index in found], np.int32), "classification", classes,
+                  kinds={"input": "text"},
                   text={"max_tokens": max_tokens, "output_mode": output_mode,
                         "sequence_length": sequence_length},
-                  one_class=one_class_folder(folder, list(dataset.class_names), "text files"))
-
-
-def not_utf8(folder: Path) -> TftrainError:
-    """The error for a text folder holding a file that is not UTF-8, naming the first one."""
-    for file in sorted(folder.rglob("*.txt")):
-        text = file.read_bytes()
-        try:
-            text.decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            line = text[:error.start].count(b"\n") + 1
-            return TftrainError(f"{file}, line {line}: byte 0x{text[error.start]:02x} is not "
-                                "UTF-8 text; save the text files as UTF-8.")
-    return TftrainError(f"{folder}: a text file is not UTF-8; save the text files as UTF-8.")
+                  one_class=one_class_folder(folder, classes, "text files"),
+                  ids=np.array([f.relative_to(folder).as_posix() for f, _ in found]))

@@ -83,6 +83,9 @@ class Spec:
     inputs: tuple[Feature, ...]
     targets: tuple[Target, ...]
     augment: tuple[Any, ...] = ()  # augmentation layer configs the model applies in training
+    # How the source read its data (a CSV's decimal mark and encoding, an image folder's size
+    # and colour mode): recorded so that eval and predict read new data the same way.
+    reading: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def single(self) -> Feature | None:

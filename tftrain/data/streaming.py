@@ -26,7 +26,7 @@ import tensorflow as tf
 from tftrain.data.batches import UNTUNED, augmentation, epochs, split, steps_per_epoch
 from tftrain.data.forms import Data, Source, Stream
 from tftrain.data.packing import Packing
-from tftrain.data.records import undecodable
+from tftrain.data.images import undecodable
 from tftrain.data.statistics import LABEL, features, fit_target, label_pass, statistics_pass
 from tftrain.data.spec import Spec, Target
 from tftrain.errors import TftrainError
@@ -201,13 +201,14 @@ def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed:
                                        None if in_model else augmentation(augment))
     return Data(
         spec=Spec(inputs=features(stream.inputs, tallies, pipeline["normalize"]), targets=(target,),
-                  augment=augment if in_model else ()),
+                  augment=augment if in_model else (), reading=stream.reading),
         train=train, train_epochs=train_epochs,
         epoch=epoch, steps_per_epoch=steps, batch_size=batch_size,
         val=eval_stream(examples["val"], packing, sizes["val"], batch_size, limit),
         test=eval_stream(examples["test"], packing, sizes["test"], batch_size, limit),
         sizes=sizes,
         fingerprint=fingerprint,
+        source_fingerprint=fingerprint,  # the files, whatever the split
     )
 
 

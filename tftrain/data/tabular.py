@@ -38,6 +38,12 @@ class Table:
     rows: list[list[str]]
     lines: list[int]
     decimal: str = "."
+    delimiter: str = ","
+    header: bool = True
+
+    def column(self, name: str) -> list[str]:
+        at = self.names.index(name)
+        return [row[at] for row in self.rows]
 
 
 def read_table(path: Path, encoding: str | None = None, delimiter: str | None = None,
@@ -77,26 +83,24 @@ def read_table(path: Path, encoding: str | None = None, delimiter: str | None = 
     if not body:
         raise TftrainError(f"{key}={path}: the file has a header row ({listing(names, 6)}) but "
                            "no data rows.")
-    return Table(names, [row for _, row in body], [line for line, _ in body], decimal)
-
-
-def read_rows(path: Path, encoding: str | None = None, delimiter: str | None = None,
-              header: bool | None = None, key: str = "dataset.path") -> tuple[list[str], list[list[str]]]:
-    """The column names and the rows of a CSV file (see `read_table`)."""
-    table = read_table(path, encoding, delimiter, header, key)
-    return table.names, table.rows
+    return Table(names, [row for _, row in body], [line for line, _ in body], decimal, delimiter,
+                 has_header)
 
 
 def parsed(values: list[str], path: Path, column: str, lines: list[int] | None = None,
-           decimal: str = ".", declared: bool = True) -> np.ndarray:
+           decimal: str = ".", declared: bool | None = True) -> np.ndarray:
     """A column's numbers (float64, NaN where missing); a value that is no number, or no
-    finite float32, is refused naming its line."""
+    finite float32, is refused naming its line (its data row without `lines`).
+    `declared`: whether dataset.columns declared the column numeric; None for a column a
+    trained model takes as numbers (tftrain-eval and tftrain-predict)."""
     out = np.empty(len(values), np.float64)
 
     def refused(row: int, problem: str) -> TftrainError:
         where = f"line {lines[row]}" if lines else f"data row {row + 1}"
+        advice = TRAINED if declared is None else \
+            not_numeric_advice(values, values[row], column, decimal, declared)
         return TftrainError(f"{path}, {where}, column '{column}': {values[row]!r} is {problem}"
-                            + not_numeric_advice(values, values[row], column, decimal, declared))
+                            + advice)
 
     for row, text in enumerate(values):
         if text.strip().lower() in MISSING:
@@ -110,6 +114,12 @@ def parsed(values: list[str], path: Path, column: str, lines: list[int] | None =
     if beyond.size:
         raise refused(int(beyond[0]), out_of_range(float(out[beyond[0]])))
     return out
+
+
+# What to do about a value a trained model's numeric column cannot take: declaring the column
+# categorical, the advice while a run is configured, cannot apply to a model already trained.
+TRAINED = (", and the run's model takes this column as numbers. Fix the value, or leave it "
+           "empty (a missing value, which the model fills).")
 
 
 def not_numeric_advice(values: list[str], text: str, column: str, decimal: str,
@@ -131,7 +141,7 @@ def not_numeric_advice(values: list[str], text: str, column: str, decimal: str,
 
 
 def numeric(values: list[str], path: Path, column: str, lines: list[int] | None = None,
-            decimal: str = ".", declared: bool = True) -> np.ndarray:
+            decimal: str = ".", declared: bool | None = True) -> np.ndarray:
     """A numeric input column: float32, shape (rows, 1), NaN where missing."""
     return parsed(values, path, column, lines, decimal, declared).astype(np.float32)[:, None]
 
@@ -164,18 +174,22 @@ def csv_file(path: str, label: str | list[str], task: str = "auto", columns: dic
              drop: list[str] | None = None, max_tokens: int = 10000,
              text_output_mode: str = "multi_hot", encoding: str | None = None,
              delimiter: str | None = None, in_memory: bool = True,
-             header: bool | None = None, decimal: str | None = None) -> Source | Stream:
+             header: bool | None = None, decimal: str | None = None,
+             run_kinds: dict[str, str] | None = None) -> Source | Stream:
     """Several label columns (`label: [a, b]`) make one target, and model output, each; a
     column is named, or given by position (`label: -1`, the last).
-    `in_memory: false` streams the rows instead (tftrain.data.csv_stream)."""
+    `in_memory: false` streams the rows instead (tftrain.data.csv_stream).
+    `run_kinds` (given by tftrain-eval, no config key): the kinds a trained model takes its
+    columns as, which win over those declared or inferred from the values."""
     if not in_memory:
         from tftrain.data.csv_stream import csv_stream  # TensorFlow's reader, only when streaming
 
-        return csv_stream(path, label, task, columns, drop, encoding, delimiter, header, decimal)
+        return csv_stream(path, label, task, columns, drop, encoding, delimiter, header, decimal,
+                          run_kinds)
     file = existing(path, "file")
     table = read_table(file, encoding, delimiter, header, decimal=decimal_named(decimal))
     label_columns, declared, drop = chosen_columns(table.names, label, columns, drop, file)
-    by_name = {name: [row[i] for row in table.rows] for i, name in enumerate(table.names)}
+    by_name = {name: table.column(name) for name in table.names}
     targets = {name: labels(label_values(by_name.pop(name), file, name, table.lines, table.decimal),
                             task, f"{file}, label column '{name}'")
                for name in label_columns}
@@ -183,25 +197,50 @@ def csv_file(path: str, label: str | list[str], task: str = "auto", columns: dic
         y, task, names = targets[label_columns[0]]
     else:
         y, task, names = ({name: part[i] for name, part in targets.items()} for i in range(3))
-    kinds = {name: declared.get(name) or infer_kind(values, table.decimal)
+    fixed = run_kinds or {}
+    kinds = {name: fixed.get(name) or declared.get(name) or infer_kind(values, table.decimal)
              for name, values in by_name.items() if name not in drop}
-    x = {name: column(by_name[name], kind, file, name, table, name in declared)
+    x = {name: column(by_name[name], kind, file, name, table,
+                      None if name in fixed else name in declared)
          for name, kind in kinds.items()}
     warn_suspects(x, kinds, declared, {name: part[0] for name, part in targets.items()})
     text: dict[str, Any] = {"max_tokens": max_tokens, "output_mode": text_output_mode,
                             "sequence_length": None}
     single = next(filter(None, (one_class(part[2], f"{file}, label column '{name}'", len(table.rows))
                                 for name, part in targets.items())), None)
-    return Source(x, y, task, names, kinds, text=text, one_class=single)
+    return Source(x, y, task, names, kinds, text=text, one_class=single,
+                  reading=reading(table, encoding, by_name, kinds))
+
+
+def reading(table: Table, encoding: str | None, by_name: dict[str, list[str]],
+            kinds: dict[str, str]) -> dict[str, Any]:
+    """How the CSV was read, for the run's record: tftrain-eval and tftrain-predict read a
+    new file in the run's encoding and decimal mark (neither shows in a file of whole
+    numbers); its delimiter and header row they find in the file itself."""
+    written = {name: notation(by_name[name], table.decimal) for name, kind in kinds.items()
+               if kind == "numeric"}
+    return {"encoding": encoding, "decimal": table.decimal, "delimiter": table.delimiter,
+            "header": table.header, "notation": {k: v for k, v in written.items() if v}}
 
 
 def column(values: list[str], kind: str, file: Path, name: str, table: Table,
-           declared: bool) -> np.ndarray:
+           declared: bool | None) -> np.ndarray:
     """An input column as the model takes it; numbers written with currency or percent
-    signs or thousands separators are read as numbers, said on the console."""
+    signs or thousands separators are read as numbers, said on the console. `declared`:
+    see `parsed` (None: the kind a trained model takes; a value is then named by its data
+    row, as tftrain-predict numbers its rows)."""
     if kind != "numeric":
         return strings(values)
     written = notation(values, table.decimal)
     if written:
         echo(f"data: column '{name}' writes numbers with {written}: read as numbers")
-    return numeric(values, file, name, table.lines, table.decimal, declared)
+    return numeric(values, file, name, None if declared is None else table.lines, table.decimal,
+                   declared)
+
+
+def model_inputs(table: Table, path: Path, inputs: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The columns a trained model takes, each read as the kind the run read it as (its
+    record's `inputs`): the reading of tftrain-predict, the same as training's."""
+    return {name: column(table.column(name), "categorical" if spec.get("dtype") == "string"
+                         else "numeric", path, name, table, None)
+            for name, spec in inputs.items()}

@@ -66,7 +66,8 @@ def summarize(cfg: DictConfig, prepared: Prepared, test: dict[str, float], start
                  "task": data.spec.task, "vocabulary_sizes": vocabulary_sizes(data.spec),
                  "class_names": list(data.spec.class_names or []),
                  "targets": {t.name: {"task": t.task, "class_names": list(t.class_names or [])}
-                             for t in data.spec.targets}},
+                             for t in data.spec.targets},
+                 "source_fingerprint": data.source_fingerprint, "reading": data.spec.reading},
         "overrides": job_overrides(),
         "started_at": started.isoformat(timespec="seconds"),
         "versions": artifacts.versions(),

@@ -29,8 +29,10 @@ from tftrain.data.pipeline import (dataset_options, eval_dataset, fingerprint, r
                                    with_channel_axis)
 from tftrain.data.streaming import stream_data
 from tftrain.errors import TftrainError, door, did_you_mean
-from tftrain.tools.predict_inputs import as_numbers
 
+
+
+READ_AS_RUN = ("decimal", "encoding")  # options a new file is read with as the run read its own
 
 
 @dataclass
@@ -48,8 +50,13 @@ def eval_data(cfg: DictConfig, run: dict[str, Any], batch_size: int, seed: int) 
     """The evaluation split of the data `cfg` (a dataset config) describes, in the run's
     encoding; whatever a library raises while reading it names the data (the data door)."""
     options, pipeline, name = dataset_options(cfg)
+    reading = run.get("reading", {})
+    for key in READ_AS_RUN:  # a new file in the run's encoding and decimal mark, unless set
+        if key in options and options[key] is None and reading.get(key) is not None:
+            options[key] = reading[key]
+    kinds = {n: spec.get("kind", "raw") for n, spec in run["inputs"].items()}
     with door(name):
-        source = read_source(options, seed)
+        source = read_source(options, seed, run_kinds=kinds)
         if isinstance(source, Stream):
             return streamed(source, pipeline, run, batch_size, seed, name)
         return in_memory(source, pipeline, run, batch_size, seed, name)
@@ -90,9 +97,8 @@ def streamed(stream: Stream, pipeline: dict[str, Any], run: dict[str, Any], batc
 
 
 def conformed_inputs(source: Source, inputs: dict[str, dict[str, Any]], name: str) -> Arrays:
-    """The model's inputs, each of the kind it was trained with: a column the run read as
-    numbers is read as numbers again (a stray word in it is refused, naming its row), one it
-    read as categories or text as strings; columns the model does not take are left out."""
+    """The model's inputs (a CSV's columns read by the kinds the run read them as: the
+    source takes `run_kinds`); columns the model does not take are left out, and said."""
     columns = as_columns(source.x)
     missing = [n for n in inputs if n not in columns]
     if missing:
@@ -104,21 +110,7 @@ def conformed_inputs(source: Source, inputs: dict[str, dict[str, Any]], name: st
     extra = [c for c in columns if c not in inputs]
     if extra:
         echo(f"data: {listing(extra)} left out: the run's model does not take them")
-    if not isinstance(source.x, dict):
-        return source.x
-    return {n: as_kind(columns[n], spec.get("kind", "raw"), name, n) for n, spec in inputs.items()}
-
-
-def as_kind(values: np.ndarray, kind: str, name: str, column: str) -> np.ndarray:
-    """A CSV column as the kind the run read it as (the source infers kinds afresh)."""
-    text = values.dtype.kind in "OUS"
-    if kind == "numeric" and text:
-        return as_numbers([str(v) for v in values.ravel()], name.removeprefix("dataset.path="),
-                          column)
-    if kind in ("categorical", "text") and not text:
-        return np.array([["" if np.isnan(v) else np.format_float_positional(v, trim="-")]
-                         for v in values.astype(np.float32).ravel()], dtype=object)
-    return values
+    return source.x if not isinstance(source.x, dict) else {n: columns[n] for n in inputs}
 
 
 def check_shapes(columns: dict[str, np.ndarray], inputs: dict[str, dict[str, Any]], name: str) -> None:

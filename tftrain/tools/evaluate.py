@@ -92,7 +92,7 @@ def run_record(summary: dict[str, Any]) -> dict[str, Any]:
     data = summary.get("data", {})
     targets = data.get("targets") or {"output": {"task": data.get("task"),
                                                  "class_names": data.get("class_names")}}
-    return {"inputs": data.get("inputs", {}), "targets": targets}
+    return {"inputs": data.get("inputs", {}), "targets": targets, "reading": data.get("reading", {})}
 
 
 def tool_command(usage: str, body: Callable[[RunFolder, list[str]], None], args: list[str]) -> int:

@@ -57,7 +57,7 @@ def test_multi_output_experiment_trains_each_target_with_both_trainers_identical
 
     result = in_process(str(fit.path), cwd=tmp_path, tool="tftrain-eval")
     assert result.returncode == 0, result.output
-    evaluated = json.loads((fit.path / "eval.json").read_text())["metrics"]
+    evaluated = json.loads((fit.path / "eval" / "run.test.json").read_text())["metrics"]
     assert evaluated["kind_accuracy"] == pytest.approx(fit.summary["test"]["kind_accuracy"])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -34,25 +35,45 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_eval_reproduces_the_runs_test_metrics_and_writes_eval_json(finished):
-    """The console script in a new process: the model loads without the run's state."""
-    result = run_tool("tftrain-eval", "tftrain.tools.evaluate", str(finished.path), cwd=finished.path.parent)
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory) -> RunFolder:
+    """A digits run of one epoch, its test split scored whole (a debug=smoke run scores 4
+    batches of it, and eval always all of it)."""
+    root = tmp_path_factory.mktemp("whole")
+    result = in_process("trainer.epochs=1", f"hydra.run.dir={root / 'run'}", cwd=root)
     assert result.returncode == 0, result.output
-    written = json.loads((finished.path / "eval.json").read_text())
-    assert written["split"] == "test" and written["overrides"] == []
+    return RunFolder(root / "run")
+
+
+def record_of(result) -> dict:
+    """The record an evaluation says it wrote."""
+    written = re.search(r"written to (\S+\.json)", result.stdout)
+    assert written, result.output
+    return json.loads(Path(written.group(1)).read_text())
+
+
+def test_eval_reproduces_the_runs_test_metrics_and_keeps_its_record(whole):
+    """The console script in a new process: the model loads without the run's state."""
+    result = run_tool("tftrain-eval", "tftrain.tools.evaluate", str(whole.path), cwd=whole.path.parent)
+    assert result.returncode == 0, result.output
+    written = json.loads((whole.path / "eval" / "run.test.json").read_text())
+    assert written["split"] == "test" and written["overrides"] == [] and written["data"]["own"]
+    assert written["samples"] == whole.summary["data"]["sizes"]["test"]
     # same split rebuilt from the run's own config, same model: the run's own test numbers
-    for name, value in finished.summary["test"].items():
+    for name, value in whole.summary["test"].items():
         assert written["metrics"][name] == pytest.approx(value, rel=1e-5), name
-    assert written["weights_fingerprint"] == finished.summary["weights_fingerprint"]
-    assert "accuracy" in result.stdout and "eval.json" in result.stdout
+    assert written["weights_fingerprint"] == whole.summary["weights_fingerprint"]
+    assert written["data"]["source_fingerprint"] == whole.summary["data"]["source_fingerprint"]
+    assert "accuracy" in result.stdout and "eval/run.test.json" in result.stdout
 
 
 def test_eval_on_another_split_of_the_data_changes_the_numbers(finished):
     result = evaluate(str(finished.path), "dataset.test_split=0.5", cwd=finished.path.parent)
     assert result.returncode == 0, result.output
-    written = json.loads((finished.path / "eval.json").read_text())
-    assert written["overrides"] == ["dataset.test_split=0.5"]
+    written = record_of(result)
+    assert written["overrides"] == ["dataset.test_split=0.5"] and written["data"]["own"]
     assert written["samples"] == written["data"]["sizes"]["test"] > finished.summary["data"]["sizes"]["test"]
+    assert written["warnings"] == []  # the same data, cut otherwise: not changed data
 
 
 @pytest.mark.parametrize("args, message", [

@@ -95,7 +95,9 @@ def test_eval_on_a_subset_of_the_classes_uses_the_runs_class_ids(table_run, tmp_
     subset = write_csv(tmp_path / "b_and_c.csv", rows_of("B", 20) + rows_of("C", 20))
     result = evaluate(str(table_run.path), f"dataset.path={subset}", SMALL_BATCH, cwd=tmp_path)
     assert result.returncode == 0, result.output
-    written = json.loads((table_run.path / "eval.json").read_text())
+    assert "evaluating all of" in result.stdout  # other data: all of it, not its test split
+    written = json.loads(next((table_run.path / "eval").glob("b_and_c-*.all.json")).read_text())
+    assert written["samples"] == 40
     one_each = write_csv(tmp_path / "one_each.csv", rows_of("B", 1) + rows_of("C", 1))
     b, c = probabilities(table_run, one_each, tmp_path)
     expected = -(math.log(float(b["p_B"])) + math.log(float(c["p_C"]))) / 2
@@ -132,11 +134,15 @@ def test_eval_refuses_data_that_does_not_fit_the_run_in_one_paragraph(table_run,
     else:
         file = write_csv(tmp_path / "words.csv", [[*r[:2], "low" if i % 2 else "high", r[3]]
                                                   for i, r in enumerate(rows)])
-    before = (table_run.path / "eval.json").read_bytes() if (table_run.path / "eval.json").exists() else None
+    before = records(table_run)
     result = evaluate(str(table_run.path), f"dataset.path={file}", SMALL_BATCH, cwd=tmp_path)
     refused(result, fragments, absent=("dataset.columns",))
-    after = (table_run.path / "eval.json").read_bytes() if (table_run.path / "eval.json").exists() else None
-    assert after == before  # nothing written
+    assert records(table_run) == before  # nothing written
+
+
+def records(run: RunFolder) -> dict[str, bytes]:
+    """The evaluation records a run folder holds, with their bytes."""
+    return {p.name: p.read_bytes() for p in (run.path / "eval").glob("*")}
 
 
 def test_eval_takes_numbers_in_a_categorical_column_as_categories(table_run, tmp_path):

@@ -64,6 +64,18 @@ def split(source: Source, val: float, test: float, seed: int) -> tuple[Split, Sp
     A source with its own test split (keras.datasets, an .npz with x_test) keeps it and
     takes only the validation split from its training data.
     """
+    y = source.y
+    train, val_idx, test_idx = split_indices(source, val, test, seed)
+    held_out = source.test if source.test is not None else (rows(source.x, test_idx), rows(y, test_idx))
+    return ((rows(source.x, train), rows(y, train)), (rows(source.x, val_idx), rows(y, val_idx)),
+            held_out)
+
+
+def split_indices(source: Source, val: float, test: float,
+                  seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of `source.x` in each split (train, val, test), in split order: what `split`
+    takes, and what tftrain-eval follows to name each example it scores. The test rows
+    are none when the source has its own test split."""
     rng = np.random.default_rng(seed)
     y, by = source.y, source.strata()
     if by is not None:
@@ -77,9 +89,7 @@ def split(source: Source, val: float, test: float, seed: int) -> tuple[Split, Sp
         for part, chunk in zip(parts, (idx[n_test + n_val:], idx[n_test:n_test + n_val], idx[:n_test])):
             part.append(chunk)
     train, val_idx, test_idx = (rng.permutation(np.concatenate(p)) for p in parts)
-    held_out = source.test if source.test is not None else (rows(source.x, test_idx), rows(y, test_idx))
-    return ((rows(source.x, train), rows(y, train)), (rows(source.x, val_idx), rows(y, val_idx)),
-            held_out)
+    return train, val_idx, test_idx
 
 
 def steps_per_epoch(n: int, batch_size: int, drop_remainder: bool, limit: int | None) -> int:

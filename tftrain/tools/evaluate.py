@@ -1,8 +1,10 @@
-"""`tftrain-eval RUN_FOLDER [overrides]`: a trained run's model on its test split, or another's.
+"""`tftrain-eval RUN_FOLDER [split=] [weights=] [predictions=] [output=] [overrides]`: a trained
+run's model on the data it names, scored whole.
 
 The run folder is the whole record: its `.hydra/overrides.yaml` rebuilds the same data split
-(same config, same seed), and `model.keras` is loaded in Keras' safe mode. Overrides given
-here (`dataset=synthetic`, `dataset.test_split=0.5`) change the data, never the model.
+(same config, same seed), and `model.keras` (or `checkpoints/best.keras`) is loaded in Keras'
+safe mode. Overrides given here (`dataset.path=new.csv`, `dataset.test_split=0.5`) change
+the data, never the model. Which split, the record kept: tftrain.tools.eval_record.
 """
 
 from __future__ import annotations
@@ -24,8 +26,12 @@ from tftrain.fast_exit import exits_fast
 from tftrain.artifacts import CONFIG
 from tftrain.run.folder import RunFolder
 from tftrain.run.signals import Signals
+from tftrain.tools.eval_record import (Evaluation, arguments, changed_data, data_named,
+                                       per_example, record_name, said_evaluated, weights_file)
+from tftrain.tools.outputs import output_file, run_targets, write_table
 
-EVAL = "eval.json"
+# Older runs kept one record, eval.json, overwritten by each evaluation; nothing reads it
+# now, and new records go to eval/<data>.<split>[.best].json.
 
 
 def run_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
@@ -43,13 +49,14 @@ def run_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def load_model(folder: RunFolder, needed_for: str) -> Any:
-    """model.keras in safe mode: a run folder never needs arbitrary code to load."""
+def load_model(folder: RunFolder, needed_for: str, file: Path | None = None) -> Any:
+    """model.keras (or `file`, checked whole) in safe mode: a run folder never needs
+    arbitrary code to load."""
     from tftrain.run import runtime  # noqa: F401  (first: quiets TensorFlow before it loads)
 
     from tftrain import models
 
-    file = folder.model_file(needed_for)
+    file = file or folder.model_file(needed_for)
     with door(str(file), explain=lambda error: refused(error, folder, file, needed_for)):
         return models.load_model(str(file), inference=True)
 
@@ -63,36 +70,44 @@ def refused(error: Exception, folder: RunFolder, file: Path, needed_for: str) ->
     return str(folder.damaged(Path(artifacts.MODEL), said(error), needed_for))
 
 
-def evaluate(folder: RunFolder, overrides: list[str]) -> dict[str, Any]:
-    """Evaluate the run's model; write eval.json; return what it holds."""
+def evaluate(folder: RunFolder, args: list[str]) -> Evaluation:
+    """Evaluate the run's model (final or best weights) on the data and split asked for;
+    return what its record holds, and the per-example rows when asked."""
+    overrides, asked = arguments(args)
+    output = output_file(asked["output"], None, "eval.json")  # checked before anything is computed
     cfg = run_config(folder, overrides)
-    run = run_record(folder.summary("tftrain-eval"))
-    folder.model_file("tftrain-eval")  # whole, before any data is read
+    summary = folder.summary("tftrain-eval")
+    run = run_record(summary)
+    file = weights_file(folder, asked["weights"])  # whole, before any data is read
     from tftrain.run import runtime
     from tftrain.tools.eval_data import eval_data
 
     runtime.setup(cfg.seed, False, "float32")
-    data = eval_data(cfg.dataset, run, cfg.trainer.batch_size, cfg.seed)
-    if data.dataset is None:
-        raise TftrainError("the data has neither a test nor a validation split to evaluate on; "
-                           "set dataset.test_split to a fraction in (0, 1).")
-    model = load_model(folder, "tftrain-eval")
-    metrics = {k: float(v) for k, v in model.evaluate(data.dataset, return_dict=True, verbose=0).items()}
-    result = {"evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "overrides": overrides, "dataset": cfg.dataset._target_, "split": data.split,
-              "samples": data.sizes[data.split], "metrics": metrics,
-              "data": {"sizes": data.sizes, "fingerprint": data.fingerprint},
-              "weights_fingerprint": artifacts.weights_fingerprint(model)}
-    artifacts.write_json_atomic(folder.path / EVAL, result)
-    return result
+    own, name, target = data_named(folder, cfg)
+    data = eval_data(cfg.dataset, run, cfg.trainer.batch_size, cfg.seed, asked["split"], own)
+    echo(said_evaluated(own, name, data))
+    warnings = changed_data(summary.get("data", {}), data, overrides) if own else []
+    model = load_model(folder, "tftrain-eval", file)
+    pairs = data.dataset.map(lambda x, y, i: (x, y))
+    metrics = {k: float(v) for k, v in model.evaluate(pairs, return_dict=True, verbose=0).items()}
+    record = {"evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "overrides": overrides, "dataset": target, "split": data.split,
+              "samples": data.samples, "metrics": metrics,
+              "data": {"name": name, "own": own, "sizes": data.sizes,
+                       "fingerprint": data.fingerprint,
+                       "source_fingerprint": data.source_fingerprint},
+              "weights": asked["weights"], "model": str(file.relative_to(folder.path)),
+              "weights_fingerprint": artifacts.weights_fingerprint(model), "warnings": warnings}
+    rows = per_example(model, data.dataset, run["targets"]) if asked["predictions"] else None
+    kept = record_name(own, cfg, overrides, data.split, asked["weights"])
+    return Evaluation(record, rows, output or folder.path / "eval" / f"{kept}.json")
 
 
 def run_record(summary: dict[str, Any]) -> dict[str, Any]:
     """What the run's summary.json says its model takes and predicts."""
     data = summary.get("data", {})
-    targets = data.get("targets") or {"output": {"task": data.get("task"),
-                                                 "class_names": data.get("class_names")}}
-    return {"inputs": data.get("inputs", {}), "targets": targets, "reading": data.get("reading", {})}
+    return {"inputs": data.get("inputs", {}), "targets": run_targets(summary),
+            "reading": data.get("reading", {})}
 
 
 def tool_command(usage: str, body: Callable[[RunFolder, list[str]], None], args: list[str]) -> int:
@@ -116,18 +131,42 @@ def tool_command(usage: str, body: Callable[[RunFolder, list[str]], None], args:
     return 0
 
 
-def show_eval(folder: RunFolder, overrides: list[str]) -> None:
-    result = evaluate(folder, overrides)
-    metrics = "  ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items())
-    echo(f"{result['split']} ({result['samples']} samples, {result['dataset']}): {metrics}")
-    echo(f"written to {folder.path / EVAL}")
+def show_eval(folder: RunFolder, args: list[str]) -> None:
+    """The metrics first, then the record written: a run folder that cannot be written
+    (read-only, another user's) is still evaluated, and output= keeps the record elsewhere."""
+    done = evaluate(folder, args)
+    record = done.record
+    metrics = "  ".join(f"{k} {v:.4f}" for k, v in record["metrics"].items())
+    echo(f"{record['split']} ({record['samples']} samples, {record['data']['name']}, "
+         f"{record['model']}): {metrics}")
+    predictions = done.path.with_name(done.path.name.removesuffix(".json") + ".predictions.csv")
+    try:
+        if done.rows is not None:
+            write_table(predictions, done.rows)
+            record["predictions"] = predictions.name
+        artifacts.write_json_atomic(done.path, record)
+    except OSError as error:
+        raise TftrainError(f"the record could not be written to {done.path} "
+                           f"({error.strerror or error}); the metrics above are kept nowhere. "
+                           "Give output=FILE.json to write the record elsewhere.") from None
+    echo(f"written to {done.path}" + (f" (per-example predictions: {predictions})"
+                                      if done.rows is not None else ""))
 
 
-USAGE = """Usage: tftrain-eval RUN_FOLDER [OVERRIDES...]
+USAGE = """Usage: tftrain-eval RUN_FOLDER [split=S] [weights=W] [predictions=true] [output=FILE] [OVERRIDES...]
 
-Reload RUN_FOLDER/model.keras (safe mode) and evaluate it on the run's test split, rebuilt
-from the run's own config; overrides change the data, e.g. dataset=synthetic or
-dataset.test_split=0.5. Writes RUN_FOLDER/eval.json and prints the metrics."""
+Reload RUN_FOLDER's model (safe mode) and evaluate it on the data named:
+  the run's own data (no dataset overrides)  its test split, all of it (a debug run's
+                                             limit_batches never cuts what eval scores)
+  other data (dataset.path=NEW, dataset=X)    all of it, read as the run read its own
+  split=train|val|test|all                    that split instead (cut as training cuts it)
+  weights=final|best                          model.keras (default) or checkpoints/best.keras
+  predictions=true                            also each example's prediction and label, in
+                                              tftrain-predict's columns (.predictions.csv)
+  output=FILE.json                            write the record there instead
+Other overrides change the data, never the model (dataset.test_split=0.5). A changed
+fingerprint of the run's own data is warned about. The metrics are printed, then written
+to RUN_FOLDER/eval/<data>.<split>[.best].json, one record per data, split and weights."""
 
 
 def command(args: list[str]) -> int:

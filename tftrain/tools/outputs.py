@@ -78,12 +78,14 @@ def write_table(path: Path, rows: list[list[Any]]) -> None:
     artifacts.write_text_atomic(path, out.getvalue())
 
 
-def output_file(given: str | None, default: Path, example: str) -> Path:
+def output_file(given: str | None, default: Path | None, example: str) -> Path | None:
     """Where a tool writes (`output=`, else `default`), checked before anything is
     computed. A folder is refused rather than filled with a file name of our choosing:
     output= names a file, and a name guessed inside a folder could replace a file the user
     did not name."""
     output = Path(given).expanduser() if given else default
+    if output is None:
+        return None
     if output.is_dir():
         raise TftrainError(f"output={given} is a folder; output= names the file to write, "
                            f"e.g. output={output / example}.")

@@ -156,8 +156,8 @@ def show_eval(folder: RunFolder, args: list[str]) -> None:
 USAGE = """Usage: tftrain-eval RUN_FOLDER [split=S] [weights=W] [predictions=true] [output=FILE] [OVERRIDES...]
 
 Reload RUN_FOLDER's model (safe mode) and evaluate it on the data named:
-  the run's own data (no dataset overrides)  its test split, all of it (a debug run's
-                                             limit_batches never cuts what eval scores)
+  the run's own data (no dataset overrides)   its test split, all of it (a debug run's
+                                              limit_batches never cuts what eval scores)
   other data (dataset.path=NEW, dataset=X)    all of it, read as the run read its own
   split=train|val|test|all                    that split instead (cut as training cuts it)
   weights=final|best                          model.keras (default) or checkpoints/best.keras

@@ -1,9 +1,9 @@
 """`tftrain-predict RUN_FOLDER input=FILE [output=FILE]`: a trained model's predictions as CSV.
 
-Inputs come in whatever form fits the run's data (its summary records the input shape):
-`.npy`/`.npz` arrays, `.csv` rows of numbers, a folder of images (resized to the input,
-scaled to [0, 1]), or a text file (one input per line, for models that take strings).
-Classifiers get the class name and one probability column per class.
+Inputs come in whatever form fits the run's data (its summary records the inputs and how it
+read them), read by the readers training used (tftrain.tools.predict_inputs says which):
+`.npy`/`.npz` arrays, `.csv` rows, a folder of images or texts, or a text file (one input per
+line). Classifiers get the class name and one probability column per class.
 """
 
 from __future__ import annotations
@@ -53,13 +53,14 @@ def predict(folder: RunFolder, arguments: list[str]) -> None:
             gaps = next(iter(inputs.values()), {}).get("kind") == "numeric"
             x, names = read_inputs(source, tuple(model.input_shape[1:]), model.inputs[0].dtype,
                                    gaps, reading)
+            x = tf_strings(x)
     predictions = model.predict(x, verbose=0)
     write_table(output, table(predictions, names, run_targets(summary)))
     echo(f"{len(names)} prediction(s) written to {output}")
 
 
 def tf_strings(values: np.ndarray) -> Any:
-    """String columns as a tf.string tensor (Keras takes no NumPy object arrays in a dict)."""
+    """Strings as a tf.string tensor (Keras takes no NumPy arrays of Python objects)."""
     if values.dtype.kind != "O":
         return values
     import tensorflow as tf
@@ -69,10 +70,11 @@ def tf_strings(values: np.ndarray) -> Any:
 
 USAGE = """Usage: tftrain-predict RUN_FOLDER input=FILE [output=FILE]
 
-Predictions of RUN_FOLDER/model.keras (loaded in safe mode) for new inputs: .npy or .npz
-arrays, .csv rows of numbers, a folder of images, or a .txt file (one input per line, for
-text models). Written as CSV (default RUN_FOLDER/predictions.csv); classifiers get the
-predicted class name and a probability per class."""
+Predictions of RUN_FOLDER/model.keras (loaded in safe mode) for new inputs, read as the run
+read its own data: .npy or .npz arrays, .csv rows (a CSV run's columns by name), a folder of
+images or of .txt files, or a .txt file (one input per line, for text models). Written as
+CSV (default RUN_FOLDER/predictions.csv): each input's name (its path in the folder, or its
+row), then for classifiers the predicted class name and a probability per class."""
 
 
 def command(args: list[str]) -> int:

@@ -46,7 +46,7 @@ def test_runs_are_sorted_by_objective_with_unfinished_runs_last(tmp_path):
     assert [r["run"] for r in rows] == ["3", "2", "1", "0", "10", "11"]  # lowest val_loss first
     assert [r["status"] for r in rows][-2:] == ["failed", "incomplete"]
     assert "debug" not in rows[0]  # the same in every run: not a column
-    assert rows[0]["optimizer.learning_rate"] == "0.0001" and rows[0]["best val_loss"] == "0.25"
+    assert rows[0]["optimizer.learning_rate"] == "0.0001" and rows[0]["val_loss at best epoch"] == "0.25"
     assert rows[0]["test loss"] == "0.35" and rows[0]["epochs"] == "3"
 
 

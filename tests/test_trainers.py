@@ -165,16 +165,22 @@ def test_a_misspelt_monitor_is_refused_before_training_naming_what_is_logged(tmp
     assert not list((tmp_path / "outputs").glob("*/*"))
 
 
-def test_without_validation_the_callbacks_monitor_the_training_loss(tmp_path):
-    """Early stopping still stops (on loss), and neither it nor ModelCheckpoint warns per epoch."""
+def test_without_validation_the_callbacks_monitor_the_training_metrics(tmp_path):
+    """The objective and the callbacks following it fall back to the training metric (said);
+    a val_ monitor set by hand does too; early stopping still stops, and neither it nor
+    ModelCheckpoint warns per epoch."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = in_process("dataset.val_split=0", "trainer.epochs=10", "dataset.limit_batches=4",
                             "callbacks.early_stopping.patience=0", "callbacks.early_stopping.min_delta=100",
+                            "callbacks.model_checkpoint.monitor=val_loss",
                             f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert result.returncode == 0, result.output
-    assert "early_stopping (val_loss -> loss), model_checkpoint (val_loss -> loss)" in result.stdout
-    assert RunFolder(tmp_path / "run").summary["epochs_completed"] == 2
+    assert "the objective is the training metric accuracy (not val_accuracy)" in result.stdout
+    assert "these callbacks monitor the training metric: model_checkpoint (val_loss -> loss)" \
+        in result.stdout
+    summary = RunFolder(tmp_path / "run").summary
+    assert summary["epochs_completed"] == 2 and summary["early_stopping"]["monitor"] == "accuracy"
     assert (tmp_path / "run/checkpoints/best.keras").is_file()
     assert not [w for w in caught if "val_loss" in str(w.message)]
 

@@ -32,6 +32,7 @@ INTERRUPTED = Path("checkpoints") / "interrupted.keras"
 BACKUP = Path("checkpoints") / "backup"
 WEIGHTS, METADATA = "latest.weights.h5", "training_metadata.json"  # Keras' BackupAndRestore
 STATE = "epoch_state.npz"  # tftrain.callbacks.backup.Backup: an epoch's metrics and random streams
+DECIDING = "callbacks.npz"  # ... and early stopping's, the best checkpoint's state (callbacks.state)
 
 
 def umask() -> int:
@@ -71,6 +72,16 @@ def save_model_atomic(model: Any, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_leftovers(run_dir: Path) -> None:
+    """What a completed run no longer needs: the weights kept when it was interrupted (its
+    model.keras supersedes them) and temporary files an interrupted write left behind."""
+    (run_dir / INTERRUPTED).unlink(missing_ok=True)
+    for folder in (run_dir, run_dir / ".hydra", run_dir / BEST.parent, run_dir / BACKUP):
+        for leftover in folder.glob(".*.tmp*") if folder.is_dir() else ():
+            leftover.unlink(missing_ok=True)
+    (run_dir / BACKUP / f".{WEIGHTS}").unlink(missing_ok=True)  # a backup cut while writing
 
 
 def write_resolved_config(cfg: DictConfig, run_dir: Path) -> None:

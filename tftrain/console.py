@@ -6,9 +6,11 @@ Hydra's logging config routes the `tftrain` logger to that file only.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from functools import lru_cache
+from typing import Any
 
 from rich.console import Console
 
@@ -38,6 +40,26 @@ def error_console() -> Console:
 def echo(message: str) -> None:
     console().print(f"[{_job_label[0]}] {message}" if _job_label else message, markup=False)
     log.info(message)
+
+
+def show(renderable: Any) -> None:
+    """A table (or other rich renderable) on the console, and as plain text in train.log."""
+    console().print(renderable)
+    plain = Console(width=120, file=io.StringIO(), color_system=None, highlight=False)
+    plain.print(renderable)
+    log.info("\n" + plain.file.getvalue().rstrip())
+
+
+def number(value: float | None) -> str:
+    """A metric for people, in a cell of fixed width: 0.9888, 12.3457, and 4.59e+09 or
+    1.2e-05 where four decimals would be too long or would show nothing."""
+    if value is None:
+        return ""
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if value != 0 and not 1e-4 <= abs(value) < 1e6:
+        return f"{value:.3g}"
+    return f"{value:.4f}"
 
 
 def fail(message: str) -> None:

@@ -23,9 +23,12 @@ import keras
 import numpy as np
 
 from tftrain.errors import door, said
-from tftrain.artifacts import METADATA, STATE, WEIGHTS  # the files a backup holds
+from tftrain.artifacts import DECIDING, METADATA, STATE, WEIGHTS  # the files a backup holds
+from tftrain.callbacks import state
 
 STEP = "step"  # metadata: steps done in the epoch being trained (0 at an epoch's end)
+DONE = "done"  # metadata: how training ended: "epochs" (all of them) or STOPPED (by a callback)
+STOPPED = "stopped"
 
 
 class Backup(keras.callbacks.BackupAndRestore):
@@ -36,21 +39,41 @@ class Backup(keras.callbacks.BackupAndRestore):
         self.folder = Path(backup_dir)
         self.steps = 0  # steps done in the current epoch
         self.restored: list[np.ndarray] | None = None
-        self.began = False
+        self.kept: list[keras.callbacks.Callback] = []  # whose deciding state is kept too
+
+    def keep_state_of(self, callbacks: list[keras.callbacks.Callback]) -> None:
+        """Keep the state of these callbacks' decisions with each backup (tftrain.callbacks.
+        state): they come before this one in the list, so at an epoch's end their decision is
+        made when it saves, and on resuming their own reset is over when it restores."""
+        self.kept = callbacks
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        if self.began:  # fit's second call after finishing a resumed epoch: nothing to load
-            self.model._initial_epoch, self.model._initial_step = None, 0
-            return
-        self.began = True
         with door("", explain=lambda error: self.not_this_model(error)):
             super().on_train_begin(logs)  # weights and optimizer; model._initial_epoch
-        metadata = self.folder / "training_metadata.json"
-        step = json.loads(metadata.read_text()).get(STEP, 0) if metadata.is_file() else 0
+        metadata = self.folder / METADATA
+        saved = json.loads(metadata.read_text()) if metadata.is_file() else {}
+        step = saved.get(STEP, 0)
         self.model._initial_step = step
+        if saved.get(DONE) == STOPPED:  # early stopping had ended training: no epoch to run
+            self.model._initial_epoch, self.model._initial_step = self.params.get("epochs"), 0
         if step and (self.folder / STATE).is_file():
-            with np.load(self.folder / STATE) as saved:
-                self.restored = [saved[f"v{i}"] for i in range(len(saved.files))]
+            with np.load(self.folder / STATE) as saved_state:
+                self.restored = [saved_state[f"v{i}"] for i in range(len(saved_state.files))]
+        if saved and (self.folder / DECIDING).is_file():
+            with np.load(self.folder / DECIDING) as deciding:
+                state.restore(self.kept, deciding)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Training ended, after every epoch or stopped by a callback (early stopping): the
+        backup says which, so that a run stopped later (while testing or saving) resumes to
+        its end, training nothing more (after all epochs, `trainer.epochs=N` still trains on).
+        The weights stay the last epoch's: early stopping restores its best again then."""
+        metadata = self.folder / METADATA
+        if metadata.is_file():
+            how = STOPPED if self._current_epoch < (self.params.get("epochs") or 0) else "epochs"
+            tmp = self.folder / f".{METADATA}.tmp"
+            tmp.write_text(json.dumps({**json.loads(metadata.read_text()), DONE: how}))
+            os.replace(tmp, metadata)
 
     def not_this_model(self, error: Exception) -> str:
         """A backup made by another model (resume= with another model=, or other data
@@ -90,18 +113,19 @@ class Backup(keras.callbacks.BackupAndRestore):
         renamed into place, the metadata last: a second Ctrl-C in the middle of a save
         leaves the backup before it, never a half-written one (Keras writes in place)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        files = [self.folder / name for name in (WEIGHTS, STATE, METADATA)]
+        files = [self.folder / name for name in (WEIGHTS, STATE, DECIDING, METADATA)]
         if self.double_checkpoint:
             for file in files:
                 if file.is_file():
                     shutil.copyfile(file, tmp := file.with_name(f".{file.name}.bkp.tmp"))
                     os.replace(tmp, f"{file}.bkp")
         staged = [self.folder / f".{WEIGHTS}", self.folder / f".{STATE}.tmp",
-                  self.folder / f".{METADATA}.tmp"]
+                  self.folder / f".{DECIDING}.tmp", self.folder / f".{METADATA}.tmp"]
         self.model.save_weights(staged[0], overwrite=True)  # the name must end in .weights.h5
         with open(staged[1], "wb") as handle:
             np.savez(handle, **{f"v{i}": v.numpy() for i, v in enumerate(epoch_state(self.model))})
-        staged[2].write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen,
+        staged[2].write_bytes(state.saved(self.kept))
+        staged[3].write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen,
                                          STEP: self.steps, "steps_per_epoch": self.params.get("steps")}))
         for tmp, file in zip(staged, files):
             os.replace(tmp, file)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
 
 from tftrain.artifacts import write_text_atomic
+from tftrain.console import number
 
 
 def recorder(callbacks: list[keras.callbacks.Callback]) -> EpochRecorder:
@@ -27,24 +28,45 @@ def current_lr(model: keras.Model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
+@dataclass(frozen=True)
+class Trained:
+    """What this process trained in one epoch: what the run's speed figures count."""
+
+    steps: int  # steps run here (fewer than the epoch's for one resumed in its middle)
+    train_seconds: float  # from the epoch's start to its last step: no validation, no saving
+    epoch_seconds: float  # the epoch's `epoch_time_s`: training, validation, its callbacks
+
+
 class EpochRecorder(keras.callbacks.Callback):
     """One row per epoch: `epoch` (1-based), Keras' metric names, `lr`, `epoch_time_s`.
 
     Unlike keras.callbacks.History, rows stay aligned when validation runs only some epochs.
-    `train_seconds` keeps each epoch's training time without validation, for samples/s.
+    `trained` keeps, per epoch this process ran, its steps and times, for samples/s.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[dict[str, float]] = []
-        self.train_seconds: list[float] = []
+        self.trained: list[Trained] = []
         self._started = self._last_step_at = 0.0
+        self._first_step: int | None = None
+        self._last_step = -1
+
+    @property
+    def train_seconds(self) -> list[float]:
+        """Each epoch's training time (benchmarks time the loop with these)."""
+        return [epoch.train_seconds for epoch in self.trained]
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._started = self._last_step_at = time.perf_counter()
+        self._first_step, self._last_step = None, -1
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self._first_step is None:  # an epoch resumed at step k begins at batch k
+            self._first_step = batch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._last_step_at = time.perf_counter()
+        self._last_step_at, self._last_step = time.perf_counter(), batch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         row = {"epoch": epoch + 1, **floats(logs)}
@@ -52,7 +74,8 @@ class EpochRecorder(keras.callbacks.Callback):
         row["epoch_time_s"] = round(time.perf_counter() - self._started, 4)
         # A resumed run repeats epochs after its checkpoint: the new row replaces the old.
         self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
-        self.train_seconds.append(self._last_step_at - self._started)
+        steps = self._last_step + 1 - (self._first_step or 0)
+        self.trained.append(Trained(steps, self._last_step_at - self._started, row["epoch_time_s"]))
 
 
 class MetricsWriter(EpochRecorder):
@@ -91,5 +114,4 @@ def ordered(logs: dict[str, float]) -> dict[str, float]:
 
 
 def format_metrics(logs: dict[str, float]) -> str:
-    return "  ".join(f"{k} {v:.4f}" if math.isfinite(v) else f"{k} {v}"
-                     for k, v in ordered(logs).items())
+    return "  ".join(f"{k} {number(v)}" for k, v in ordered(logs).items())

@@ -4,63 +4,102 @@ instantiated from `_target_`, each `monitor` checked against what the run logs."
 from __future__ import annotations
 
 import contextlib
+import copy
 import warnings
 from typing import Any, Iterator
 
 import keras
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, open_dict
 
+from tftrain.callbacks.backup import Backup
 from tftrain.callbacks.fine_tuning import FineTuning
 from tftrain.callbacks.guards import DivergenceGuard, EpochSeeds, InterruptGuard, Stop
 from tftrain.callbacks.record import EpochRecorder
 from tftrain.config.instantiate import instantiate
+from tftrain.config.objective import OBJECTIVE, Objective
 from tftrain.console import echo
 from tftrain.errors import TftrainError, did_you_mean
 
 
 def build_callbacks(nodes: dict[str, Any], signals: Stop) -> list[keras.callbacks.Callback]:
-    """The guards, then the configured callbacks in order (`nodes`: key path -> config),
-    then an EpochRecorder if none."""
-    callbacks = [DivergenceGuard(), EpochSeeds(), FineTuning()]
-    callbacks += [instantiate(node, where, _convert_="all") for where, node in nodes.items()
-                  if node is not None]
-    callbacks.append(InterruptGuard(signals))  # last: a stop comes after every callback's batch
+    """The guards, then the configured callbacks in their order (`nodes`: key path -> config),
+    an EpochRecorder if none, the backup, and the interrupt guard last.
+
+    The backup comes after every callback it keeps the state of (early stopping's counter and
+    best weights, the best checkpoint's best value, the metrics row of the epoch), whatever
+    order the config lists them in: at an epoch's end it saves what they just decided, and
+    when a run resumes it restores their state after their own `on_train_begin` reset it.
+    """
+    built = [instantiate(node, where, _convert_="all") for where, node in nodes.items()
+             if node is not None]
+    backups = [c for c in built if isinstance(c, keras.callbacks.BackupAndRestore)]
+    callbacks = [DivergenceGuard(), EpochSeeds(), FineTuning(),
+                 *[c for c in built if c not in backups]]
     if not any(isinstance(c, EpochRecorder) for c in callbacks):
         callbacks.append(EpochRecorder())
-    return callbacks
+    for backup in backups:
+        if isinstance(backup, Backup):
+            backup.keep_state_of(callbacks)
+    return [*callbacks, *backups, InterruptGuard(signals)]  # a stop comes after every callback
 
 
-def monitored(cfg: DictConfig, logged: list[str], validated: bool) -> dict[str, Any]:
-    """The callback configs with each `monitor` checked against what the run logs.
+def monitored(cfg: DictConfig, objective: Objective, logged: list[str],
+              validation: str) -> dict[str, Any]:
+    """The callback configs with each `monitor` decided: `objective` (the shipped default)
+    becomes the run's objective, with its mode, so that early stopping restores, and the
+    best checkpoint keeps, the epoch the summary calls best; a monitor set by hand is kept,
+    checked against what the run logs, and said when it is not the objective.
 
     Keras finds a misspelt monitor only after the first epoch (a traceback), or never (a
     warning per epoch, and EarlyStopping never stops); here it is an error before training.
-    Without a validation split, a val_ monitor falls back to its training twin, said once.
+    Without a validation split, a val_ monitor falls back to its training twin, said once;
+    with one that no epoch of this run reaches (`validation`, as objective.decide takes it),
+    it is refused.
     """
+    validated = validation == "yes"
     names = logged + ([f"val_{name}" for name in logged] if validated else [])
-    checked, moved = {}, []
+    checked, moved, own = {}, [], []
     for key, node in cfg.items():
         monitor = None if node is None else node.get("monitor")
-        if monitor is not None and monitor not in names:
+        if monitor == OBJECTIVE:
+            mode = node.get("mode", "auto")
+            node = with_keys(node, monitor=objective.metric,
+                             **({"mode": objective.mode} if mode == "auto" else {}))
+        elif monitor is not None and monitor not in names:
             twin = monitor.removeprefix("val_")
-            if validated or twin not in names:
+            if validation != "no split" or twin not in names:
                 raise TftrainError(
                     f"callbacks.{key}.monitor={monitor!r} is not a metric this run logs."
-                    f"{did_you_mean(monitor, names)} It logs {', '.join(names)}"
-                    + ("" if validated else " (there is no validation split)")
-                    + f". Set callbacks.{key}.monitor to one of those.")
-            node = OmegaConf.merge(node, {"monitor": twin})
+                    f"{did_you_mean(monitor, [OBJECTIVE, *names])} It logs {', '.join(names)}"
+                    + ("" if validated else " (there is no validation split)" if
+                       validation == "no split" else f" ({validation})")
+                    + f". Set callbacks.{key}.monitor to one of those, or to {OBJECTIVE} (the "
+                    "run's objective).")
+            node = with_keys(node, monitor=twin)
             moved.append(f"{key} ({monitor} -> {twin})")
+        if node is not None and node.get("monitor") not in (None, objective.metric):
+            own.append(f"{key} monitors {node.monitor}")
         checked[key] = node
     if moved:
         echo(f"note: no validation split, so these callbacks monitor the training metric: "
              f"{', '.join(moved)}.")
+    if own:
+        echo(f"note: {'; '.join(own)}, as set, while the objective is {objective.metric} "
+             f"({objective.mode}): what they keep or restore is ranked by their own metric.")
     return checked
 
 
+def with_keys(node: DictConfig, **values: Any) -> DictConfig:
+    """A copy of a callback's node with these keys set (a key its option did not list, such
+    as `mode`, included); interpolations still resolve against the run's config."""
+    node = copy.deepcopy(node)
+    with open_dict(node):
+        for key, value in values.items():
+            node[key] = value
+    return node
+
+
 # What Keras' monitoring callbacks warn, at every epoch end, when their metric is absent.
-
-
 ABSENT_MONITOR_WARNINGS = ("Early stopping conditioned on metric `val_",
                            "Learning rate reduction is conditioned on metric `val_",
                            "Can save best model only with val_")

@@ -11,6 +11,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from tftrain.errors import TftrainError, user_error
+from tftrain.config import objective
 from tftrain.config.schema import before_data
 
 POSITIVE = {"trainer": ("epochs", "batch_size", "steps_per_execution", "validation_freq")}
@@ -132,17 +133,22 @@ def validate(cfg: DictConfig) -> None:
     if trainer.initial_epoch < 0 or trainer.initial_epoch >= trainer.epochs:
         raise TftrainError(f"trainer.initial_epoch={trainer.initial_epoch} must be in "
                            f"[0, trainer.epochs={trainer.epochs}).")
+    check_validation(cfg)
     check_lr_control(cfg)
     check_limits(settle(OmegaConf.to_container(cfg, resolve=False), cfg))
     if cfg.get("export") not in (None, "savedmodel"):
         raise TftrainError(f"export={cfg.export!r} is not valid; use savedmodel (writes export/ "
                            "with model.export) or leave it null.")
     check_targets(cfg)
-    if (str(cfg.distribute.get("_target_", "")).endswith("multi_worker_strategy")
-            and str(trainer._target_).endswith("FitTrainer")):
+    if multi_worker(cfg) and str(trainer._target_).endswith("FitTrainer"):
         raise TftrainError("trainer=fit cannot train under distribute=multi_worker: Keras 3's fit "
                            "does not support MultiWorkerMirroredStrategy (keras-team/keras#20585). "
                            "Use trainer=custom_loop, which does.")
+
+
+def multi_worker(cfg: DictConfig) -> bool:
+    """Whether the run is one model trained by several processes (distribute=multi_worker)."""
+    return str(cfg.distribute.get("_target_", "")).endswith("multi_worker_strategy")
 
 
 def check_limits(node: Any, path: str = "") -> None:
@@ -230,6 +236,24 @@ def within(rule: Any, value: Any) -> bool:
         return bool(rule(value))
     except TypeError:
         return False
+
+
+def check_validation(cfg: DictConfig) -> None:
+    """A validation objective (auto's val_accuracy or val_loss included) where the data has a
+    validation split but no epoch of the run validates (trainer.validation_freq past the
+    epochs) is refused here, before a run, or every trial of a search, trains for nothing:
+    nothing would ever rank its epochs or its runs."""
+    trainer, dataset, metric = cfg.trainer, cfg.dataset, cfg.objective.metric
+    split = dataset.get("val_split", 0) or dataset.get("val_path")
+    if not split or not (metric == "auto" or metric.startswith("val_")):
+        return
+    validates = objective.validation(True, trainer.initial_epoch, trainer.epochs,
+                                     trainer.get("validation_freq", 1))
+    if validates != "yes":
+        raise TftrainError(f"objective.metric={metric}: the objective is a validation metric, but "
+                           f"{validates}. Set trainer.validation_freq to at most "
+                           f"{trainer.epochs}, or objective.metric to a training metric (such "
+                           "as loss).")
 
 
 def check_lr_control(cfg: DictConfig) -> None:

@@ -1,4 +1,4 @@
-"""Loss, metrics and objective: chosen by the config, or defaulted from the data's task."""
+"""Loss and metrics: chosen by the config, or defaulted from the data's task."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from tftrain.data import Spec, Target
 from tftrain.errors import TftrainError, did_you_mean
 from tftrain.config.instantiate import instantiate, keras_names, locate, parameters, unknown_argument
 from tftrain.models.losses import FunctionLoss
-from tftrain.config.schema import MAXIMIZED
 
 # Names Keras' compile understands beyond its metrics' own (it picks the variant the loss needs).
 METRIC_ALIASES = ("accuracy", "acc", "crossentropy", "ce")
@@ -110,37 +109,3 @@ def default_loss(target: Target, binary: bool = False) -> str:
 
 def default_metrics(target: Target) -> list[str]:
     return ["accuracy"] if target.task == "classification" else ["mae"]
-
-
-def objective(metric: str, mode: str, spec: Spec, has_val: bool, logged: list[str]) -> tuple[str, str]:
-    """Which logged metric a sweep optimises, and whether higher is better. `auto`: the
-    accuracy of a classifier that logs one (a GAN's step logs losses only), else the loss."""
-    if metric == "auto":
-        accurate = spec.task == "classification" and not spec.multi_output and "accuracy" in logged
-        base = "accuracy" if accurate else "loss"
-        metric = f"val_{base}" if has_val else base
-    if mode == "auto":
-        mode = "max" if any(word in metric for word in MAXIMIZED) else "min"
-    return metric, mode
-
-
-def checked_objective(metric: str, mode: str, spec: Spec, logged: list[str],
-                      validated: bool) -> tuple[str, str]:
-    """The objective, checked before training against the metrics the run logs (a misspelt
-    one would otherwise train a whole run, or a whole sweep, for nothing). Without a
-    validation split a val_ metric falls back to its training twin, said once."""
-    chosen, mode = objective(metric, mode, spec, validated, logged)
-    names = logged + ([f"val_{name}" for name in logged] if validated else [])
-    if chosen in names:
-        return chosen, mode
-    twin = chosen.removeprefix("val_")
-    if not validated and twin in names:
-        from tftrain.console import echo
-
-        echo(f"note: no validation split, so the objective is the training metric {twin} "
-             f"(not {chosen}).")
-        return twin, mode
-    raise TftrainError(f"objective.metric={chosen!r} is not a metric this run logs."
-                       f"{did_you_mean(chosen, names)} It logs {', '.join(names)}"
-                       + ("" if validated else " (there is no validation split)")
-                       + ". Set objective.metric to one of those, or auto.")

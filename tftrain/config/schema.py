@@ -305,22 +305,6 @@ def vocabulary_size(name: str = "input") -> int | str:
     return sizes[name]
 
 
-# Objective metrics whose names contain one of these are maximised (by runs and by Optuna).
-MAXIMIZED = ("accuracy", "auc", "precision", "recall", "f1", "r2")
-
-
-def objective_direction(metric: str, mode: str, task: str) -> str:
-    """"max" or "min" for an objective config, from the config alone (no data, no TensorFlow).
-
-    `auto` follows the runner: val_accuracy (max) for classification, val_loss (min) otherwise.
-    """
-    if mode != "auto":
-        return mode
-    if metric == "auto":
-        return "max" if task == "classification" else "min"
-    return "max" if any(word in metric for word in MAXIMIZED) else "min"
-
-
 def register() -> None:
     """Store the schemas where the YAML defaults lists look for them."""
     OmegaConf.register_new_resolver("epochs_to_steps", epochs_to_steps, replace=True)

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from tftrain import artifacts
-from tftrain.artifacts import BACKUP, BEST, INTERRUPTED, METADATA, OVERRIDES, STATE, WEIGHTS
+from tftrain.artifacts import BACKUP, BEST, DECIDING, INTERRUPTED, METADATA, OVERRIDES, STATE, WEIGHTS
 from tftrain.errors import TftrainError, said
 
 MODELS = {Path(artifacts.MODEL): "the final model", BEST: "the best epoch's model",
@@ -105,16 +105,17 @@ class RunFolder:
             raise self.damaged(Path(artifacts.MODEL), problem, needed_for)
         return file
 
-    def backup_point(self, backup_dir: Path) -> tuple[int, int]:
-        """Where a run's backup stands, (epochs completed, steps done in the next one): (0,
-        0) when there is none. Checked to be readable.
+    def backup_point(self, backup_dir: Path) -> tuple[int, int, str | None]:
+        """Where a run's backup stands, (epochs completed, steps done in the next one, how
+        training ended if it had: "epochs" or "stopped"): (0, 0, None) when there is none.
+        Checked to be readable.
 
         A damaged latest state falls back to the previous one (`double_checkpoint`), as
         Keras' BackupAndRestore would, and says so; with both damaged, resuming stops here.
         """
         problem = backup_problem(backup_dir)
         if problem and backup_problem(backup_dir, previous=True) is None:
-            for name in (WEIGHTS, METADATA, STATE):
+            for name in (WEIGHTS, METADATA, STATE, DECIDING):
                 if (backup_dir / f"{name}.bkp").is_file():
                     shutil.copyfile(backup_dir / f"{name}.bkp", backup_dir / name)
             from tftrain.console import echo
@@ -126,7 +127,7 @@ class RunFolder:
                 else backup_dir
             raise self.damaged(where, f"{problem}; its previous state too", "resume=")
         saved = self.backup_metadata(backup_dir)
-        return saved.get("epoch", 0), saved.get("step", 0)
+        return saved.get("epoch", 0), saved.get("step", 0), saved.get("done")
 
     @staticmethod
     def backup_metadata(backup_dir: Path) -> dict[str, Any]:

@@ -16,9 +16,10 @@ from tftrain.run import runtime  # first: sets TensorFlow's environment before i
 import keras  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
-from tftrain.config import schema, loss_metrics  # noqa: E402
+from tftrain.config import loss_metrics, objective, schema  # noqa: E402
+from tftrain.config.objective import Objective  # noqa: E402
 from tftrain.config.build import build_callbacks, monitored  # noqa: E402
-from tftrain.console import detach_log_file  # noqa: E402
+from tftrain.console import detach_log_file, echo  # noqa: E402
 from tftrain.data import Data, Spec, build_data  # noqa: E402
 from tftrain.errors import TftrainError, door  # noqa: E402
 from tftrain.config.instantiate import check, instantiate  # noqa: E402
@@ -44,7 +45,7 @@ class Prepared:
     data: Data
     model: keras.Model
     callbacks: list[keras.callbacks.Callback]
-    objective: tuple[str, str]  # the metric a sweep optimises, checked against the logs; min|max
+    objective: Objective  # what ranks epochs and runs, checked against the logs
 
 
 @dataclass
@@ -85,16 +86,20 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
         model = stage.model = build_model(cfg.model, data.spec)
         check_step(model, cfg.trainer)
         compile_model(model, cfg, data.spec, trainer)
-    logged, validated = logged_names(trainer, model, data), data.val is not None
-    objective = loss_metrics.checked_objective(cfg.objective.metric, cfg.objective.mode, data.spec,
-                                       logged, validated)
-    configured = monitored(cfg.callbacks, logged, validated)
+    logged = logged_names(trainer, model, data)
+    validates = objective.validation(data.val is not None, trainer.initial_epoch, trainer.epochs,
+                                     trainer.validation_freq)
+    chosen, note = objective.decide(cfg.objective.metric, cfg.objective.mode, data.spec.task,
+                                    data.spec.multi_output, logged, validates)
+    if note:
+        echo(note)
+    configured = monitored(cfg.callbacks, chosen, logged, validates)
     callbacks = build_callbacks({**{f"callbacks.{k}": v for k, v in configured.items()},
                                  **{f"logger.{k}": v for k, v in cfg.logger.items()}},
                                 signals or Signals())
     if pruning is not None:  # last: every other callback has seen the epoch when it stops
-        callbacks.append(pruning(objective[0]))
-    return Prepared(strategy, trainer, first_epoch, first_step, data, model, callbacks, objective)
+        callbacks.append(pruning(chosen.metric))
+    return Prepared(strategy, trainer, first_epoch, first_step, data, model, callbacks, chosen)
 
 
 def check_step(model: keras.Model, trainer: DictConfig) -> None:
@@ -161,8 +166,8 @@ def check_epoch_length(cfg: DictConfig, step: int, steps_per_epoch: int) -> None
 def resume_point(cfg: DictConfig, trainer: Trainer) -> tuple[int, int]:
     """Where to start: (epoch, step in it). Resuming, after the last state the backup
     saved (read through the run folder's door), inside an epoch if it was saved there. A
-    run whose training was complete but which stopped before it was evaluated and saved
-    resumes there."""
+    run whose training had ended (all its epochs, or stopped early) but which was stopped
+    before it was evaluated and saved resumes there, training nothing more."""
     if not cfg.resume:
         return trainer.initial_epoch, 0
     backup = backup_node(cfg)
@@ -170,13 +175,18 @@ def resume_point(cfg: DictConfig, trainer: Trainer) -> tuple[int, int]:
         raise TftrainError("resume needs the backup callback (callbacks.backup), which this "
                            "run's callbacks do not include; there is no state to resume.")
     folder = RunFolder(cfg.resume, "resume")
-    epoch, step = folder.backup_point(Path(backup.backup_dir))
-    if epoch < trainer.epochs:
+    epoch, step, ended = folder.backup_point(Path(backup.backup_dir))
+    if epoch < trainer.epochs and ended != "stopped":
         return epoch, step
     try:
         completed = folder.summary("resume=").get("status") == "completed"
     except TftrainError:  # no summary, or a damaged one: the run did not end cleanly
         completed = False
+    if completed and ended == "stopped":
+        raise TftrainError(f"resume={cfg.resume}: the run already completed: a callback (early "
+                           f"stopping) ended its training after epoch {epoch}, and it was "
+                           "evaluated and saved; there is nothing to resume. Start a new run to "
+                           "train it differently.")
     if completed:
         raise TftrainError(f"resume={cfg.resume}: the run already completed all {epoch} epochs; "
                            f"to train longer, add trainer.epochs=N with N > {epoch}.")

@@ -81,6 +81,7 @@ def run_stages(cfg: DictConfig, signals: Signals, stage: Stage, started: datetim
     if stopped is not None:
         raise stopped
     report(summary, run_dir)
+    artifacts.remove_leftovers(run_dir)
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)
     return summary["objective"]
@@ -132,6 +133,7 @@ def announce(run_dir: Path, resumed_at: tuple[int, int] | None, data: Data, mode
              trainer: Trainer) -> None:
     spec, replicas = data.spec, model.distribute_strategy.num_replicas_in_sync
     where = "" if resumed_at is None else \
+        " (resuming after training: evaluating and saving)" if resumed_at[0] >= trainer.epochs else \
         f" (resuming after epoch {resumed_at[0]})" if not resumed_at[1] else \
         f" (resuming in epoch {resumed_at[0] + 1} after step {resumed_at[1]})"
     echo(f"run folder: {run_dir}{where}")

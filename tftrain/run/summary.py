@@ -4,10 +4,9 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import keras
 from hydra.core.hydra_config import HydraConfig
@@ -15,43 +14,35 @@ from omegaconf import DictConfig
 from rich.table import Table
 
 from tftrain import artifacts
-from tftrain.callbacks.record import format_metrics, recorder
-from tftrain.console import console, echo
-from tftrain.data import Spec
+from tftrain.callbacks.record import Trained, format_metrics, recorder
+from tftrain.console import echo, number, show
+from tftrain.data import Data, Spec
 from tftrain.errors import Diverged, Interrupted, Pruned
 from tftrain.run.prepare import Prepared, vocabulary_sizes
 
 
 def summarize(cfg: DictConfig, prepared: Prepared, test: dict[str, float], started: datetime,
               seconds: float, stopped: BaseException | None) -> dict[str, Any]:
-    data, trainer, model = prepared.data, prepared.trainer, prepared.model
+    data, trainer, model, objective = prepared.data, prepared.trainer, prepared.model, prepared.objective
     record = recorder(prepared.callbacks)
     rows = record.rows
-    metric, mode = prepared.objective
-    scored = [r for r in rows if math.isfinite(r.get(metric, math.nan))]
-    if not scored and rows:
-        available = sorted({k for r in rows for k in metrics_of(r)})
-        echo(f"warning: objective metric '{metric}' was never logged (logged: "
-             f"{', '.join(available) or 'nothing'}); the objective falls back to the final loss.")
-        metric, mode, scored = "loss", "min", [r for r in rows if "loss" in r]
-    pick = max if mode == "max" else min
-    best = pick(scored, key=lambda r: r[metric]) if scored else {}
-    steady = record.train_seconds[1:] or record.train_seconds  # epoch 1 includes tracing
-    samples = len(steady) * data.steps_per_epoch * data.batch_size
+    best = objective.best_row(rows) or {}
     status = {Diverged: "diverged", Interrupted: "interrupted", Pruned: "pruned"}
     return {
         "status": status[type(stopped)] if stopped else "completed",
         "error": str(stopped) if stopped else None,
-        "objective": float(best[metric]) if best else None,
-        "objective_metric": metric,
-        "objective_mode": mode,
+        "objective": float(best[objective.metric]) if best else None,
+        "objective_metric": objective.metric,
+        "objective_mode": objective.mode,
         "best_epoch": int(best["epoch"]) if best else None,
+        "model_weights": kept_weights(prepared.callbacks, rows),
+        "early_stopping": early_stop(prepared.callbacks, trainer.epochs),
         "epochs_completed": int(rows[-1]["epoch"]) if rows else prepared.first_epoch,
         "final": metrics_of(rows[-1]) if rows else {},
         "best": metrics_of(best),
         "test": test,
         "wall_time_s": round(seconds, 3),
-        "train_samples_per_s": round(samples / sum(steady), 1) if sum(steady) else None,
+        **speeds(record.trained, samples_per_step(data)),
         "batch_size": data.batch_size,
         "steps_per_epoch": data.steps_per_epoch,
         "trainer": type(trainer).__name__,
@@ -75,6 +66,53 @@ def summarize(cfg: DictConfig, prepared: Prepared, test: dict[str, float], start
     }
 
 
+def samples_per_step(data: Data) -> float:
+    """Samples a training step sees on average: a batch, less the last one's shortfall."""
+    return min(data.steps_per_epoch * data.batch_size, data.sizes["train"]) / data.steps_per_epoch
+
+
+def speeds(trained: list[Trained], per_step: float) -> dict[str, float | None]:
+    """The run's two speed figures, over the epochs this process trained (README defines them):
+    `samples_per_s`, samples over the epochs' `epoch_time_s` (training, validation and the
+    epochs' callbacks: what metrics.csv gives), and `train_samples_per_s`, the training loop
+    alone (no validation, no saving) after the first epoch, which also traces and compiles
+    (the first epoch counts when it is the only one)."""
+    steady = trained[1:] or trained
+    def rate(epochs: list[Trained], seconds: Callable[[Trained], float]) -> float | None:
+        total = sum(seconds(e) for e in epochs)
+        return round(sum(e.steps for e in epochs) * per_step / total, 1) if total > 0 else None
+
+    return {"samples_per_s": rate(trained, lambda e: e.epoch_seconds),
+            "train_samples_per_s": rate(steady, lambda e: e.train_seconds)}
+
+
+def early_stopping_of(callbacks: list[keras.callbacks.Callback]) -> Any:
+    return next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
+
+
+def kept_weights(callbacks: list[keras.callbacks.Callback], rows: list[dict[str, float]]) -> dict[str, Any]:
+    """Which epoch's weights the model holds at the end of training: the best epoch by early
+    stopping's monitor when it restores them (Keras does at the end of training, stopped
+    early or not), else the last epoch trained."""
+    stopper = early_stopping_of(callbacks)
+    if stopper is not None and stopper.restore_best_weights and stopper.best_weights is not None:
+        return {"epoch": int(stopper.best_epoch) + 1, "chosen_by": "early_stopping",
+                "metric": stopper.monitor, "value": stopper.best}
+    return {"epoch": int(rows[-1]["epoch"]) if rows else None, "chosen_by": "last_epoch"}
+
+
+def early_stop(callbacks: list[keras.callbacks.Callback], epochs: int) -> dict[str, Any] | None:
+    """How early stopping ended the run, if it did: what it watched, for how long it saw no
+    improvement, and the epoch it stopped after (1-based)."""
+    stopper = early_stopping_of(callbacks)
+    if stopper is None or not stopper.stopped_epoch:
+        return None
+    return {"monitor": stopper.monitor, "patience": stopper.patience,
+            "epochs_without_improvement": int(stopper.wait),
+            "stopped_after_epoch": int(stopper.stopped_epoch) + 1, "of_epochs": epochs,
+            "best_epoch": int(stopper.best_epoch) + 1}
+
+
 def metrics_of(row: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in row.items() if k not in ("epoch", "epoch_time_s")}
 
@@ -90,18 +128,35 @@ def class_names(spec: Spec) -> dict[str, Any]:
 
 
 def report(summary: dict[str, Any], run_dir: Path) -> None:
-    """A table of each metric: last epoch's training value, best epoch's validation, test."""
+    """What the run ended with, on the console and in train.log: a table of each metric (last
+    epoch's training value, best epoch's validation value, test), why training ended, which
+    weights model.keras holds, and the run's speed."""
     final, best, test = summary["final"], summary["best"], summary["test"]
-    table = Table(title=f"best {summary['objective_metric']} {summary['objective']:.4f} "
-                        f"at epoch {summary['best_epoch']}", show_edge=False)
+    title = (f"best {summary['objective_metric']} {number(summary['objective'])} at epoch "
+             f"{summary['best_epoch']}" if summary["objective"] is not None else
+             f"{summary['objective_metric']}: never logged")
+    table = Table(title=title, show_edge=False)
     for column in ("metric", "train (last epoch)", "val (best epoch)", "test"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for name in (k for k in final if not k.startswith("val_") and k != "lr"):
         cells = (final.get(name), best.get(f"val_{name}"), test.get(name))
-        table.add_row(name, *("" if c is None else f"{c:.4f}" for c in cells))
-    console().print(table)
+        table.add_row(name, *("" if c is None else number(c) for c in cells))
+    show(table)
     echo(f"test: {format_metrics(test)}" if test else "test: no test split")
+    stop = summary["early_stopping"]
+    if stop:
+        echo(f"early stopping: {stop['monitor']} did not improve for "
+             f"{stop['epochs_without_improvement']} epochs (patience {stop['patience']}); "
+             f"stopped after epoch {stop['stopped_after_epoch']} of {stop['of_epochs']}")
+    echo(f"model.keras: {weights_said(summary['model_weights'])}")
     echo(f"weights fingerprint: {summary['weights_fingerprint']}")
-    echo(f"done in {summary['wall_time_s']:.1f}s, {summary['train_samples_per_s'] or 0:,.0f} "
-         f"samples/s; outputs in {run_dir}")
+    rate = summary["samples_per_s"]
+    echo(f"done in {summary['wall_time_s']:.1f}s"
+         + (f"; training {rate:,.0f} samples/s" if rate else "") + f"; outputs in {run_dir}")
 
+
+def weights_said(weights: dict[str, Any]) -> str:
+    if weights["chosen_by"] == "early_stopping":
+        return (f"the weights of epoch {weights['epoch']}, the best {weights['metric']} "
+                f"({number(weights['value'])}), restored by early stopping")
+    return f"the weights of the last epoch trained (epoch {weights['epoch']})"

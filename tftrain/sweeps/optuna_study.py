@@ -23,8 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 from tftrain import artifacts
 from tftrain.sweeps import multirun
 from tftrain.console import echo
-from tftrain.errors import TftrainError
-from tftrain.config.schema import objective_direction
+from tftrain.errors import TftrainError, door
+from tftrain.config import objective
+from tftrain.config.objective import of_summary
 from tftrain.sweeps.trial import make_pruner
 from tftrain.sweeps.optuna_space import encode, grid, search_space
 
@@ -108,12 +109,16 @@ class Search:
         return study
 
     def direction(self) -> str:
+        """The study's direction: given, or the objective's (tftrain.config.objective), decided
+        before any trial as each trial's run will decide it; `objective.metric: auto` depends on
+        the data's task, which is read here the way training reads it."""
         chosen = self.settings.get("direction", "auto")
         if chosen != "auto":
             return chosen
         cfg = self.config
-        mode = objective_direction(cfg.objective.metric, cfg.objective.mode,
-                                   cfg.dataset.get("task", "classification"))
+        metric, mode = cfg.objective.metric, cfg.objective.mode
+        task, multi_output = data_task(cfg) if metric == "auto" and mode == "auto" else ("", False)
+        mode = objective.direction(metric, mode, task, multi_output, logs_accuracy(cfg.metrics))
         return "maximize" if mode == "max" else "minimize"
 
     def sampler(self, space: dict[str, Any], existing: int) -> optuna.samplers.BaseSampler:
@@ -137,6 +142,8 @@ class Search:
         """Tell the study how a trial's job ended, from its summary.json; say it."""
         summary = previous_summary(folder) or {"status": "failed"}
         status, value = summary.get("status"), summary.get("objective")
+        if status == "completed":
+            agreed(study, trial.number, summary)
         params = " ".join(f"{k}={encode(v)}" for k, v in trial.params.items())
         if status == "completed" and value is not None and math.isfinite(value):
             study.tell(trial.number, value)
@@ -164,6 +171,53 @@ class Search:
         artifacts.write_text_atomic(self.folder / "optimization_results.yaml",
                                     yaml.safe_dump(results, sort_keys=False))
         plot_search(study, self.folder)
+
+
+def agreed(study: optuna.Study, number: int, summary: dict[str, Any]) -> None:
+    """A trial's run ranked by the metric and direction the study optimises: a study that
+    maximised val_loss, or mixed val_loss with loss, would pick a wrong best trial silently."""
+    ranked = of_summary(summary)
+    first = study.user_attrs.get("objective_metric")
+    mode = "max" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "min"
+    if ranked is not None and ranked.mode == mode and first in (None, ranked.metric):
+        if first is None:
+            study.set_user_attr("objective_metric", ranked.metric)
+        return
+    said = f"{ranked.metric} ({ranked.mode})" if ranked else "no objective"
+    raise TftrainError(f"trial {number} of the search ranks by {said}, but the study "
+                       f"{study.direction.name.lower()}s" + (f" {first}" if first else "") +
+                       ": its trials would be ranked wrongly. Say what to optimise: "
+                       "objective.metric=NAME (and objective.mode=min|max), or "
+                       "hydra.sweeper.direction=minimize|maximize.")
+
+
+def data_task(cfg: DictConfig) -> tuple[str, bool]:
+    """The task of the data the trials train on, and whether it has several targets, read by
+    the data source itself (one place decides a task: the source, from the labels)."""
+    from tftrain.data.forms import Stream
+    from tftrain.data.pipeline import dataset_options, read_source
+
+    options, _, name = dataset_options(cfg.dataset)
+    with door(name):
+        source = read_source(options, int(cfg.seed))
+    if isinstance(source, Stream):
+        if source.class_names is not None or source.task != "auto":
+            return source.task if source.class_names is None else "classification", False
+        raise TftrainError(f"{name}: whether this streamed data is a classification or a "
+                           "regression is known only once a trial has read it, and the search's "
+                           "direction depends on it: set dataset.task=classification|regression, "
+                           "or objective.metric, or hydra.sweeper.direction.")
+    tasks = [task for _, task, _ in source.targets()]
+    return tasks[0], len(tasks) > 1
+
+
+def logs_accuracy(metrics: Any) -> bool:
+    """Whether a run with this `metrics` config logs `accuracy` (the task's default does)."""
+    if metrics is None:
+        return True
+    if isinstance(metrics, DictConfig):  # per target: a single-target objective never uses it
+        return False
+    return any(m == "accuracy" for m in metrics)
 
 
 def previous_summary(folder: Path) -> dict[str, Any]:

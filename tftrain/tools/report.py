@@ -106,14 +106,16 @@ def swept_keys(runs: list[RunRecord]) -> list[str]:
 
 
 def fmt(value: Any, human: bool = True) -> str:
-    """A cell: for people, 18,634 rather than 1.863e+04 and 0.9512 for a metric; for files
-    (CSV), the number as it is."""
+    """A cell: for people, 18,634 rather than 1.863e+04, 0.9512 for a metric and 4.59e+09
+    past a million; for files (CSV), the number as it is."""
     if value is None:
         return ""
     if not isinstance(value, float) or not math.isfinite(value):
         return str(value)
     if not human:
         return repr(value)
+    if abs(value) >= 1e6:  # compact, so a diverged loss cannot widen the table: 4.59e+09
+        return f"{value:.3g}"
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}" if abs(value) < 1e-3 \
         else f"{value:.4f}".rstrip("0").rstrip(".")
 
@@ -124,7 +126,7 @@ def rows(runs: list[RunRecord], human: bool = True) -> tuple[list[str], list[lis
     val = list(dict.fromkeys(k for r in runs for k in r.summary.get("best", {})
                              if k.startswith("val_")))
     test = list(dict.fromkeys(k for r in runs for k in r.summary.get("test", {})))
-    header = ["run", *swept, "status", "objective", *[f"best {k}" for k in val],
+    header = ["run", *swept, "status", "objective", *[f"{k} at best epoch" for k in val],
               *[f"test {k}" for k in test], "epochs", "wall_s", "samples/s"]
     body = []
     for run in runs:
@@ -134,7 +136,7 @@ def rows(runs: list[RunRecord], human: bool = True) -> tuple[list[str], list[lis
                      cell(run.objective), *[cell(s.get("best", {}).get(k)) for k in val],
                      *[cell(s.get("test", {}).get(k)) for k in test],
                      cell(s.get("epochs_completed")), cell(s.get("wall_time_s")),
-                     cell(s.get("train_samples_per_s"))])
+                     cell(s.get("samples_per_s", s.get("train_samples_per_s")))])
     return header, body
 
 

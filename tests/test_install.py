@@ -41,3 +41,20 @@ def test_wheel_install_trains_from_another_folder(tmp_path):
     summaries = list((elsewhere / "outputs").glob("*/*/summary.json"))
     assert len(summaries) == 1
     assert json.loads(summaries[0].read_text())["epochs_completed"] == 2
+
+
+def test_the_test_extra_brings_every_package_the_tests_use():
+    """`pip install -e ".[test]"` (README's command, and CI's) installs what the optional
+    features' tests import: a test that skips for a missing package has not run."""
+    import importlib.util
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for extra in ("plots", "tensorboard", "optuna", "joblib", "slurm", "mlflow"):
+        for requirement in extras[extra]:
+            name = requirement.split(">")[0].split("=")[0].split("<")[0].strip()
+            assert any(name == r.split(">")[0].split("=")[0].split("<")[0].strip()
+                       for r in extras["test"]), f"the test extra lacks {name} (of [{extra}])"
+    for module in ("optuna", "cmaes", "matplotlib", "tensorboard", "mlflow",
+                   "hydra_plugins.hydra_joblib_launcher", "hydra_plugins.hydra_submitit_launcher"):
+        assert importlib.util.find_spec(module) is not None, f"{module} is not installed"

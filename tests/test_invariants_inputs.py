@@ -87,7 +87,8 @@ def image_folder(root: Path, seed: int, count: int = 12) -> Path:
     return root
 
 
-@pytest.mark.parametrize("color_mode, in_memory", [("rgb", "true"), ("grayscale", "false")])
+@pytest.mark.parametrize("color_mode, in_memory", [("rgb", "true"), ("grayscale", "true"),
+                                                   ("rgba", "false")])
 def test_predict_equals_eval_on_a_folder_of_images(train, tmp_path, color_mode, in_memory):
     image_folder(tmp_path / "photos", seed=0)
     run = train("dataset=image_dir", "dataset.path=photos", "dataset.image_size=[8,8]",

@@ -46,7 +46,9 @@ def decode(contents, size: tuple[int, int] | list[int] | None, channels: int):
     import tensorflow as tf
 
     image = tf.io.decode_image(contents, channels=0, expand_animations=False)
-    pixels = in_channels(tf.cast(image, tf.float32), channels)
+    # the channels chosen at run time, known again here (tf.data's packing needs them)
+    pixels = tf.ensure_shape(in_channels(tf.cast(image, tf.float32), channels),
+                             [None, None, channels])
     if size is not None:
         pixels = tf.image.resize(pixels, size)
     return tf.cast(tf.clip_by_value(tf.round(pixels), 0, 255), tf.uint8)

@@ -16,9 +16,8 @@ from tftrain.callbacks.fine_tuning import FineTuning
 from tftrain.callbacks.guards import DivergenceGuard, EpochSeeds, InterruptGuard, Stop
 from tftrain.callbacks.record import EpochRecorder
 from tftrain.config.instantiate import instantiate
-from tftrain.config.objective import OBJECTIVE, Objective
+from tftrain.config.objective import OBJECTIVE, Objective, logged_as
 from tftrain.console import echo
-from tftrain.errors import TftrainError, did_you_mean
 
 
 def build_callbacks(nodes: dict[str, Any], signals: Stop) -> list[keras.callbacks.Callback]:
@@ -56,8 +55,6 @@ def monitored(cfg: DictConfig, objective: Objective, logged: list[str],
     with one that no epoch of this run reaches (`validation`, as objective.decide takes it),
     it is refused.
     """
-    validated = validation == "yes"
-    names = logged + ([f"val_{name}" for name in logged] if validated else [])
     checked, moved, own = {}, [], []
     for key, node in cfg.items():
         monitor = None if node is None else node.get("monitor")
@@ -65,18 +62,12 @@ def monitored(cfg: DictConfig, objective: Objective, logged: list[str],
             mode = node.get("mode", "auto")
             node = with_keys(node, monitor=objective.metric,
                              **({"mode": objective.mode} if mode == "auto" else {}))
-        elif monitor is not None and monitor not in names:
-            twin = monitor.removeprefix("val_")
-            if validation != "no split" or twin not in names:
-                raise TftrainError(
-                    f"callbacks.{key}.monitor={monitor!r} is not a metric this run logs."
-                    f"{did_you_mean(monitor, [OBJECTIVE, *names])} It logs {', '.join(names)}"
-                    + ("" if validated else " (there is no validation split)" if
-                       validation == "no split" else f" ({validation})")
-                    + f". Set callbacks.{key}.monitor to one of those, or to {OBJECTIVE} (the "
-                    "run's objective).")
-            node = with_keys(node, monitor=twin)
-            moved.append(f"{key} ({monitor} -> {twin})")
+        elif monitor is not None:
+            used = logged_as(monitor, f"callbacks.{key}.monitor", logged, validation,
+                             also=(OBJECTIVE,))
+            if used != monitor:
+                node = with_keys(node, monitor=used)
+                moved.append(f"{key} ({monitor} -> {used})")
         if node is not None and node.get("monitor") not in (None, objective.metric):
             own.append(f"{key} monitors {node.monitor}")
         checked[key] = node

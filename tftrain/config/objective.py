@@ -81,31 +81,37 @@ def validation(has_split: bool, first_epoch: int, epochs: int, every: int) -> st
             f"trains epochs {first_epoch + 1} to {epochs}, so no epoch validates")
 
 
+def logged_as(name: str, key: str, logged: list[str], validation: str,
+              also: tuple[str, ...] = ()) -> str:
+    """The metric a run logs under `name` (what `key` asked for): `name` itself, or, with no
+    validation split, its training twin (val_loss -> loss). One rule for the objective and
+    every callback's monitor. Refused: a name the run does not log (with the closest ones and
+    `also`, other valid words), and a val_ metric no epoch of the run validates for.
+
+    `validation`: "yes" (some epoch of the run validates), "no split", or a sentence saying
+    why no epoch of this run validates although there is a split (objective.validation).
+    """
+    names = logged + ([f"val_{n}" for n in logged] if validation == "yes" else [])
+    if name in names:
+        return name
+    twin = name.removeprefix("val_")
+    if twin != name and twin in logged and validation == "no split":
+        return twin
+    why = "" if validation == "yes" else " (there is no validation split)" \
+        if validation == "no split" else f" ({validation})"
+    raise TftrainError(f"{key}={name!r} is not a metric this run logs.{did_you_mean(name, [*also, *names])} "
+                       f"It logs {', '.join(names)}{why}. Set {key} to "
+                       + (f"one of those, or {' or '.join(also)}." if also else "one of those."))
+
+
 def decide(metric: str, mode: str, task: str, multi_output: bool, logged: list[str],
            validation: str) -> tuple[Objective, str | None]:
-    """The run's objective, checked against the metrics it logs, and a note to say (or None).
-
-    `validation`: "yes" (some epoch of the run validates), "no split" (a val_ metric falls
-    back to its training twin, said), or a sentence saying why no epoch of this run validates
-    although there is a split: then a val_ metric is refused, as it would never be logged
-    and the run, or a whole sweep, would rank nothing.
-    """
-    chosen = f"val_{auto_metric(task, multi_output, 'accuracy' in logged)}" if metric == "auto" else metric
-    names = logged + ([f"val_{name}" for name in logged] if validation == "yes" else [])
-    note = None
-    if chosen not in names and chosen.startswith("val_") and chosen[4:] in logged:
-        if validation != "no split":
-            raise TftrainError(f"the objective {chosen} is a validation metric, but {validation}. "
-                               f"Validate within the run, or set objective.metric={chosen[4:]} "
-                               "(the training metric).")
-        note = (f"note: no validation split, so the objective is the training metric "
-                f"{chosen[4:]} (not {chosen}).")
-        chosen = chosen[4:]
-    if chosen not in names:
-        raise TftrainError(f"objective.metric={chosen!r} is not a metric this run logs."
-                           f"{did_you_mean(chosen, names)} It logs {', '.join(names)}"
-                           + ("" if validation == "yes" else " (no epoch validates)")
-                           + ". Set objective.metric to one of those, or auto.")
+    """The run's objective, checked against the metrics it logs (`logged_as`), and a note to
+    say when it fell back to a training metric (or None)."""
+    asked = f"val_{auto_metric(task, multi_output, 'accuracy' in logged)}" if metric == "auto" else metric
+    chosen = logged_as(asked, "objective.metric", logged, validation, also=("auto",))
+    note = None if chosen == asked else \
+        f"note: no validation split, so the objective is the training metric {chosen} (not {asked})."
     return Objective(chosen, mode_of(chosen, mode)), note
 
 

@@ -207,7 +207,8 @@ def test_eval_of_other_data_scores_all_of_it_and_split_picks_one(smoke, tmp_path
     other = formatted_csv(tmp_path / "other.csv", seed=3, rows=50, european=False)
     result = evaluate(smoke, f"dataset.path={other}", cwd=tmp_path)
     assert result.returncode == 0, result.output
-    assert "evaluating all of dataset.path=" in result.stdout and "not the run's own data" in result.stdout
+    assert "evaluating all of dataset.path=" in result.stdout
+    assert "not the run's own data" in result.stdout
     record = json.loads(written(result).read_text())
     assert record["samples"] == 50 and record["split"] == "all" and not record["data"]["own"]
     sizes = record["data"]["sizes"]
@@ -266,7 +267,8 @@ def test_eval_with_output_evaluates_a_run_folder_it_cannot_write(smoke, tmp_path
         result = in_process(str(run), f"output={elsewhere}", "predictions=true", cwd=tmp_path,
                             tool="tftrain-eval")
         assert result.returncode == 0, result.output
-        assert json.loads(elsewhere.read_text())["samples"] == smoke.summary["data"]["sizes"]["test"]
+        record = json.loads(elsewhere.read_text())
+        assert record["samples"] == smoke.summary["data"]["sizes"]["test"]
         assert (tmp_path / "records" / "shared.predictions.csv").is_file()
         assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
         if not os.access(run, os.W_OK):  # root writes anyway: the refusal shows for others

@@ -49,8 +49,7 @@ def chosen_split(given: str | None, sizes: dict[str, int | None], own: bool) -> 
     None where not known before reading (streamed records), 0 where empty."""
     split = given or ("test" if own else "all")
     if given is None and own and sizes["test"] == 0:
-        echo("data: the run has no test split (dataset.test_split=0): its validation split is "
-             "evaluated")
+        echo("data: no test split (dataset.test_split=0): the validation split is evaluated")
         split = "val"
     if sizes[split] == 0:
         found = ", ".join(f"{name} {count}" for name, count in sizes.items() if count is not None)

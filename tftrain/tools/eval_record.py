@@ -17,7 +17,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import artifacts
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, said
 from tftrain.run.folder import RunFolder, keras_file_problem
 from tftrain.tools.outputs import table
 
@@ -76,8 +76,11 @@ def data_named(folder: RunFolder, cfg: DictConfig) -> tuple[bool, str, str]:
     from tftrain.data.pipeline import dataset_options
 
     options, _, name = dataset_options(cfg.dataset)
-    saved = OmegaConf.load(folder.path / artifacts.CONFIG)
-    own = where_led(dataset_options(saved.dataset)[0]) == where_led(options)
+    try:
+        saved = OmegaConf.load(folder.path / artifacts.CONFIG).dataset
+    except Exception as error:  # yaml or OmegaConf refusing the file's text
+        raise folder.damaged(artifacts.CONFIG, said(error), "tftrain-eval") from None
+    own = where_led(dataset_options(saved)[0]) == where_led(options)
     return own, name, options["_target_"]
 
 

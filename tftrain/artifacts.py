@@ -7,18 +7,21 @@ complete version or nothing.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
 import tftrain
+from tftrain.errors import WriteFailed
 
 # The files of a run folder, named once: what runs write, and what resume, eval, predict and
 # report read back (tftrain.run.folder) without importing TensorFlow.
@@ -46,17 +49,59 @@ def umask() -> int:
 FILE_MODE = 0o666 & ~umask()
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+@contextlib.contextmanager
+def writing(path: Path | str) -> Iterator[None]:
+    """The writing door: an OSError while writing `path` (a full disk, a file-size limit, a
+    read-only or immutable folder) becomes WriteFailed, one paragraph naming the path and the
+    system's reason, exit status 74. Every write into a run folder or an output file goes
+    through here (directly, or through the functions below)."""
     try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w") as handle:
+        yield
+    except OSError as error:
+        raise WriteFailed(path, error) from error
+
+
+# What the system says when a file cannot be written, as opposed to read or found.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                errno.EIO, errno.EISDIR, errno.ENOTDIR}
+
+
+def write_failure(error: OSError, folder: Path) -> WriteFailed | None:
+    """An OSError a library (Keras' CSVLogger, say) raised writing into `folder`, as the
+    writing door says it; None for any other OSError."""
+    name = error.filename
+    if not name or error.errno not in WRITE_ERRNOS:
+        return None
+    path = Path(os.fsdecode(name))
+    inside = path.resolve().is_relative_to(folder.resolve())
+    return WriteFailed(path, error) if inside else None
+
+
+def in_place(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
+    """Write a whole file under a temporary name in its folder (`write(tmp)`), then rename it
+    into place: a reader (or a resumed run) sees the old file or the new one, never half of
+    one. `suffix`: what the temporary name must end in for the writer (".keras")."""
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = staged(path, suffix)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def staged(path: Path, suffix: str = "") -> Path:
+    """The temporary name `path` is written under before it is renamed into place."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    def write(tmp: Path) -> None:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), "w") as handle:
             handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    in_place(path, write)
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -64,24 +109,36 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def save_model_atomic(model: Any, path: Path) -> None:
-    """model.save to a temporary `.keras` name, then rename: a reader sees old or new, whole."""
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """model.save (or save_weights, for a `.weights.h5` path) under a temporary name, then
+    rename: a reader sees old or new, whole."""
+    if path.name.endswith(".weights.h5"):
+        in_place(path, lambda tmp: model.save_weights(tmp), suffix=".weights.h5")
+    else:
+        in_place(path, lambda tmp: model.save(tmp), suffix=".keras")
+
+
+def export_atomic(model: Any, folder: Path) -> None:
+    """A SavedModel written into a temporary folder, then put in place of `folder`."""
+    with writing(folder):
+        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            model.export(str(tmp), format="tf_saved_model", verbose=False)
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(tmp, folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def remove_leftovers(run_dir: Path) -> None:
     """What a completed run no longer needs: the weights kept when it was interrupted (its
     model.keras supersedes them) and temporary files an interrupted write left behind."""
-    (run_dir / INTERRUPTED).unlink(missing_ok=True)
+    leftovers = [run_dir / INTERRUPTED, run_dir / BACKUP / f".{WEIGHTS}"]  # a backup cut short
     for folder in (run_dir, run_dir / ".hydra", run_dir / BEST.parent, run_dir / BACKUP):
-        for leftover in folder.glob(".*.tmp*") if folder.is_dir() else ():
+        leftovers += folder.glob(".*.tmp*") if folder.is_dir() else []
+    for leftover in leftovers:
+        with contextlib.suppress(OSError):  # tidying: nothing of the run's depends on it
             leftover.unlink(missing_ok=True)
-    (run_dir / BACKUP / f".{WEIGHTS}").unlink(missing_ok=True)  # a backup cut while writing
 
 
 def write_resolved_config(cfg: DictConfig, run_dir: Path) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -33,6 +34,22 @@ class TftrainError(Exception):
     """
 
     exit_code = 2
+
+
+class WriteFailed(TftrainError):
+    """A file could not be written (a full disk, a file-size limit, a read-only folder): not
+    bad input, and not a bug. One paragraph naming the path and the system's reason, after
+    whatever was computed has been shown; exit status 74 (sysexits' EX_IOERR). What was
+    written before stays whole (every file lands under a temporary name first), so a run
+    folder resumes once it can be written again."""
+
+    exit_code = 74
+
+    def __init__(self, path: Path | str, error: OSError, then: str = "") -> None:
+        reason = error.strerror or str(error)
+        code = f" ({errno.errorcode[error.errno]})" if error.errno in errno.errorcode else ""
+        super().__init__(f"could not write {path}: {reason}{code}." + (f" {then}" if then else ""))
+        self.path, self.reason = Path(path), reason
 
 
 class Diverged(Exception):

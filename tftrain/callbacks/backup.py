@@ -22,6 +22,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tftrain.artifacts import writing
 from tftrain.errors import door, said
 from tftrain.artifacts import DECIDING, METADATA, STATE, WEIGHTS  # the files a backup holds
 from tftrain.callbacks import state
@@ -111,7 +112,12 @@ class Backup(keras.callbacks.BackupAndRestore):
         """Keras' backup (weights, then the metadata saying which epoch and step they are
         of) plus the epoch's state, each file written whole under a temporary name and
         renamed into place, the metadata last: a second Ctrl-C in the middle of a save
-        leaves the backup before it, never a half-written one (Keras writes in place)."""
+        leaves the backup before it, never a half-written one (Keras writes in place). A
+        write that fails (a full disk) leaves the previous backup whole: WriteFailed."""
+        with writing(self.folder):
+            self.write_files()
+
+    def write_files(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         files = [self.folder / name for name in (WEIGHTS, STATE, DECIDING, METADATA)]
         if self.double_checkpoint:

@@ -13,6 +13,7 @@ import keras
 
 from tftrain.artifacts import write_text_atomic
 from tftrain.console import number
+from tftrain.errors import TftrainError, said
 
 
 def recorder(callbacks: list[keras.callbacks.Callback]) -> EpochRecorder:
@@ -88,12 +89,16 @@ class MetricsWriter(EpochRecorder):
         super().__init__()
         self.path = Path(path)
 
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """A resumed run drops rows past the epoch it resumes from: epochs its backup does
+        not hold (a backup that could not be written after its metrics row) are trained
+        again, and their rows written again."""
+        super().on_epoch_begin(epoch, logs)
+        self.rows = [r for r in self.rows if r["epoch"] <= epoch]
+
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self.path.exists():
-            with open(self.path, newline="") as handle:
-                self.rows = [{k: int(v) if k == "epoch" else float(v)
-                              for k, v in row.items() if v != ""}
-                             for row in csv.DictReader(handle)]
+            self.rows = read_rows(self.path)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_end(epoch, logs)
@@ -115,3 +120,17 @@ def ordered(logs: dict[str, float]) -> dict[str, float]:
 
 def format_metrics(logs: dict[str, float]) -> str:
     return "  ".join(f"{k} {number(v)}" for k, v in ordered(logs).items())
+
+
+def read_rows(path: Path) -> list[dict[str, float]]:
+    """The rows of a run's metrics.csv, which a resumed run continues. A file damaged by hand
+    or by a crash of the disk is refused naming it, with what to do: it is the run's record,
+    not something the run needs to go on."""
+    try:
+        with open(path, newline="") as handle:
+            return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v != ""}
+                    for row in csv.DictReader(handle)]
+    except (ValueError, TypeError, csv.Error, UnicodeDecodeError) as error:
+        raise TftrainError(f"{path} is damaged ({said(error)}), and a resumed run continues the "
+                           "rows it holds. Move it aside (the resumed run then records the epochs "
+                           "it trains from now on) or repair it, and resume again.") from None

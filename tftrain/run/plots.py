@@ -8,9 +8,9 @@ else. The plot is drawn from the same rows as metrics.csv.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from tftrain import artifacts
 from tftrain.console import echo
 
 INSTALL = 'pip install "tftrain[plots]"'
@@ -53,8 +53,8 @@ def plot_history(rows: list[dict[str, float]], path: Path) -> bool:
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    os.replace(tmp, path)
+    try:
+        artifacts.in_place(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(figure)
     return True

@@ -23,7 +23,7 @@ from tftrain.config.build import between_validations  # noqa: E402
 from tftrain.callbacks.backup import Backup  # noqa: E402
 from tftrain.console import echo  # noqa: E402
 from tftrain.data import Data, Spec  # noqa: E402
-from tftrain.errors import Diverged, Interrupted, Pruned, signal_name  # noqa: E402
+from tftrain.errors import Diverged, Interrupted, Pruned, WriteFailed, signal_name  # noqa: E402
 from tftrain.run.plots import plot_history  # noqa: E402
 from tftrain.run.prepare import Pruning, Stage, backup_node, prepare  # noqa: E402
 from tftrain.run.signals import Signals  # noqa: E402
@@ -53,6 +53,15 @@ def run(cfg: DictConfig, signals: Signals | None = None, pruning: Pruning | None
                           f"{resume_with}",)
             raise again from None
         raise
+    except (WriteFailed, OSError) as error:
+        failed = error if isinstance(error, WriteFailed) else artifacts.write_failure(error, Path(cfg.run_dir))
+        if failed is None:
+            raise
+        raise WriteFailed(failed.path, failed.__cause__ or error,
+                          then=f"The run stopped while {stage.phase}; what it wrote before is whole "
+                               "(the backup holds the last state saved). Once the folder can be "
+                               "written again (free space, a file-size limit lifted, "
+                               f"permissions), resume with: {resume_with}") from error
 
 
 def run_stages(cfg: DictConfig, signals: Signals, stage: Stage, started: datetime,
@@ -93,7 +102,7 @@ def save_model(cfg: DictConfig, model: keras.Model, spec: Spec, run_dir: Path) -
     if any(t.class_names for t in spec.targets):  # what the outputs mean, beside the model
         artifacts.write_json_atomic(run_dir / "class_names.json", class_names(spec))
     if cfg.export == "savedmodel":
-        model.export(str(run_dir / "export"), format="tf_saved_model", verbose=False)
+        artifacts.export_atomic(model, run_dir / "export")
 
 
 def interrupted(cfg: DictConfig, stage: Stage, error: Interrupted, started: datetime,

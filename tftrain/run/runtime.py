@@ -47,6 +47,7 @@ from tensorflow.python.framework.config import disable_op_determinism  # noqa: E
 def setup(seed: int, deterministic: bool, precision: str) -> None:
     """Start each run (each job of a sweep) from the same clean, seeded state."""
     keras.backend.clear_session(free_memory=True)
+    forget_earlier_tracing()
     # Keras and TensorFlow cut their own frames out of tracebacks (clear_session turns it
     # back on). tftrain.errors tells a user's mistake from a bug of ours by the frame that
     # raised, so it needs them: filtered, a Keras layer refusing an input's shape inside a
@@ -61,6 +62,17 @@ def setup(seed: int, deterministic: bool, precision: str) -> None:
         tf.config.experimental.enable_op_determinism()
     else:
         disable_op_determinism()
+
+
+def forget_earlier_tracing() -> None:
+    """Each run (each job of a sweep run in one process) builds a fresh model whose
+    tf.functions are traced anew: by design, not the retracing TensorFlow warns of ("5 out
+    of the last 11 calls to ... triggered tf.function retracing"), which it counts across
+    the process. Counting from each run's start keeps the warning for retracing within one."""
+    module = sys.modules.get("tensorflow.python.eager.polymorphic_function.polymorphic_function")
+    manager = getattr(module, "_FrequentTracingDetectorManager", None)
+    if manager is not None:
+        module._frequent_tracing_detector_manager = manager()
 
 
 def default_strategy() -> tf.distribute.Strategy:

@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import shlex
-import sys
 import traceback
 from pathlib import Path
 from typing import Any
@@ -121,17 +120,6 @@ def refuse_resuming_a_trial(folder: Path) -> None:
                            f"{sweep_command(sweep_dir)}")
 
 
-def forget_tracing_of_earlier_jobs() -> None:
-    """Each job of a sweep builds a fresh model whose tf.functions are traced anew: by
-    design, not the retracing TensorFlow warns of ("5 out of the last 11 calls to ...
-    triggered tf.function retracing"), which it counts across the process. Counting from
-    each job's start keeps the warning for retracing within a job."""
-    module = sys.modules.get("tensorflow.python.eager.polymorphic_function.polymorphic_function")
-    manager = getattr(module, "_FrequentTracingDetectorManager", None)
-    if manager is not None:
-        module._frequent_tracing_detector_manager = manager()
-
-
 def job_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task)
 
@@ -210,10 +198,6 @@ class SweepEnd(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         atexit.register(discard_if_unused, str(config.hydra.sweep.dir))
-
-    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            forget_tracing_of_earlier_jobs()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from tftrain.tools import report

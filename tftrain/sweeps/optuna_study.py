@@ -257,5 +257,8 @@ def plot_search(study: optuna.Study, folder: Path) -> None:
                 echo(f"note: {name} skipped: {error}")
                 continue
             figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
-            figure.savefig(folder / name, dpi=100, bbox_inches="tight")
-            plt.close(figure)
+            try:
+                artifacts.in_place(folder / name, lambda tmp: figure.savefig(
+                    tmp, dpi=100, bbox_inches="tight", format="png"))
+            finally:
+                plt.close(figure)

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from tftrain import artifacts
 from tftrain.console import console, error_console, fail
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, WriteFailed
 from tftrain.run.plots import INSTALL, pyplot
 from tftrain.artifacts import OVERRIDES
 from tftrain.run.folder import RunFolder
@@ -231,11 +231,11 @@ def plot(runs: list[RunRecord], path: Path) -> None:
     with warnings.catch_warnings():  # long labels: tight_layout gives up; bbox_inches fits
         warnings.filterwarnings("ignore", message="Tight layout not applied")
         figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    tmp.replace(path)
+    try:
+        artifacts.in_place(path, lambda tmp: figure.savefig(tmp, dpi=100, bbox_inches="tight",
+                                                            format="png"))
+    finally:
+        plt.close(figure)
 
 
 def unwritable(target: Path, example: str) -> str | None:
@@ -299,9 +299,9 @@ def command(argv: list[str]) -> int:
             write_or_print(to_markdown(runs), args.markdown)
         if args.plot:
             plot(runs, Path(args.plot))
-    except OSError as error:  # an output file that cannot be written
-        fail(f"cannot write the report: {error.strerror}; choose a writable path.")
-        return 2
+    except WriteFailed as error:  # after the table: what was computed is shown
+        fail(f"{error} Choose a path that can be written.")
+        return error.exit_code
     return 0
 
 

@@ -41,6 +41,7 @@ def summarize(cfg: DictConfig, prepared: Prepared, test: dict[str, float], start
         "final": metrics_of(rows[-1]) if rows else {},
         "best": metrics_of(best),
         "test": test,
+        "test_samples": scored(data, "test") if test else 0,
         "wall_time_s": round(seconds, 3),
         **speeds(record.trained, samples_per_step(data)),
         "batch_size": data.batch_size,
@@ -64,6 +65,13 @@ def summarize(cfg: DictConfig, prepared: Prepared, test: dict[str, float], start
         "versions": artifacts.versions(),
         "git_commit": artifacts.git_commit(Path.cwd()),
     }
+
+
+def scored(data: Data, split: str) -> int:
+    """How many samples of a split the run scores: all of them, or the first batches a
+    debug run's `limit_batches` keeps."""
+    batches = int(getattr(data, split).cardinality())
+    return min(batches * data.batch_size, data.sizes[split]) if batches >= 0 else data.sizes[split]
 
 
 def samples_per_step(data: Data) -> float:
@@ -142,7 +150,13 @@ def report(summary: dict[str, Any], run_dir: Path) -> None:
         cells = (final.get(name), best.get(f"val_{name}"), test.get(name))
         table.add_row(name, *("" if c is None else number(c) for c in cells))
     show(table)
-    echo(f"test: {format_metrics(test)}" if test else "test: no test split")
+    if test:
+        cut = summary["test_samples"] < summary["data"]["sizes"]["test"]
+        echo(f"test: {format_metrics(test)}" + (f"  (on {summary['test_samples']} of the "
+             f"{summary['data']['sizes']['test']} test samples: dataset.limit_batches; "
+             "tftrain-eval scores them all)" if cut else ""))
+    else:
+        echo("test: no test split")
     stop = summary["early_stopping"]
     if stop:
         echo(f"early stopping: {stop['monitor']} did not improve for "

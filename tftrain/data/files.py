@@ -57,7 +57,8 @@ def matching(path: str, patterns: tuple[str, ...], what: str, key: str = "datase
         found = sorted(Path(p) for p in glob.glob(str(Path(str(path)).expanduser())))
     else:
         root = existing(path, "file or folder", key)
-        found = sorted({f for p in patterns for f in root.glob(p)}) if root.is_dir() else [root]
+        found = sorted({f for p in patterns for f in root.glob(p)
+                        if not hidden(f.relative_to(root))}) if root.is_dir() else [root]
     found = [f for f in found if f.is_file()]
     if not found:
         raise TftrainError(f"{key}={path}: no {what} there (a folder is searched for "
@@ -74,7 +75,7 @@ def listing(folder: Path, count: int = 5) -> str:
 def class_folders(path: str, extensions: tuple[str, ...], what: str) -> Path:
     """The folder, checked: it has class subfolders and each holds a file."""
     folder = existing(path, "folder")
-    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not hidden(p))
+    classes = [folder / name for name in class_names(folder)]
     if not classes:
         raise TftrainError(f"{folder}: no class subfolders; put the {what} of each class in a "
                            f"subfolder named after the class (e.g. {folder}/cats/1.{extensions[0]}).")
@@ -83,6 +84,13 @@ def class_folders(path: str, extensions: tuple[str, ...], what: str) -> Path:
             raise TftrainError(f"{cls}: the class folder '{cls.name}' holds no {what} "
                                f"(looked for {', '.join('.' + e for e in extensions)}).")
     return folder
+
+
+def class_names(folder: Path) -> list[str]:
+    """A dataset folder's classes: its subfolders, in name order, hidden ones (.git,
+    .ipynb_checkpoints) left out. Only names inside the folder count: the path to it may
+    pass through hidden folders (~/.cache/...) or start with ../ and ./."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not hidden(Path(p.name)))
 
 
 def one_class_folder(folder: Path, classes: list[str], what: str) -> str | None:
@@ -101,6 +109,7 @@ def class_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
 
 
 def hidden(path: Path) -> bool:
+    """Whether `path`, relative to a dataset folder, is or lies in a hidden entry."""
     return any(part.startswith(".") for part in path.parts)
 
 

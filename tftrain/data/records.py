@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tftrain.data import images
-from tftrain.data.files import class_files, class_folders, hidden, matching, one_class_folder
+from tftrain.data.files import class_files, class_folders, class_names, matching, one_class_folder
 from tftrain.data.images import IMAGE_FILES, channels_named
 from tftrain.data.forms import Stream
 from tftrain.errors import TftrainError
@@ -101,7 +101,7 @@ def image_files(path: str, image_size: list[int], color_mode: str) -> Stream:
     tftrain.data.images: the one way tftrain reads an image file). Each example is known
     by its path inside the folder (`ids`)."""
     folder = class_folders(path, IMAGE_FILES, "images")
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not hidden(p))
+    classes = class_names(folder)
     found = [(f, index) for index, name in enumerate(classes)
              for f in class_files(folder / name, IMAGE_FILES)]
     channels = channels_named(color_mode)

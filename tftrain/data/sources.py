@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from tftrain.data.arrays import as_pixels, finite, same_examples
-from tftrain.data.files import check_npz, class_files, class_folders, existing, hidden, one_class_folder
+from tftrain.data.files import (check_npz, class_files, class_folders, class_names, existing,
+                                 one_class_folder)
 from tftrain.data.forms import Source, Stream, check_lengths
 from tftrain.data.records import decoded, image_files
 from tftrain.data.labels import encode_like, labels, one_class
@@ -233,7 +234,7 @@ def text_dir(path: str, max_tokens: int = 10000, output_mode: str = "multi_hot",
     path inside the folder."""
     del seed
     folder = class_folders(path, TEXT_FILES, "text files")
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not hidden(p))
+    classes = class_names(folder)
     found = [(f, index) for index, name in enumerate(classes)
              for f in class_files(folder / name, TEXT_FILES)]
     return Source(np.array([text_of(f) for f, _ in found], dtype=object)[:, None],

@@ -21,14 +21,14 @@ from tftrain import artifacts
 from tftrain.config import checks, schema
 from tftrain.config.compose import composed, layered
 from tftrain.console import echo, fail
-from tftrain.errors import Interrupted, TftrainError, door, said
+from tftrain.errors import Interrupted, TftrainError, WriteFailed, door, said
 from tftrain.fast_exit import exits_fast
 from tftrain.artifacts import CONFIG
 from tftrain.run.folder import RunFolder
 from tftrain.run.signals import Signals
 from tftrain.tools.eval_record import (Evaluation, arguments, changed_data, data_named,
                                        per_example, record_name, said_evaluated, weights_file)
-from tftrain.tools.outputs import output_file, run_targets, write_table
+from tftrain.tools.outputs import not_written, output_file, run_targets, write_table
 
 # Older runs kept one record, eval.json, overwritten by each evaluation; nothing reads it
 # now, and new records go to eval/<data>.<split>[.best].json.
@@ -145,10 +145,9 @@ def show_eval(folder: RunFolder, args: list[str]) -> None:
             write_table(predictions, done.rows)
             record["predictions"] = predictions.name
         artifacts.write_json_atomic(done.path, record)
-    except OSError as error:
-        raise TftrainError(f"the record could not be written to {done.path} "
-                           f"({error.strerror or error}); the metrics above are kept nowhere. "
-                           "Give output=FILE.json to write the record elsewhere.") from None
+    except WriteFailed as failed:
+        raise not_written(failed, "The metrics above are kept nowhere else: give output=FILE.json "
+                          "(in a folder that can be written) to keep the record there.") from None
     echo(f"written to {done.path}" + (f" (per-example predictions: {predictions})"
                                       if done.rows is not None else ""))
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tftrain import artifacts
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, WriteFailed
 
 
 def run_targets(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -76,6 +76,13 @@ def write_table(path: Path, rows: list[list[Any]]) -> None:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
     artifacts.write_text_atomic(path, out.getvalue())
+
+
+def not_written(failed: WriteFailed, then: str) -> WriteFailed:
+    """The same failed write, saying what was lost and where else to write (`then`): the
+    tools print what they computed before writing it, so the user still has it."""
+    cause = failed.__cause__ if isinstance(failed.__cause__, OSError) else OSError(failed.reason)
+    return WriteFailed(failed.path, cause, then)
 
 
 def output_file(given: str | None, default: Path | None, example: str) -> Path | None:

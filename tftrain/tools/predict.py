@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from tftrain.console import echo
-from tftrain.errors import TftrainError, door
+from tftrain.errors import TftrainError, WriteFailed, door
 from tftrain.tools.evaluate import load_model, tool_command
-from tftrain.tools.outputs import output_file, run_targets, table, write_table
+from tftrain.tools.outputs import not_written, output_file, run_targets, table, write_table
 from tftrain.tools.predict_inputs import read_columns, read_inputs
 from tftrain.fast_exit import exits_fast
 from tftrain.run.folder import RunFolder
@@ -55,7 +55,11 @@ def predict(folder: RunFolder, arguments: list[str]) -> None:
                                    gaps, reading)
             x = tf_strings(x)
     predictions = model.predict(x, verbose=0)
-    write_table(output, table(predictions, names, run_targets(summary)))
+    try:
+        write_table(output, table(predictions, names, run_targets(summary)))
+    except WriteFailed as failed:
+        echo(f"{len(names)} prediction(s) computed, not written")
+        raise not_written(failed, "Give output=FILE.csv in a folder that can be written.") from None
     echo(f"{len(names)} prediction(s) written to {output}")
 
 

@@ -335,27 +335,6 @@ def test_resuming_inside_an_epoch_with_another_batch_size_is_refused_and_with_it
     assert "epoch 1/2" in resumed.stdout and "epoch 2/2" in resumed.stdout, resumed.stdout
 
 
-def test_a_run_folder_in_use_is_not_trained_into_by_a_second_command(finished, tmp_path):
-    """Two `tftrain resume=RUN` at once would both train into RUN (and interleave train.log)."""
-    import fcntl
-    import os
-
-    run = tmp_path / "run"
-    shutil.copytree(finished, run)
-    (run / "summary.json").write_text(json.dumps({"status": "interrupted"}))
-    before = contents(tmp_path)
-    first = os.open(run, os.O_RDONLY)  # what the first command holds while it runs
-    fcntl.flock(first, fcntl.LOCK_EX)
-    try:
-        result = in_process("resume=run", "trainer.epochs=3", cwd=tmp_path)
-    finally:
-        os.close(first)
-    assert_refused(result, 2, [f"{run.resolve()} is in use: another tftrain process"])
-    assert contents(tmp_path) == before
-    again = in_process("resume=run", "trainer.epochs=3", cwd=tmp_path)
-    assert again.returncode == 0, again.output
-
-
 def test_eval_on_another_dataset_option_drops_the_keys_of_the_runs_own(tmp_path):
     """dataset=digits on a synthetic run: the run's dataset.num_samples has no place in digits;
     the user never typed it, so the message is about the data, not that key."""

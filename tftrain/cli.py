@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 import shutil
 import sys
 import traceback
@@ -26,36 +27,32 @@ from omegaconf import DictConfig, OmegaConf
 from tftrain.config import checks, schema
 from tftrain.sweeps import multirun
 from tftrain.sweeps.trial import check_sweeper
-from tftrain.config.compose import (CONFIG_NAME, command_overrides, compose, config_dir, layered,
-                             preflight, resolved_as_far_as_known)
+from tftrain.config.compose import command_overrides, compose, layered, resolved_as_far_as_known
+from tftrain.config.preflight import preflight
+from tftrain.config.sources import PACKAGED, PRIMARY, flag_values, flags_of_run, packaged, source_of, used
 from tftrain.console import detach_log_file, echo, fail, log
 from tftrain.errors import Diverged, Interrupted, Pruned, TftrainError, raised_in_tftrain, user_error
 from tftrain.fast_exit import exits_fast
-from tftrain.run.folder_lock import Bookkeeping, named_folder, reuse_problem
+from tftrain.run import lock
+from tftrain.run.folder_lock import Bookkeeping, maybe_a_worker, named_folder, worker_group
 from tftrain.run.folder import RunFolder
+from tftrain.run.lock import FolderInUse, Hold
 from tftrain.run.signals import Signals
 
 HIDDEN_GROUPS = {"hydra", "schema"}
-# What Hydra writes into a run folder before the run itself starts.
-BOOKKEEPING = {".hydra", "train.log"}
+# What Hydra writes into a run folder before the run itself starts, and the lock that holds it.
+BOOKKEEPING = {".hydra", "train.log", lock.LOCK}
 
 
 def groups() -> dict[str, list[str]]:
     """Every config group (a folder of YAML options under conf/) and its options."""
-    root = config_dir()
-    found = {}
-    for folder in sorted(p for p in root.rglob("*") if p.is_dir()):
-        name = folder.relative_to(root).as_posix()
-        options = sorted(f.stem for f in folder.glob("*.yaml"))
-        if options and name.split("/")[0] not in HIDDEN_GROUPS:
-            found[name] = options
-    return found
+    return PACKAGED.groups(HIDDEN_GROUPS)
 
 
 def defaults() -> dict[str, str | None]:
     """The option each group gets when the command line does not pick one."""
     picked = {}
-    for entry in OmegaConf.load(config_dir() / f"{CONFIG_NAME}.yaml").defaults:
+    for entry in OmegaConf.load(packaged() / f"{PRIMARY}.yaml").defaults:
         if isinstance(entry, DictConfig):
             for key, value in entry.items():
                 picked[key] = value
@@ -117,9 +114,34 @@ def version_line() -> str:
 
 
 def _task(cfg: DictConfig) -> float:
-    """Hydra's task function: one job, start to end; a completed job of an earlier attempt
-    of the same sweep is skipped."""
+    """Hydra's task function: one job, start to end, in a folder it holds."""
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        hold = hold_folders(cfg, in_sweep)
+    except TftrainError as error:
+        return ended(cfg, error, in_sweep)
+    try:
+        return job(cfg, in_sweep)
+    finally:
+        lock.release(hold)
+
+
+def hold_folders(cfg: DictConfig, in_sweep: bool) -> Hold | None:
+    """The job's folder, held until the job ends (a dated folder, a job of a sweep; one the
+    command named is held already), and a sweep's folder, held until the command ends, where
+    its jobs run in this process (a dated sweep folder)."""
+    group = worker_group(checks.multi_worker(cfg))
+    hydra = HydraConfig.get()
+    if not in_sweep:
+        return lock.claim(Path(cfg.run_dir), shlex.join(["tftrain", *sys.argv[1:]]), group)
+    sweep = multirun.sweep_command(Path(hydra.sweep.dir))
+    if "BasicLauncher" in str(hydra.launcher.get("_target_", "")):
+        lock.claim(Path(hydra.sweep.dir), sweep)
+    return lock.claim(Path(cfg.run_dir), f"job {hydra.job.num} of {sweep}", group)
+
+
+def job(cfg: DictConfig, in_sweep: bool) -> float:
+    """One job; a completed job of an earlier attempt of the same sweep is skipped."""
     if in_sweep:
         multirun.job_started()
         if (done := multirun.completed_objective(cfg)) is not None:
@@ -146,6 +168,11 @@ def ended(cfg: DictConfig, error: BaseException, in_sweep: bool) -> float:
     job returns NaN to the sweeper instead; Ctrl-C stops a whole sweep)."""
     run_dir = Path(cfg.run_dir)
     error = user_error(error) or error
+    if isinstance(error, FolderInUse):  # another command's folder: nothing there is ours
+        fail(str(error))
+        if in_sweep:
+            return math.nan
+        sys.exit(error.exit_code)
     if isinstance(error, Pruned):  # an Optuna trial the search's pruner stopped: not a failure
         echo(f"trial {error}; its folder keeps what it trained.")
         return math.nan
@@ -202,10 +229,11 @@ def interrupted_outside_a_run() -> str:
 def print_resolved(argv: list[str]) -> int:
     """`--cfg job --resolve`: the composed config, resolved as far as it can be without a run."""
     try:
-        problem = preflight([a for a in argv if a != "--resolve"], check_sweeper)
-        if problem:
-            raise TftrainError(problem)
-        cfg = compose(command_overrides(argv)[0])
+        with used(source_of(argv)):
+            problem = preflight([a for a in argv if a != "--resolve"], check_sweeper)
+            if problem:
+                raise TftrainError(problem)
+            cfg = compose(command_overrides(argv)[0])
     except TftrainError as error:
         fail(str(error))
         return error.exit_code
@@ -234,7 +262,22 @@ def expand_resume(argv: list[str]) -> list[str]:
         raise TftrainError(f"{moved} with resume={given}: a run resumes in its own folder, "
                            f"{given}; to keep a copy elsewhere, copy the folder first and "
                            "resume the copy.")
-    return [*layered(previous, rest), f"resume={folder.path}", f"hydra.run.dir={folder.path}"]
+    # from the configs it was made with (--config-dir...), unless others are named now
+    flags = [] if flag_values(argv) else flags_of_run(Path(folder.path))
+    with used(source_of([*flags, *argv])):
+        layers = layered(previous, rest)
+    return [*flags, *layers, f"resume={folder.path}", f"hydra.run.dir={folder.path}"]
+
+
+def claim_folder(argv: list[str], typed: str) -> Bookkeeping:
+    """The folder the command line names, held from now on for this command (`typed`: the
+    command line a second command is told of); a worker of a multi-worker run shares it with
+    the others of its run."""
+    overrides, multirun = command_overrides(argv)
+    group = None
+    if not multirun and maybe_a_worker():
+        group = worker_group(checks.multi_worker(compose(overrides)))
+    return Bookkeeping.claim(overrides, multirun, typed, group)
 
 
 @exits_fast
@@ -262,16 +305,17 @@ def command(argv: list[str]) -> int:
         return 0
     if {"--cfg", "job", "--resolve"} <= set(argv):  # Hydra's own stops at the run's folder
         return print_resolved(argv)
-    kept = Bookkeeping(None)
+    kept, typed = Bookkeeping(), shlex.join(["tftrain", *argv])
     try:
         argv = expand_resume(argv)
         sys.argv[1:] = argv  # what Hydra parses
-        if not any(flag in argv for flag in ("--config-dir", "-cd", "--config-name", "-cn")):
-            problem = preflight(argv, check_sweeper) or reuse_problem(*command_overrides(argv))
+        with used(source_of(argv)):  # --config-dir and co.: every composition of this command
+            problem = preflight(argv, check_sweeper)
             if problem:
                 raise TftrainError(problem)
-        kept = Bookkeeping.before(*command_overrides(argv))
-        hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)(_task)()
+            kept = claim_folder(argv, typed)
+            hydra.main(version_base="1.3", config_path=str(packaged()),
+                       config_name=PRIMARY)(_task)()
     except TftrainError as error:
         fail(str(error))
         return error.exit_code
@@ -286,6 +330,7 @@ def command(argv: list[str]) -> int:
             return code
     finally:
         kept.release()
+        lock.release_all()  # a sweep's folder held for its jobs
     return multirun.exit_status()
 
 if __name__ == "__main__":

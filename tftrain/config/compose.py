@@ -1,45 +1,44 @@
-"""The composition door: `conf/` plus the command line's overrides, composed by Hydra and
-validated by the schemas (`tftrain.config.schema`), before TensorFlow is imported.
+"""The composition door: the configs (tftrain's `conf/`, or a user's folder: see
+`tftrain.config.sources`) plus the command line's overrides, composed by Hydra and validated
+by the schemas (`tftrain.config.schema`), before TensorFlow is imported.
 
 Whatever Hydra or OmegaConf refuses (an unknown option or key, also in a list or a ~
 deletion, a list index past the end, a value of the wrong type, a malformed override,
-several values without -m, a required value left as ???) becomes one paragraph naming the
-override, what is valid there and the closest valid names. Nothing here imports TensorFlow.
+several values without -m, a required value left as ???, a config file that is no valid
+YAML or holds an unknown key or a bad value) becomes one paragraph naming the override or
+the file and line, what is valid there and the closest valid names. Nothing here imports
+TensorFlow.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from omegaconf import DictConfig
 
 from tftrain.config import checks
+from tftrain.config.schema import TrainConfig
+from tftrain.config.sources import (current, line_of, named_in, no_primary, not_found,
+                                    schema_keys, shown, yaml_problem)
 from tftrain.errors import TftrainError, did_you_mean
 
-CONFIG_NAME = "train"
 # Hydra flags that take a value: their value is no override.
 VALUED_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp",
                 "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun",
                 "--shell-completion", "-sc"}
 
 
-def config_dir() -> Path:
-    """The packaged configs (wheel install) or the repository's conf/ (editable install)."""
-    package = Path(__file__).parent.parent  # tftrain/
-    packaged = package / "conf"
-    return packaged if packaged.is_dir() else package.parent / "conf"
-
-
 def compose(override_list: list[str], hydra: bool = False) -> DictConfig:
-    """The config these overrides compose (Hydra's errors as Hydra raises them); `hydra`:
-    with Hydra's own node (the sweeper, the launcher)."""
+    """The config these overrides compose from the command's configs (Hydra's errors as
+    Hydra raises them); `hydra`: with Hydra's own node (the sweeper, the launcher)."""
     from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
 
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        return hydra_compose(CONFIG_NAME, overrides=override_list, return_hydra_config=hydra)
+    source = current()
+    with source.searched():
+        return hydra_compose(source.name, overrides=override_list, return_hydra_config=hydra)
 
 
 def composed(override_list: list[str]) -> DictConfig:
@@ -48,6 +47,14 @@ def composed(override_list: list[str]) -> DictConfig:
         cfg = compose(override_list)
     except Exception as error:
         raise TftrainError(explain(error, override_list)) from None
+    lacking = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in cfg]
+    if lacking:  # a primary config of the user's own that does not start from tftrain's
+        raise TftrainError(
+            f"--config-name {current().name} composes a config without tftrain's "
+            f"{', '.join(lacking)}. A primary config of your own starts from tftrain's: "
+            "'defaults: [train, _self_]' at its top, then its own keys ('- override model: "
+            "NAME' in that list picks an option of yours), given with --config-dir, which keeps "
+            "tftrain's configs beside yours.")
     checks.validate(cfg)
     return cfg
 
@@ -110,14 +117,20 @@ def explain(error: Exception, override_list: list[str]) -> str:
     from hydra.errors import MissingConfigException
     from omegaconf.errors import ConfigAttributeError, ConfigIndexError, ConfigKeyError, ValidationError
 
-    if isinstance(error, MissingConfigException) and error.missing_cfg_file:
-        return unknown_option(error) or " ".join(str(error).split())
-    cause = error.__cause__ or error
+    if problem := yaml_problem(error):
+        return problem
+    if isinstance(error, MissingConfigException):
+        return (no_primary(error) or unknown_option(error, override_list)
+                or not_found(error) or " ".join(str(error).split()))
+    merging = re.match(r"In '([^']+)': \w+ raised while composing", str(error))  # a config file
+    cause = error.__cause__ or (error.__context__ if merging else None) or error
     key = dotted(getattr(cause, "full_key", None) or "")
     deleted = re.match(r"Could not delete from config\. '(.+)' does not exist", str(error))
     key = deleted.group(1) if deleted else key
     given = next((o for o in override_list if key and (override_key(o) == key
                   or override_key(o).startswith(f"{key}."))), None)
+    if merging and given is None and key and (file := current().file(merging.group(1))):
+        return in_config_file(file, merging.group(1), key, cause, override_list)
     if isinstance(cause, ConfigIndexError) and key:
         return no_such_entry(key, given or key, override_list)
     if isinstance(cause, ValidationError) and key:
@@ -126,6 +139,27 @@ def explain(error: Exception, override_list: list[str]) -> str:
     if deleted or isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and key:
         return unknown_key(key, given or key, override_list)
     return " ".join(str(error).split())
+
+
+def in_config_file(file: Path, config: str, key: str, cause: Exception,
+                   override_list: list[str]) -> str:
+    """A key or value that a config file (`config`: `trainer/fast`, or a primary config)
+    gives, refused: named by file and line, with the valid keys where the key is unknown."""
+    from omegaconf.errors import ValidationError
+
+    group = config.rpartition("/")[0].replace("/", ".")
+    inside = key.removeprefix(f"{group}.") if group and key.startswith(f"{group}.") else key
+    line = line_of(file, inside.split(".")) or line_of(file, key.split("."))
+    where = f"{shown(file)}" + (f", line {line}" if line else "")
+    if isinstance(cause, ValidationError):
+        return f"bad value in {where}: {str(cause).splitlines()[0]} (key '{key}')."
+    parent, _, name = key.rpartition(".")
+    valid = schema_keys(cause) or valid_keys(parent, [o for o in override_list
+                                                      if override_key(o) != group])
+    hint = (f"{did_you_mean(name, valid, prefix=f'{parent}.' if parent else '')} Valid keys "
+            f"{f'under {parent!r}' if parent else 'at the top level'}: {', '.join(valid)}.") \
+        if valid else ""
+    return f"unknown key '{key}' in {where}.{hint}"
 
 
 def dotted(key: str) -> str:
@@ -138,20 +172,26 @@ def override_key(override: str) -> str:
     return dotted(override.lstrip("+~").split("=", 1)[0])
 
 
-def unknown_option(error: Exception) -> str | None:
-    """An option a config group does not have, with the closest ones and all of them: also
-    one inside a list (`callbacks=[default,tensorbord]`, for which Hydra lists none)."""
+def unknown_option(error: Exception, override_list: list[str]) -> str | None:
+    """An option a config group does not have, with the closest ones and all of them (the
+    user's own too): also one inside a list (`callbacks=[default,tensorbord]`, for which
+    Hydra lists none), and one a config file's defaults list names."""
+    if not error.missing_cfg_file:
+        return None
     group, _, bad = error.missing_cfg_file.rpartition("/")
     options = error.options if error.options is not None else group_options(group)
     if not options:
         return None
-    return (f"unknown option '{bad}' for config group '{group}'.{did_you_mean(bad, options)} "
-            f"Choose one of: {', '.join(sorted(options))}.")
+    typed = any(override_key(o) == group and bad in o.split("=", 1)[-1] for o in override_list)
+    named = "" if typed else named_in(group, bad)
+    return (f"unknown option '{bad}' for config group '{group}'{named}."
+            f"{did_you_mean(bad, options)} Choose one of: {', '.join(sorted(options))}.")
 
 
 def group_options(group: str) -> list[str]:
-    """The YAML options of a config group of conf/ (none for a group that is no folder there)."""
-    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml")) if group else []
+    """The YAML options of a config group, in every folder the command composes from (none
+    for a group that is no folder there)."""
+    return current().options(group)
 
 
 def unknown_key(key: str, given: str, override_list: list[str]) -> str:
@@ -169,6 +209,11 @@ def unknown_key(key: str, given: str, override_list: list[str]) -> str:
                  f"'{parent}={elsewhere[0]} {given}'.")
     if given.startswith("~"):
         return f"unknown key '{key}' in override '{given}': there is nothing to delete.{hint}"
+    if given.startswith("+") and group_options(key):  # a group of the user's own
+        return (f"'{given}' adds your config group '{key}' at the top level, where tftrain's "
+                "schema takes no new node from a file. Start the group's files with '# @package "
+                "_global_' to set tftrain's keys from them (then 'trainer: {epochs: 5}' in one "
+                "sets trainer.epochs).")
     return (f"unknown key '{key}' in override '{given}'.{hint} To add a new key on purpose, "
             f"write '+{given.lstrip('+')}'.")
 
@@ -192,60 +237,20 @@ def no_such_entry(key: str, given: str, override_list: list[str]) -> str:
             "or write the longer list in a config file of your own.")
 
 
-def not_a_sweep(override: Any, others: list[str]) -> str:
-    """Several values for one key without -m: a list whose brackets were forgotten
-    (`callbacks=default,tensorboard`), else a sweep, which needs -m."""
-    line, key = override.input_line, override.key_or_group
-    sweep = f"To run one job per value (a sweep), add -m: tftrain -m {line!r}."
-    if override.value_type.name != "SIMPLE_CHOICE_SWEEP":
-        return f"{line!r} is a sweep, which needs -m. {sweep}"
-    values = list(override.sweep_string_iterator())
-    listed = f"{line.split('=', 1)[0]}=[{','.join(values)}]"
-    kind = value_kind(key, values, others)
-    if kind == "list":
-        return (f"{line!r} gives several values, which Hydra reads as a sweep. To use them "
-                f"together, write the list with brackets: '{listed}' (quoted in a shell: "
-                f"\"{listed}\"). {sweep}")
-    other = "" if kind == "one" else \
-        f" For one list value write \"{listed}\"; for one text holding a comma, quote it: " \
-        f"\"{key}='{','.join(values)}'\"."
-    return f"{line!r} gives several values: a sweep, which needs -m. {sweep}{other}"
-
-
-def value_kind(key: str, values: list[str], others: list[str]) -> str:
-    """"list" where `key` takes a list of these values: a key whose value is a list, or a
-    config group whose options given here add keys of their own (callbacks, logger); "one"
-    where it takes one value only: a number, or a group whose options set the same keys
-    (optimizer=adam,sgd); else "other" (a text, or a key that takes anything)."""
-    from omegaconf import ListConfig, OmegaConf
-
-    try:
-        if group_options(key):
-            added = [set(compose([*others, f"{key}={value}"])[key] or {}) for value in values]
-            return "list" if all(not a & b for i, a in enumerate(added) for b in added[i + 1:]) \
-                else "one"
-        value = OmegaConf.select(compose(others), key)
-    except Exception:  # a value that does not compose: said once it is given alone
-        return "other"
-    return "list" if isinstance(value, ListConfig) else \
-        "one" if isinstance(value, (int, float)) else "other"
-
-
 def options_with(group: str, key: str) -> list[str]:
     """The options of a config group whose config has `key` (dataset.path: csv, npz, ...),
     those that require it (`???`) first."""
     from omegaconf import OmegaConf
 
-    folder = config_dir() / group
-    if "." in group or not folder.is_dir():
+    if "." in group:
         return []
     found = []
-    for option in sorted(p.stem for p in folder.glob("*.yaml")):
+    for option in group_options(group):
         try:
             node = compose([f"{group}={option}"])[group]
         except Exception:  # an option that does not compose on its own
             continue
-        if key in node.keys():  # not `key in node`: that skips ??? values
+        if isinstance(node, DictConfig) and key in node.keys():  # not `key in node`: skips ???
             found.append((not OmegaConf.is_missing(node, key), option))
     return [option for _, option in sorted(found)]
 
@@ -261,59 +266,3 @@ def valid_keys(parent: str, override_list: list[str]) -> list[str]:
     return sorted(str(k) for k in node.keys()) if isinstance(node, DictConfig) else []
 
 
-def preflight(argv: list[str],
-              check_hydra: Callable[[DictConfig, list[str], bool], None] | None = None) -> str | None:
-    """Compose every job a command line asks for; return the first error, explained.
-    `check_hydra(node, overrides, multirun)` checks Hydra's own node (the sweeper) of the first
-    job: the sweeps package gives it, so that composing imports nothing above the config.
-
-    Hydra would find the same errors, but reports them tersely; composing first (a few
-    milliseconds per job, no TensorFlow) lets each error name the valid choices.
-    """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    modes = [flag for flag in ("--run", "-r", "--multirun", "-m", "--cfg", "-c", "--info", "-i",
-                               "--shell-completion", "-sc") if flag in argv]
-    if len(modes) > 1:
-        return (f"{' and '.join(modes)} cannot be combined: each asks for something else (run, "
-                "sweep, print the config, describe it); give one.")
-    override_list, multirun = command_overrides(argv)
-    parser = OverridesParser.create()
-    for override in override_list:
-        try:
-            for each in parser.parse_overrides([override]):  # a sweep's values too: range(1, 5, 0)
-                if each.is_discrete_sweep() and not list(each.sweep_string_iterator()):
-                    raise ValueError("it sweeps no value: an empty range")
-        except Exception as error:
-            said = " ".join(str(error).split()).split(" See https://")[0]
-            return (f"cannot read the override {override!r} ({said}). A value holding characters "
-                    "such as ; , = [ ] { } ( ) or spaces must be quoted for Hydra, and the "
-                    f"whole argument for the shell: \"{override.split('=', 1)[0]}='...'\".")
-    parsed = parser.parse_overrides(override_list)
-    hydra_sweeps = [o.input_line for o in parsed
-                    if o.is_sweep_override() and o.get_key_element().startswith("hydra.")]
-    if hydra_sweeps:
-        key, _, value = hydra_sweeps[0].partition("=")
-        name = key.removeprefix("hydra.sweeper.params.")
-        return (f"{hydra_sweeps[0]!r}: Hydra's own keys take no sweep. Give the search "
-                f"dimension as the key itself: '{name}={value}'.")
-    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    sweeps = [o for o in parsed if o.is_sweep_override()]
-    if sweeps and not multirun:
-        return not_a_sweep(sweeps[0], fixed)
-    swept = [(o.get_key_element(), list(o.sweep_string_iterator())) for o in parsed
-             if multirun and o.is_sweep_override() and o.is_discrete_sweep()]
-    # The first job, then each other value of each swept key in it: every value is composed
-    # once, with every other key at a value it really takes.
-    first = {key: f"{key}={values[0]}" for key, values in swept}
-    variants = [fixed + list(first.values())]
-    variants += [fixed + [*{**first, key: f"{key}={value}"}.values()]
-                 for key, values in swept for value in values[1:]]
-    try:
-        for variant in variants:
-            composed(variant)
-        if check_hydra is not None:  # a plain run too: a sweeper that needs -m is refused
-            check_hydra(compose(variants[0], hydra=True).hydra, override_list, multirun)
-    except TftrainError as error:
-        return str(error)
-    return None

@@ -2,15 +2,17 @@
 
 A run or a sweep writes into a folder of its own (`hydra.run.dir`, `hydra.sweep.dir`, or a
 new dated one). Pointed at a folder that holds another run, or files that are no run's, a
-command is refused before Hydra writes there. A command that rightly starts in an existing
-folder (`resume=`, a run started again where it was interrupted) holds it, so that a second
-command cannot train into it at the same time, and keeps what Hydra rewrites there when a
-run starts, so that a run refused at a door leaves the folder as it was.
+command is refused before Hydra writes there. A command holds the folder it names from the
+moment it claims it, made or not (`tftrain.run.lock`), before Hydra writes anything: a
+second command into it, or into a folder inside it or around it, is refused naming the
+holder, whatever the timing. What Hydra rewrites when a run starts in an existing folder
+(`resume=`, a run started again where it was interrupted) is kept, so that a run refused at
+a door leaves the folder as it was.
 """
 
 from __future__ import annotations
 
-import fcntl
+import json
 import os
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import yaml
 from tftrain.errors import TftrainError
 from tftrain.artifacts import CONFIG, OVERRIDES
 from tftrain.run.folder import status_of
+from tftrain.run.lock import LOCK, FolderInUse, Hold, claim, holder_of, in_use, release
 
 
 def reuse_problem(overrides: list[str], multirun: bool) -> str | None:
@@ -42,7 +45,7 @@ def reuse_problem(overrides: list[str], multirun: bool) -> str | None:
     path = Path(given).expanduser()
     if path.is_file():
         return f"{key}={given} is a file; give a folder (a new one, or one this command wrote)."
-    if not any(path.iterdir()):
+    if not any(p.name != LOCK for p in path.iterdir()):
         return None
     task = sorted(o.input_line for o in parsed if not o.get_key_element().startswith("hydra"))
     what = "sweep" if multirun else "run"
@@ -84,30 +87,49 @@ def named_folder(overrides: list[str], key: str) -> str | None:
 
 
 class Bookkeeping:
-    """What Hydra rewrites in a run folder as soon as a run starts there (.hydra/ and
-    train.log), kept from before a run started in an existing folder (`resume=`, a run
-    started again where it was interrupted), so that a run refused at a door leaves that
-    folder exactly as it was."""
+    """The folder a command names, held from before Hydra writes there until the command
+    ends, and what Hydra rewrites in it as soon as a run starts (.hydra/ and train.log),
+    kept from before a run started in an existing folder, so that a run refused at a door
+    leaves that folder exactly as it was."""
 
     FILES = (CONFIG, OVERRIDES, Path(".hydra") / "hydra.yaml", Path("train.log"))
 
-    def __init__(self, folder: Path | None, shared: bool = False) -> None:
-        self.saved = {} if folder is None or not folder.is_dir() else \
-            {folder / f: (folder / f).read_bytes() if (folder / f).is_file() else None
-             for f in self.FILES}
-        self.lock = None if not self.saved or shared else hold(folder)
+    def __init__(self, hold: Hold | None = None, saved: dict[Path, bytes | None] | None = None) -> None:
+        self.hold, self.saved = hold, saved or {}
 
     @classmethod
-    def before(cls, overrides: list[str], multirun: bool) -> "Bookkeeping":
-        given = None if multirun else named_folder(overrides, "hydra.run.dir")
-        # the workers of one multi-worker run, started by hand, may name one folder
-        shared = "distribute=multi_worker" in overrides or "TF_CONFIG" in os.environ
-        return cls(None if given is None else Path(given).expanduser(), shared)
+    def claim(cls, overrides: list[str], multirun: bool, command: str,
+              group: str | None = None) -> Bookkeeping:
+        """Hold the folder the command names (`hydra.run.dir`, `hydra.sweep.dir`), or
+        refuse the command: another holds it, or what is there is not this command's to
+        continue (`reuse_problem`, asked again once no other command can write there).
+        `group`: the multi-worker run this process is a worker of."""
+        key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+        given = named_folder(overrides, key)
+        if given is None or "${" in given:  # known once Hydra resolves it: held by the job
+            return cls()
+        folder = Path(given).expanduser()
+        if group is None:  # a worker may join its group's holding: it checks once it holds it
+            refuse_held(folder)  # before anything is made inside another command's folder
+            if problem := reuse_problem(overrides, multirun):
+                raise TftrainError(problem)
+        hold = claim(folder, command, group)
+        try:
+            if hold is None or hold.joined:  # the first worker of the group checked it
+                return cls(hold)
+            if problem := reuse_problem(overrides, multirun):
+                raise TftrainError(problem)
+            refuse_held(folder)
+        except BaseException:
+            release(hold)
+            raise
+        saved = {} if multirun else {folder / f: (folder / f).read_bytes() if (folder / f).is_file()
+                                     else None for f in cls.FILES}
+        return cls(hold, saved)
 
     def release(self) -> None:
-        if self.lock is not None:
-            os.close(self.lock)  # closing the descriptor lets go of its lock
-            self.lock = None
+        release(self.hold)
+        self.hold = None
 
     def restore(self) -> None:
         """Put back what Hydra rewrote (only ever called by the process that holds the folder)."""
@@ -118,15 +140,38 @@ class Bookkeeping:
                 path.write_bytes(data)
 
 
-def hold(folder: Path) -> int:
-    """An exclusive lock on the folder itself (flock on its directory: no file is left
-    behind, and the kernel lets go when the process ends, however it ends)."""
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(descriptor)
-        raise TftrainError(f"{folder} is in use: another tftrain process is running in it (a "
-                           "resume= or the same command started twice). Let it end, or stop it, "
-                           "then run this again.") from None
-    return descriptor
+def refuse_held(folder: Path) -> None:
+    """A folder another command holds is refused naming it; so is one inside such a folder
+    (a job of a running sweep), or around one (a sweep into the folder of a job resumed on
+    its own). Folders this process holds are its own."""
+    if folder.exists() and (holder := holder_of(folder)) is not None:
+        raise FolderInUse(in_use(folder, holder))
+    for outer in folder.resolve().parents:
+        if (holder := holder_of(outer)) is not None:
+            raise FolderInUse(in_use(folder, holder, f" is inside {outer}, which"))
+    for lock in sorted(folder.rglob(LOCK)):
+        if lock.parent != folder and (holder := holder_of(lock.parent)) is not None:
+            raise FolderInUse(in_use(folder, holder, f" holds {lock.parent}, which"))
+
+
+def maybe_a_worker() -> bool:
+    """Whether this process may be a worker of a multi-worker run: it has a role given by
+    hand (TF_CONFIG) or by a scheduler (tftrain.run.cluster)."""
+    return any(name in os.environ for name in ("TF_CONFIG", "SLURM_PROCID", "SUBMITIT_EXECUTOR"))
+
+
+def worker_group(multi_worker: bool) -> str | None:
+    """The multi-worker run this process is a worker of (its cluster from TF_CONFIG, or its
+    scheduler job), whose workers share one folder; None for a run of its own."""
+    if not multi_worker or not maybe_a_worker():
+        return None
+    if "TF_CONFIG" in os.environ:
+        try:
+            cluster = json.loads(os.environ["TF_CONFIG"])["cluster"]
+        except (ValueError, KeyError, TypeError):
+            return None  # refused, with what to give, when the run starts its workers
+        return "TF_CONFIG " + json.dumps(cluster, sort_keys=True)
+    from tftrain.run.cluster import scheduler_environment
+
+    job = scheduler_environment()
+    return None if job is None else f"job {job.job_id}"

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tftrain.console import echo
-from tftrain.data.files import UTF16_BOMS, decode, matching, read_head
+from tftrain.data.files import UTF16_BOMS, decode, gunzipped, matching, read_head
 from tftrain.data.forms import Stream
 from tftrain.data.csv_format import MISSING, NAMES, chosen_columns, columns_of, \
     delimiter_named, detect_delimiter, infer_kind, listing, not_json
@@ -69,6 +69,8 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
     decimal = decimal_named(decimal) or detect_decimal(head[:201], delimiter)
     names, has_header = columns_of(head[0], head[1:101], header, files[0], decimal=decimal)
     sample = head[1:] if has_header else head
+    if any(len(row) != len(names) for row in sample):
+        raise misshapen([files[0]], delimiter, names, has_header)
     for other in files[1:]:
         first = head_of(other, encoding, delimiter)[0][0]
         if len(first) != len(names) or has_header and [f.strip() for f in first] != names:
@@ -100,7 +102,48 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
                   recipe=repr((names, kinds, label, delimiter, encoding, decimal)), inputs=inputs,
                   task=task, records=records, cache=False, batch_read=True,
                   reading={"encoding": encoding, "decimal": decimal, "delimiter": delimiter,
-                           "header": has_header})
+                           "header": has_header},
+                  diagnose=lambda: misshapen(files, delimiter, names, has_header))
+
+
+def misshapen(files: list[Path], delimiter: str, names: list[str],
+              has_header: bool) -> TftrainError | None:
+    """After tf.data failed to read the files: the first gzip file cut short or damaged, or
+    the first row with another number of fields than the columns (the last row of a file
+    cut short, say), named with its line; None when every file is whole and even."""
+    for file in files:
+        chunks = gunzipped(file) if file.suffix.lower() == ".gz" else iter(file.open("rb"))
+        # latin-1: each byte one character, so delimiters, quotes and newlines are found
+        # whatever the encoding; only the fields are counted
+        lines = io.TextIOWrapper(ChunkReader(chunks), encoding="latin-1", newline="")
+        rows = csv.reader(lines, delimiter=delimiter)
+        for row in rows:
+            if row and len(row) != len(names):
+                return TftrainError(
+                    f"{file}, line {rows.line_num:,}: {len(row)} fields where "
+                    f"{'the header has' if has_header else 'the first row has'} {len(names)} "
+                    f"({listing(names, 6)}); a file cut short ends so, and so does a row "
+                    "missing a field or quote.")
+    return None
+
+
+class ChunkReader(io.RawIOBase):
+    """A file-like view of an iterator of byte chunks (a gzip file's, read by `gunzipped`)."""
+
+    def __init__(self, chunks) -> None:
+        self.chunks, self.rest = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.rest:
+            self.rest = next(self.chunks, b"")
+            if not self.rest:
+                return 0
+        size = min(len(buffer), len(self.rest))
+        buffer[:size], self.rest = self.rest[:size], self.rest[size:]
+        return size
 
 
 def column_kinds(header: list[str], sample: list[list[str]], label: str,

@@ -14,6 +14,7 @@ import gzip
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Iterator
 
 from tftrain.console import echo
 from tftrain.errors import TftrainError
@@ -34,6 +35,8 @@ FORMATS = (  # (magic bytes, what the file is, how to make a CSV of it)
     (b"\xd0\xcf\x11\xe0", "an Excel (.xls) workbook", SPREADSHEET[1]),
 )
 NPY_MAGIC = b"\x93NUMPY"
+GZIP_CHUNK = 1 << 16  # compressed bytes read at a time
+GZIP_WBITS = 31  # zlib's gzip format (a header and a CRC-32 around the deflate stream)
 
 
 def existing(path: str, kind: str, key: str = "dataset.path") -> Path:
@@ -118,11 +121,7 @@ def read_bytes(path: Path, key: str = "dataset.path") -> bytes:
     raw = path.read_bytes()
     if path.suffix.lower() != ".gz" and raw[:2] != b"\x1f\x8b":
         return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as error:
-        raise TftrainError(f"{key}={path}: the gzip data is damaged or cut short ({error}); "
-                           "decompress it by hand (gunzip -t tells) or give the file again.") from None
+    return b"".join(gunzipped(path, key))
 
 
 def read_head(path: Path, size: int) -> bytes:
@@ -130,13 +129,50 @@ def read_head(path: Path, size: int) -> bytes:
     and a sample of rows without reading a file larger than memory."""
     with open(path, "rb") as handle:
         magic = handle.read(2)
-    opener = gzip.open if path.suffix.lower() == ".gz" or magic == b"\x1f\x8b" else open
-    try:
-        with opener(path, "rb") as handle:
+    if path.suffix.lower() != ".gz" and magic != b"\x1f\x8b":
+        with open(path, "rb") as handle:
             return handle.read(size)
-    except (OSError, EOFError, zlib.error) as error:
-        raise TftrainError(f"dataset.path={path}: the gzip data is damaged or cut short "
-                           f"({error}).") from None
+    head = bytearray()
+    for chunk in gunzipped(path):
+        head += chunk
+        if len(head) >= size:
+            break
+    return bytes(head[:size])
+
+
+def gunzipped(path: Path, key: str = "dataset.path") -> Iterator[bytes]:
+    """A gzip file's data, a chunk at a time (multi-member files too); data that is cut
+    short or damaged is refused naming the line it was lost after (zlib, not the gzip
+    module, which loses the last chunk it read whole when its stream fails)."""
+    lines, inflater, fed = 0, zlib.decompressobj(GZIP_WBITS), False
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(GZIP_CHUNK):
+                while chunk:
+                    data, fed = inflater.decompress(chunk), True
+                    lines += data.count(b"\n")
+                    yield data
+                    chunk = b""
+                    if inflater.eof:  # a member ended: another may follow (zeros pad some files)
+                        chunk = inflater.unused_data.lstrip(b"\x00")
+                        inflater, fed = zlib.decompressobj(GZIP_WBITS), False
+            if fed and not inflater.eof:
+                raise EOFError("the data ends before gzip's end-of-stream marker")
+    except (EOFError, zlib.error) as error:
+        raise gzip_damage(path, key, error, lines) from None
+
+
+def gzip_damage(path: Path, key: str, error: Exception, lines: int) -> TftrainError:
+    """A gzip file's data that ends early or does not decompress, after `lines` whole lines."""
+    where = f"after line {lines:,}" if lines else "within its first line"
+    if isinstance(error, EOFError):
+        what = f"is cut short {where} (its end-of-stream marker is missing): the rest is lost"
+    elif "check" in str(error):  # a checksum, found at a member's end
+        what = "is damaged: its checksum does not match what it holds"
+    else:
+        what = f"is damaged {where} ({str(error).split(': ')[-1]})"
+    return TftrainError(f"{key}={path}: the gzip data {what}. Write or download the file again "
+                        "(gunzip -t FILE tells whether a copy is whole).")
 
 
 def decode(raw: bytes, path: Path, encoding: str | None, key: str = "dataset.path") -> str:

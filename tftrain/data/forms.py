@@ -76,6 +76,9 @@ class Stream:
     one_class: str | None = None  # as Source.one_class
     ids: np.ndarray | None = None  # with `references`: each example's identity (as Source.ids)
     reading: dict[str, Any] = field(default_factory=dict)  # as Source.reading
+    # After tf.data failed to read the files: the file (and record or line) to blame, found
+    # by reading them again one by one, or None when none is.
+    diagnose: Callable[[], TftrainError | None] | None = None
 
 
 @dataclass

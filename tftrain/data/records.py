@@ -16,6 +16,7 @@ import tensorflow as tf
 from tftrain.data import images
 from tftrain.data.files import class_files, class_folders, class_names, matching, one_class_folder
 from tftrain.data.images import IMAGE_FILES, channels_named
+from tftrain.data.record_checks import checked, located
 from tftrain.data.forms import Stream
 from tftrain.errors import TftrainError
 
@@ -23,9 +24,11 @@ DTYPES = {"float32": tf.float32, "int64": tf.int64, "string": tf.string, "uint8"
 DECODERS = ("image", "raw")
 
 
-def record_files(path: str, key: str) -> list[Path]:
-    """A file, a folder (its *.tfrecord* files) or a glob pattern, checked to match something."""
-    return matching(path, ("*.tfrecord*",), "TFRecord files", f"dataset.{key}")
+def record_files(path: str, key: str, compression: str | None) -> list[Path]:
+    """A file, a folder (its *.tfrecord* files) or a glob pattern, checked to match something
+    and to hold whole records (tftrain.data.record_checks)."""
+    found = matching(path, ("*.tfrecord*",), "TFRecord files", f"dataset.{key}")
+    return checked(found, compression, key, path)
 
 
 def check_features(features: dict[str, dict[str, Any]], label: str) -> None:
@@ -51,7 +54,7 @@ def tfrecord(path: str, features: dict[str, dict[str, Any]], label: str = "label
     bytes, `decode: image`, or raw bytes, `decode: raw`)."""
     del seed
     check_features(features, label)
-    files = {key: record_files(p, key) if p else None
+    files = {key: record_files(p, key, compression) if p else None
              for key, p in (("path", path), ("val_path", val_path), ("test_path", test_path))}
     spec = {name: tf.io.FixedLenFeature(info.get("shape", []) if info["dtype"] != "uint8" else [],
                                         DTYPES[info["dtype"]])
@@ -75,7 +78,9 @@ def tfrecord(path: str, features: dict[str, dict[str, Any]], label: str = "label
     return Stream(read=read, files=[f for found in files.values() if found for f in found],
                   recipe=repr((sorted(features.items()), label, compression)), inputs=inputs, task=task, records=records(files["path"]),
                   held_out={"val": records(files["val_path"]), "test": records(files["test_path"])},
-                  cache=False)
+                  cache=False,
+                  diagnose=located([f for found in files.values() if found for f in found],
+                                   compression, read))
 
 
 def decode(value: tf.Tensor, info: dict[str, Any]) -> tf.Tensor:
@@ -116,7 +121,8 @@ def image_files(path: str, image_size: list[int], color_mode: str) -> Stream:
                   references=np.array([str(f) for f in files]), labels=np.array(labels, np.int32),
                   one_class=one_class_folder(folder, classes, "images"),
                   ids=np.array([f.relative_to(folder).as_posix() for f in files]),
-                  reading={"image_size": list(image_size), "color_mode": color_mode})
+                  reading={"image_size": list(image_size), "color_mode": color_mode},
+                  diagnose=lambda: images.undecodable(list(files)))
 
 
 def decoded(stream: Stream) -> np.ndarray:

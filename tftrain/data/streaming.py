@@ -17,22 +17,23 @@ training split, which also fills the cache, so the first epoch already reads fro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import tensorflow as tf
 
 from tftrain.data.batches import UNTUNED, augmentation, epochs, split, steps_per_epoch
 from tftrain.data.forms import Data, Source, Stream
 from tftrain.data.packing import Packing
-from tftrain.data.images import undecodable
 from tftrain.data.statistics import LABEL, features, fit_target, label_pass, statistics_pass
 from tftrain.data.spec import Spec, Target
 from tftrain.errors import TftrainError
 
 RECORD_BATCH = 1024  # examples per chunk (records read at once by a vectorised `read`)
 WINDOWS = 4  # windows of shuffle_buffer examples shuffled among themselves
+SPLIT_NAMES = {"train": "training", "val": "validation", "test": "test"}
 
 
 def files_fingerprint(paths: list[Path], recipe: str) -> str:
@@ -177,19 +178,16 @@ def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed:
                 for name, d in split.items()}
     if examples["train"] is None:
         raise TftrainError("the training split is empty: lower dataset.val_split/test_split.")
-    try:
+    with reading(stream):
         rows, tallies = statistics_pass(examples["train"], packing, LABEL)
         held = {name: label_pass(examples[name]) for name in ("val", "test")}
-    except tf.errors.InvalidArgumentError:
-        if stream.references is None:  # records, not image files: tf.data's message is all
-            raise
-        raise undecodable(stream.files) from None
+    sizes = {"train": rows, **{name: count for name, (count, _) in held.items()}}
+    check_drawn(stream, sizes, pipeline["val_split"], pipeline["test_split"])
     target = fit_target(stream, tallies.pop(LABEL), pipeline["standardize_target"],
                         tuple(tally for _, tally in held.values()))
     if stream.class_names is None:  # labels as read: map them to class ids or floats
         examples = {name: None if d is None else with_label_ids(d, target)
                     for name, d in examples.items()}
-    sizes = {"train": rows, **{name: count for name, (count, _) in held.items()}}
     limit = pipeline["limit_batches"]
     steps = steps_per_epoch(rows, batch_size, pipeline["drop_remainder"], limit)
     with tf.device("/cpu:0"):
@@ -210,6 +208,45 @@ def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed:
         fingerprint=fingerprint,
         source_fingerprint=fingerprint,  # the files, whatever the split
     )
+
+
+@contextlib.contextmanager
+def reading(stream: Stream) -> Iterator[None]:
+    """A pass over a stream's files: when tf.data fails to read them (a record cut short or
+    damaged, an image that does not decode, a row of the wrong width), the source names the
+    file and the record or line to blame, instead of tf.data's words for it."""
+    try:
+        yield
+    except tf.errors.OpError:
+        found = stream.diagnose() if stream.diagnose else None
+        if found is None:
+            raise
+        raise found from None
+
+
+def check_drawn(stream: Stream, sizes: dict[str, int], val: float, test: float) -> None:
+    """Every split asked for holds examples once the files are read: nothing read at all
+    names the files; a split that drew none of the examples read is refused with the counts
+    (a stream is split example by example, so a tiny one can leave a split empty)."""
+    total = sum(sizes.values())
+    if not total:
+        files = stream.files
+        which = (f"{files[0]} holds no example" if len(files) == 1 else f"none of the "
+                 f"{len(files)} files ({', '.join(str(f) for f in files[:3])}"
+                 f"{' ...' if len(files) > 3 else ''}) holds an example")
+        raise TftrainError(f"{which} (no records, or a header row only); give data that holds some.")
+    asked = {"train": True, "val": val > 0 and stream.held_out.get("val") is None,
+             "test": test > 0 and stream.held_out.get("test") is None}
+    empty = [name for name, wanted in asked.items() if wanted and not sizes[name]]
+    if empty:
+        keys = {"train": "the training split", "val": f"dataset.val_split={val}",
+                "test": f"dataset.test_split={test}"}
+        raise TftrainError(
+            f"{' and '.join(keys[name] for name in empty)}: no example of the {total:,} read was "
+            f"drawn for the {' and '.join(SPLIT_NAMES[name] for name in empty)} split "
+            f"({sizes['train']} train / {sizes['val']} val / {sizes['test']} test); each example "
+            "goes to a split by a seeded draw, so give more data, or set the split's fraction "
+            "higher, or 0 for none.")
 
 
 def with_label_ids(dataset: tf.data.Dataset, target: Target) -> tf.data.Dataset:

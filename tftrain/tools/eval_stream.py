@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tftrain.data.batches import UNTUNED, split_indices
 from tftrain.data.forms import Source, Stream
-from tftrain.data.streaming import RECORD_BATCH, assign, files_fingerprint
+from tftrain.data.streaming import RECORD_BATCH, assign, files_fingerprint, reading
 from tftrain.errors import TftrainError
 from tftrain.tools.conform import EvalSet, check_shapes, chosen_split, label_ids
 
@@ -41,7 +41,8 @@ def streamed(stream: Stream, pipeline: dict[str, Any], run: dict[str, Any], batc
             table = tf.constant(ids)
             mapped = examples.map(lambda x, y, i: (x, tf.gather(table, y), i))
     else:
-        mapped, count = labelled(examples, run["targets"], target, name)
+        with reading(stream):  # a file cut or damaged since the run is named with its record
+            mapped, count = labelled(examples, run["targets"], target, name)
         sizes = {which: count}
     if not count:
         raise TftrainError(f"{name}: the {which} split holds no examples; choose another split=.")

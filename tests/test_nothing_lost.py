@@ -1,12 +1,9 @@
-"""Nothing lost when a second process, or the user's own config folder, misbehaves.
-
-A folder is held from the moment a command claims it, made or not: a second command into it
-(started at the same instant, or while the first trains; a sweep, a job of a sweep) is
-refused naming the holder's command line and PID, and leaves the folder as it was; a holder
-that died holds nothing. A user's config folder (--config-dir, --config-name, --config-path)
-passes the same door as tftrain's own configs: a broken YAML file is named with its line
-and column, a misspelt key or option gets the same suggestions (over the user's options
-too), one paragraph, exit 2, no folder left.
+"""Nothing lost when a second process misbehaves: a folder is held from the moment a
+command claims it, made or not. A second command into it (started at the same instant, or
+while the first trains; a resume=, a sweep, a job of a sweep, a folder inside it) is refused
+naming the holder's command line and PID, exit 2, and leaves the folder as it was; a holder
+that died holds nothing; the workers of one multi-worker run share their folder, no one
+else does. (A user's config folder: test_config_sources.py.)
 """
 
 from __future__ import annotations

@@ -183,10 +183,15 @@ def make(folder: Path) -> list[Path]:
 
 
 def locked(descriptor: int, kind: int) -> bool:
+    """Whether this lock (exclusive, shared) was taken; another process holds it if not."""
     try:
         fcntl.flock(descriptor, kind | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    except OSError as error:  # some FUSE and network mounts
+        raise TftrainError(f"cannot hold a folder on this file system ({error.strerror}): a "
+                           "command holds the folder it writes with flock. Give a folder on a "
+                           "local disk or NFS.") from None
     return True
 
 

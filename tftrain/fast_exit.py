@@ -38,6 +38,12 @@ def exits_fast(main: Callable[[], None]) -> Callable[[], None]:
 
 def end_now(status: object) -> None:
     """Python's shutdown, less its finalisation of every module and object."""
+    # As Python's own shutdown: the threading atexit calls first (concurrent.futures' and
+    # joblib's executors stop their workers there), then every non-daemon thread joined.
+    # Joining first waited for ever on joblib's executor thread, which waits for that call.
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None:
+        shutdown()
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join()

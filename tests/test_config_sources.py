@@ -103,3 +103,25 @@ def test_a_users_config_folder_is_read_without_tensorflow(myconf, tmp_path, no_t
     broken = run_cli("--config-dir", "myconf", "model=broken", cwd=tmp_path, env=no_tensorflow)
     assert_refused(broken, 2, ["myconf/model/broken.yaml, line 4, column 8"])
     assert not (tmp_path / "outputs").exists()
+
+
+def test_eval_with_overrides_and_a_sweeps_continue_command_keep_the_users_config_folder(
+        myconf, tmp_path):
+    """tftrain-eval RUN key=value composes from the folders the run was made with (it refused
+    `model=tiny` as an unknown option), and the command printed to continue a sweep of a
+    user's options names the folder too (it composed without it, and failed)."""
+    run = in_process("--config-dir", "myconf", "model=tiny", "debug=smoke", "hydra.run.dir=a",
+                     cwd=tmp_path)
+    assert run.returncode == 0, run.output
+    scored = in_process(str(tmp_path / "a"), "dataset.test_split=0.3", cwd=tmp_path,
+                        tool="tftrain-eval")
+    assert scored.returncode == 0, scored.output
+    swept = in_process("-m", "--config-dir", "myconf", "model=tiny", "debug=smoke", "seed=1,2",
+                       "hydra.sweep.dir=s", cwd=tmp_path)
+    assert swept.returncode == 0, swept.output
+    from tftrain.sweeps.multirun import sweep_command
+
+    command = sweep_command(tmp_path / "s")
+    assert f"--config-dir {myconf}" in command and "model=tiny" in command, command
+    again = in_process(*command.split()[1:], cwd=tmp_path)
+    assert again.returncode == 0 and "already completed" in again.stdout, again.output

@@ -138,10 +138,15 @@ def flags_of_run(folder: Path) -> list[str]:
     """The config flags a run was made with, from Hydra's record of its search path
     (.hydra/hydra.yaml), so that resuming it composes from the same folders; none for a run
     of tftrain's own configs, or one whose record does not say."""
+    return flags_of(folder / ".hydra" / "hydra.yaml")
+
+
+def flags_of(record: Path) -> list[str]:
+    """The config flags in a Hydra record: a run's .hydra/hydra.yaml, a sweep's multirun.yaml."""
     from omegaconf import OmegaConf
 
     try:
-        hydra = OmegaConf.load(folder / ".hydra" / "hydra.yaml").hydra
+        hydra = OmegaConf.load(record).hydra
         found = {s.provider: (s.schema, s.path) for s in hydra.runtime.config_sources}
         name = hydra.job.config_name
     except Exception:  # no record, or not Hydra's: the run's own overrides still apply

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tftrain import artifacts
 from tftrain.config import schema
+from tftrain.config.sources import flags_of
 from tftrain.console import console, echo, fail, label_lines
 from tftrain.errors import TftrainError
 
@@ -90,7 +91,7 @@ def sweep_command(sweep_dir: Path) -> str:
         given = [*overrides.task, *overrides.hydra]
     except Exception:  # no multirun.yaml (a sweep of an older tftrain): say what to add
         given = ["<the sweep's arguments>"]
-    kept = [shlex.quote(str(o)) for o in given
+    kept = [shlex.quote(str(o)) for o in [*flags_of(sweep_dir / "multirun.yaml"), *given]
             if not str(o).startswith(("hydra.sweep.dir=", "hydra.mode="))]
     return f"tftrain -m {' '.join(kept)} hydra.sweep.dir={shlex.quote(str(sweep_dir))}"
 

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from tftrain import artifacts
 from tftrain.config import checks, schema
 from tftrain.config.compose import composed, layered
+from tftrain.config.sources import flags_of_run, source_of, used
 from tftrain.console import echo, fail
 from tftrain.errors import Interrupted, TftrainError, WriteFailed, door, said
 from tftrain.fast_exit import exits_fast
@@ -36,9 +37,10 @@ from tftrain.tools.outputs import not_written, output_file, run_targets, write_t
 
 def run_config(folder: RunFolder, overrides: list[str]) -> DictConfig:
     """The run's own config (as it ran), or recomposed with the overrides given now."""
-    if overrides:
+    if overrides:  # composed from the config folders the run was made with
         saved = [o for o in folder.overrides() if not o.startswith("resume=")]
-        cfg = composed(layered(saved, overrides))
+        with used(source_of(flags_of_run(folder.path))):
+            cfg = composed(layered(saved, overrides))
     else:
         try:
             cfg = OmegaConf.load(folder.path / CONFIG)

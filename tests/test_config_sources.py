@@ -125,3 +125,11 @@ def test_eval_with_overrides_and_a_sweeps_continue_command_keep_the_users_config
     assert f"--config-dir {myconf}" in command and "model=tiny" in command, command
     again = in_process(*command.split()[1:], cwd=tmp_path)
     assert again.returncode == 0 and "already completed" in again.stdout, again.output
+
+
+def test_help_lists_the_options_of_a_users_config_folder_too(myconf, tmp_path):
+    shown = in_process("--help", "--config-dir", "myconf", cwd=tmp_path)
+    assert shown.returncode == 0 and "tiny" in next(
+        line for line in shown.stdout.splitlines() if line.strip().startswith("model ")), shown.output
+    missing = in_process("--help", "--config-dir", "nowhere", cwd=tmp_path)
+    assert_refused(missing, 2, ["--config-dir nowhere: no such folder"])

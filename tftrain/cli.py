@@ -29,7 +29,8 @@ from tftrain.sweeps import multirun
 from tftrain.sweeps.trial import check_sweeper
 from tftrain.config.compose import command_overrides, compose, layered, resolved_as_far_as_known
 from tftrain.config.preflight import preflight
-from tftrain.config.sources import PACKAGED, PRIMARY, flag_values, flags_of_run, packaged, source_of, used
+from tftrain.config.sources import (PACKAGED, PRIMARY, Source, flag_values, flags_of_run, packaged,
+                                    source_of, used)
 from tftrain.console import detach_log_file, echo, fail, log
 from tftrain.errors import Diverged, Interrupted, Pruned, TftrainError, raised_in_tftrain, user_error
 from tftrain.fast_exit import exits_fast
@@ -44,9 +45,10 @@ HIDDEN_GROUPS = {"hydra", "schema"}
 BOOKKEEPING = {".hydra", "train.log", lock.LOCK}
 
 
-def groups() -> dict[str, list[str]]:
-    """Every config group (a folder of YAML options under conf/) and its options."""
-    return PACKAGED.groups(HIDDEN_GROUPS)
+def groups(source: Source = PACKAGED) -> dict[str, list[str]]:
+    """Every config group (a folder of YAML options under conf/, and a user's --config-dir)
+    and its options."""
+    return source.groups(HIDDEN_GROUPS)
 
 
 def defaults() -> dict[str, str | None]:
@@ -59,7 +61,7 @@ def defaults() -> dict[str, str | None]:
     return picked
 
 
-def help_text() -> str:
+def help_text(source: Source = PACKAGED) -> str:
     chosen = defaults()
     lines = [
         "tftrain: train a TensorFlow/Keras model from composable YAML configs.",
@@ -68,7 +70,7 @@ def help_text() -> str:
         "",
         "Config groups (default first, marked *):",
     ]
-    for group, options in groups().items():
+    for group, options in groups(source).items():
         default = chosen.get(group)
         ordered = sorted(options, key=lambda o: o != default)
         shown = ", ".join(f"{o}*" if o == default else o for o in ordered)
@@ -298,7 +300,11 @@ def command(argv: list[str]) -> int:
     multirun.start()
     detach_log_file()
     if "--help" in argv or "-h" in argv:
-        print(help_text())
+        try:
+            print(help_text(source_of(argv)))  # a user's --config-dir: its options too
+        except TftrainError as error:
+            fail(str(error))
+            return error.exit_code
         return 0
     if "--version" in argv or "-V" in argv:  # Hydra's own --version names only Hydra
         print(version_line())

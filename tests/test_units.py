@@ -175,3 +175,20 @@ def test_a_whole_file_lands_under_a_temporary_name_first(tmp_path):
     with pytest.raises(WriteFailed, match="summary.json: Is a directory"):
         artifacts.write_text_atomic(target, "{}")
     assert not target.exists()
+
+
+# --- walking a config tree ------------------------------------------------------------
+
+def test_one_walker_reads_plain_and_omegaconf_trees_alike_without_resolving():
+    from omegaconf import OmegaConf
+
+    from tftrain.config.tree import leaves, mapped, with_targets
+
+    plain = {"a": {"_target_": "k.L", "x": "${later:1}"}, "b": [1, {"_target_": "k.M"}], "c": "???"}
+    config = OmegaConf.create(plain)
+    for tree in (plain, config):
+        assert dict(leaves(tree)) == {"a._target_": "k.L", "a.x": "${later:1}", "b.0": 1,
+                                      "b.1._target_": "k.M", "c": "???"}
+        assert [path for path, _ in with_targets(tree, "cfg")] == ["cfg.a", "cfg.b.1"]
+    assert mapped(config, lambda path, value: path) == \
+        {"a": {"_target_": "a._target_", "x": "a.x"}, "b": ["b.0", {"_target_": "b.1._target_"}], "c": "c"}

@@ -8,11 +8,12 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from tftrain.errors import TftrainError, user_error
 from tftrain.config import objective
 from tftrain.config.schema import before_data
+from tftrain.config.tree import join, leaves, mapped, nodes, with_targets
 
 POSITIVE = {"trainer": ("epochs", "batch_size", "steps_per_execution", "validation_freq")}
 # Ranges a type cannot express, for keys of these names wherever they are in a config (in
@@ -80,13 +81,9 @@ LR_CALLBACKS = ("keras.callbacks.ReduceLROnPlateau", "keras.callbacks.LearningRa
 TRUSTED_MODULES = ("tftrain", "keras", "tensorflow")
 
 
-def unset(node: Any, prefix: str = "") -> list[str]:
+def unset(tree: Any) -> list[str]:
     """The keys a config leaves as ??? (read without resolving any interpolation)."""
-    if isinstance(node, dict):
-        return [key for k, v in node.items() for key in unset(v, f"{prefix}{k}.")]
-    if isinstance(node, list):
-        return [key for i, v in enumerate(node) for key in unset(v, f"{prefix}{i}.")]
-    return [prefix.rstrip(".")] if node == "???" else []
+    return [path for path, value in leaves(tree) if value == "???"]
 
 
 def how_to_set(cfg: DictConfig, key: str) -> str:
@@ -151,23 +148,21 @@ def multi_worker(cfg: DictConfig) -> bool:
     return str(cfg.distribute.get("_target_", "")).endswith("multi_worker_strategy")
 
 
-def check_limits(node: Any, path: str = "") -> None:
+def check_limits(tree: Any, at: str = "") -> None:
     """Every key named in PATHS, LIMITS or by its class's ARGUMENTS holds a value in its
     range, however deep in the config (interpolations not yet resolved are skipped)."""
-    if isinstance(node, dict):
+    for path, node in nodes(tree, at):
+        if not isinstance(node, dict):
+            continue
         arguments = class_arguments(node.get("_target_"))
         for key, value in node.items():
-            where = f"{path}.{key}" if path else str(key)
+            where = join(path, key)
             rule = arguments.get(str(key)) or PATHS.get(where) or LIMITS.get(str(key))
             known = settled(value)
             if rule and known is not None and not isinstance(value, dict) \
                     and not within(rule[0], known):
                 raise TftrainError(f"{where}={value!r} is not valid: use {rule[1]}.")
-            check_limits(value, where)
         check_together(node, path)
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            check_limits(value, f"{path}.{index}")
 
 
 def settled(value: Any) -> Any:
@@ -182,14 +177,14 @@ def unresolved(value: Any) -> bool:
     return isinstance(value, str) and "${" in value
 
 
-def settle(node: Any, cfg: DictConfig, path: str = "") -> Any:
+def settle(tree: Any, cfg: DictConfig) -> Any:
     """The config as plain data with each interpolation that already has a number as its
     value (${optimizer.learning_rate}) resolved; one resolved later (${epochs_to_steps:N}
     once the data is built, ${hydra:...} in the run) stays as written."""
-    if isinstance(node, dict):
-        return {k: settle(v, cfg, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [settle(v, cfg, f"{path}.{i}") for i, v in enumerate(node)]
+    return mapped(tree, lambda path, value: settled_value(path, value, cfg))
+
+
+def settled_value(path: str, node: Any, cfg: DictConfig) -> Any:
     if not unresolved(node):
         return node
     try:
@@ -268,22 +263,10 @@ def check_lr_control(cfg: DictConfig) -> None:
             f"Keep one: lr_schedule=constant, or drop the callback with ~callbacks.{callbacks[0]}.")
 
 
-def targets(node: Any, path: str = "") -> list[tuple[str, str]]:
+def targets(cfg: DictConfig) -> list[tuple[str, str]]:
     """Every `_target_` in a config, with its key path as an override names it
     (`model.layers.1._target_`), however deep."""
-    found = []
-    if isinstance(node, DictConfig):
-        for key in node.keys():
-            child = node._get_node(key)
-            where = f"{path}.{key}" if path else str(key)
-            if key == "_target_":
-                found.append((where, str(node[key])))
-            elif isinstance(child, (DictConfig, ListConfig)):
-                found += targets(child, where)
-    elif isinstance(node, ListConfig):
-        for index in range(len(node)):
-            found += targets(node._get_node(index), f"{path}.{index}")
-    return found
+    return [(join(path, "_target_"), str(node["_target_"])) for path, node in with_targets(cfg)]
 
 
 def check_targets(cfg: DictConfig) -> None:

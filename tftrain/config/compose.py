@@ -17,10 +17,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from tftrain.config import checks
 from tftrain.config.schema import TrainConfig
+from tftrain.config.tree import mapped
 from tftrain.config.sources import (current, line_of, named_in, no_primary, not_found,
                                     schema_keys, shown, yaml_problem)
 from tftrain.errors import TftrainError, did_you_mean
@@ -63,21 +64,13 @@ def resolved_as_far_as_known(cfg: DictConfig) -> Any:
     """The config with every interpolation resolved that can be before a run starts; those
     that need the run (its folder, the data's steps per epoch) stay as written. Hydra's own
     `--cfg job --resolve` fails on the first of them."""
-    from omegaconf import DictConfig as Dict, ListConfig
-
-    def value(node: Any, key: Any) -> Any:
+    def value(path: str, written: Any) -> Any:
         try:
-            found = node[key]
+            return OmegaConf.select(cfg, path)
         except Exception:  # needs what only a run knows
-            return node._get_node(key)._value()
-        return plain(found) if isinstance(found, (Dict, ListConfig)) else found
+            return written
 
-    def plain(node: Any) -> Any:
-        keys = node.keys() if isinstance(node, Dict) else range(len(node))
-        items = {key: value(node, key) for key in keys}
-        return items if isinstance(node, Dict) else list(items.values())
-
-    return plain(cfg)
+    return mapped(cfg, value)
 
 
 def command_overrides(argv: list[str]) -> tuple[list[str], bool]:

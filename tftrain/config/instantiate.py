@@ -17,10 +17,11 @@ from types import ModuleType
 from typing import Any
 
 import hydra.utils
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from tftrain.config import checks
 from tftrain.config.checks import targets
+from tftrain.config.tree import with_targets
 from tftrain.errors import TftrainError, did_you_mean, door, origin, said
 
 REQUIRED = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+)")
@@ -195,18 +196,7 @@ def squash(path: str) -> str:
 def target_nodes(node: Any, path: str) -> list[tuple[str, Any]]:
     """Every node with a `_target_` at or under `node`, with its key path (override style:
     list items by index, `model.layers.1`)."""
-    found = []
-    if isinstance(node, (dict, DictConfig)):
-        if "_target_" in node:
-            found.append((path, node))
-        for key in node:
-            child = node[key] if isinstance(node, dict) else node._get_node(key)
-            found += target_nodes(child, f"{path}.{key}")
-    elif isinstance(node, (list, ListConfig)):
-        for index in range(len(node)):
-            child = node[index] if isinstance(node, list) else node._get_node(index)
-            found += target_nodes(child, f"{path}.{index}")
-    return found
+    return list(with_targets(node, path))
 
 
 def parameters(target: Any) -> list[str] | None:

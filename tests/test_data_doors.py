@@ -151,8 +151,8 @@ def test_a_split_no_record_is_drawn_for_is_refused_with_the_counts(tmp_path):
     path = tmp_path / "three.tfrecord"
     records(path, count=3)
     refused(tfrecord_run(tmp_path, path), tmp_path,
-            ["dataset.test_split=0.2", "no example of the 3 read was drawn for the test split",
-             "2 train / 1 val / 0 test", "or 0 for none"])
+            ["dataset.test_split=0.2", "the test split would hold none of the 3 examples",
+             "(2 train / 1 val / 0 test)", "or 0 for none"])
 
 
 @pytest.mark.parametrize("in_memory", ["true", "false"])
@@ -213,3 +213,57 @@ def test_eval_of_a_run_whose_records_were_damaged_since_names_the_record(tmp_pat
     result = in_process(str(tmp_path / "run"), cwd=tmp_path, tool="tftrain-eval")
     assert_refused(result, 2, [f"{path}, record 51 is damaged or cut short"])
     assert not (tmp_path / "run" / "eval").exists()
+
+
+# -- splits never silently vanish -----------------------------------------------------------
+
+def test_classes_too_small_to_stratify_are_split_at_random_and_said(tmp_path):
+    """A label unique to each row, taken as classes: stratified, no class gives validation
+    or test a row (exit 0 with 0 val / 0 test rows before); drawn at random instead."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "ids.csv"
+    path.write_text("a,b,id\n" + "".join(f"{a:.3f},{b:.3f},u{i}\n"
+                                         for i, (a, b) in enumerate(rng.normal(size=(100, 2)))))
+    out, data = trained(tmp_path, "dataset=csv", f"dataset.path={path}", "dataset.label=id",
+                        "dataset.task=classification")
+    assert "stratified by class, the validation and test splits would be empty" in out
+    assert "100 classes of 1 rows" in out and "split at random instead: 70 train / 10 val / 20 test" in out
+    assert data["sizes"] == {"train": 70, "val": 10, "test": 20}
+
+
+def test_a_split_too_small_for_any_row_is_refused_with_the_counts(tmp_path):
+    path = tmp_path / "tiny.csv"
+    path.write_text("a,b,c\n" + "".join(f"{i},{i * 2},{'xy'[i % 2]}\n" for i in range(4)))
+    result = in_process("dataset=csv", f"dataset.path={path}", "dataset.label=c", *SMOKE, cwd=tmp_path)
+    message = refused(result, tmp_path, ["the validation split would hold none of the 4 examples",
+                                         "give more data", "or 0 for none"])
+    assert "dataset.val_split=0.1" in message
+
+
+def test_splits_that_leave_training_nothing_are_refused(tmp_path):
+    path = tmp_path / "three.tfrecord"
+    records(path, count=3)
+    result = tfrecord_run(tmp_path, path, "dataset.val_split=0.5", "dataset.test_split=0.49")
+    refused(result, tmp_path, ["leave the training split none of the 3 examples",
+                               "(0 train / 2 val / 1 test)", "lower them"])
+
+
+# -- an empty input is named, not the model that cannot take it -----------------------------
+
+@pytest.mark.parametrize("in_memory", ["true", "false"])
+def test_a_csv_column_with_no_values_is_named(tmp_path, in_memory):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "gap.csv"
+    path.write_text("a,b,c,label\n" + "".join(f"{rng.normal():.3f},,{'xyz'[i % 3]},{i % 2}\n"
+                                              for i in range(100)))
+    result = in_process("dataset=csv", f"dataset.path={path}", "dataset.label=label",
+                        f"dataset.in_memory={in_memory}", *SMOKE, cwd=tmp_path)
+    refused(result, tmp_path, ["input 'b' (categorical) holds no value in the training split",
+                               "dataset.drop=[b]", "!does not fit", "!empty vocabulary"])
+
+
+def test_a_text_folder_of_empty_files_is_named(tmp_path):
+    folder = text_folder(tmp_path / "texts", empty=True)
+    result = in_process("dataset=text_dir", f"dataset.path={folder}", *SMOKE, cwd=tmp_path)
+    refused(result, tmp_path, [f"dataset.path={folder}", "all 12 text files", "are empty",
+                               "!does not fit", "!vocabulary"])

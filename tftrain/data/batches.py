@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
+from tftrain.console import echo
 from tftrain.data.forms import Arrays, Source, rows_in
 from tftrain.errors import TftrainError
 from tftrain.config.instantiate import instantiate
@@ -22,6 +23,7 @@ Epochs = tuple[tf.data.Dataset, Callable[[int, int], tf.data.Dataset]]
 UNTUNED = tf.data.Options()
 UNTUNED.autotune.enabled = False  # see `epochs`
 Split = tuple[Arrays, Arrays]
+SPLIT_NAMES = {"train": "training", "val": "validation", "test": "test"}
 
 
 def epochs(of_epoch: Callable[[tf.Tensor], tf.data.Dataset],
@@ -75,14 +77,43 @@ def split_indices(source: Source, val: float, test: float,
                   seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows of `source.x` in each split (train, val, test), in split order: what `split`
     takes, and what tftrain-eval follows to name each example it scores. The test rows
-    are none when the source has its own test split."""
-    rng = np.random.default_rng(seed)
-    y, by = source.y, source.strata()
-    if by is not None:
-        strata = [rng.permutation(np.flatnonzero(by == c)) for c in np.unique(by)]
-    else:
-        strata = [rng.permutation(rows_in(y))]
+    are none when the source has its own test split.
+
+    Stratified by class where every split asked for then gets rows: each class gives a
+    split round(rows x fraction) of its rows, so classes too small for that (a label unique
+    to each row) would leave the split empty; the split is then drawn at random, said with
+    the counts (a class of one row cannot be in two splits either way)."""
     test = 0.0 if source.test is not None else test
+    by = source.strata()
+    if by is None:
+        return at_random(rows_in(source.y), val, test, seed)
+    rng = np.random.default_rng(seed)
+    parts = cut([rng.permutation(np.flatnonzero(by == c)) for c in np.unique(by)], val, test, rng)
+    empty = [SPLIT_NAMES[name] for name, part, fraction in zip(("val", "test"), parts[1:], (val, test))
+             if fraction > 0 and not len(part)]
+    if not empty:
+        return parts
+    sizes = np.unique(by, return_counts=True)[1]
+    rows = f"{sizes.min():,}" if sizes.min() == sizes.max() else f"{sizes.min():,} to {sizes.max():,}"
+    drawn = at_random(rows_in(source.y), val, test, seed)
+    echo(f"data: stratified by class, the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''} "
+         f"would be empty ({len(sizes):,} classes of {rows} rows, each giving a split its "
+         "fraction of its rows, rounded); split at random instead: "
+         f"{len(drawn[0]):,} train / {len(drawn[1]):,} val / {len(drawn[2]):,} test (a class found "
+         "only in validation or test is never trained on)")
+    return drawn
+
+
+def at_random(rows: int, val: float, test: float,
+              seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return cut([rng.permutation(rows)], val, test, rng)
+
+
+def cut(strata: list[np.ndarray], val: float, test: float,
+        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each stratum's (shuffled) rows cut into train, val and test by the fractions, then
+    each split's rows shuffled together."""
     parts: list[list[np.ndarray]] = [[], [], []]
     for idx in strata:
         n_test, n_val = round(len(idx) * test), round(len(idx) * val)
@@ -90,6 +121,25 @@ def split_indices(source: Source, val: float, test: float,
             part.append(chunk)
     train, val_idx, test_idx = (rng.permutation(np.concatenate(p)) for p in parts)
     return train, val_idx, test_idx
+
+
+def check_splits(sizes: dict[str, int], val: float, test: float, own: tuple[str, ...] = ()) -> None:
+    """Every split asked for (a fraction above 0, and not the source's own files: `own`)
+    holds an example: a split never silently vanishes. Refused with the counts."""
+    total = sum(sizes.values())
+    counts = f"{sizes['train']:,} train / {sizes['val']:,} val / {sizes['test']:,} test"
+    if not sizes["train"]:
+        raise TftrainError(f"dataset.val_split={val} and dataset.test_split={test} leave the "
+                           f"training split none of the {total:,} examples ({counts}); give more "
+                           "data, or lower them.")
+    asked = {"val": 0.0 if "val" in own else val, "test": 0.0 if "test" in own else test}
+    empty = [name for name, fraction in asked.items() if fraction > 0 and not sizes[name]]
+    if empty:
+        raise TftrainError(
+            f"{' and '.join(f'dataset.{name}_split={asked[name]}' for name in empty)}: the "
+            f"{' and '.join(SPLIT_NAMES[name] for name in empty)} split{'s' if len(empty) > 1 else ''} "
+            f"would hold none of the {total:,} examples ({counts}); give more data, or the split "
+            f"a larger fraction ({1 / total:.2g} is one example), or 0 for none.")
 
 
 def steps_per_epoch(n: int, batch_size: int, drop_remainder: bool, limit: int | None) -> int:

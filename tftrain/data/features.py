@@ -15,6 +15,7 @@ import numpy as np
 
 from tftrain.console import echo
 from tftrain.data.spec import Feature
+from tftrain.errors import TftrainError
 
 Columns = dict[str, np.ndarray]
 
@@ -33,9 +34,26 @@ def fit_features(train: Columns, kinds: dict[str, str], normalize: bool,
         for name, values in train.items():
             if kinds.get(name, "raw") == "raw":  # numeric columns are standardised anyway
                 scales_hint(name, values)
-    return tuple(Feature(name, tuple(values.shape[1:]), dtype_name(values), kinds.get(name, "raw"),
-                         fit_stats(values, kinds.get(name, "raw"), normalize, text))
-                 for name, values in train.items())
+    features = tuple(Feature(name, tuple(values.shape[1:]), dtype_name(values),
+                             kinds.get(name, "raw"),
+                             fit_stats(values, kinds.get(name, "raw"), normalize, text))
+                     for name, values in train.items())
+    for feature in features:
+        check_vocabulary(feature, len(next(iter(train.values()))))
+    return features
+
+
+def check_vocabulary(feature: Feature, rows: int) -> None:
+    """A categorical or text input with no value in the training split (a CSV column left
+    empty, texts that are all blank) has nothing to learn from, and Keras' lookup layers
+    refuse an empty vocabulary: said here, naming the input, not when the model is built."""
+    if feature.kind not in ("categorical", "text") or feature.stats.get("vocabulary"):
+        return
+    what = "value" if feature.kind == "categorical" else "word"
+    raise TftrainError(
+        f"input '{feature.name}' ({feature.kind}) holds no {what} in the training split's "
+        f"{rows:,} rows: every one is empty, so it has nothing to learn from. Leave it out (a "
+        f"CSV column: dataset.drop=[{feature.name}]) or give data that fills it.")
 
 
 def scales_hint(name: str, values: np.ndarray) -> None:

@@ -27,7 +27,8 @@ import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain.console import echo
-from tftrain.data.batches import Epochs, UNTUNED, augmentation, epochs, split, steps_per_epoch
+from tftrain.data.batches import (Epochs, UNTUNED, augmentation, check_splits, epochs, split,
+                                  steps_per_epoch)
 from tftrain.data.features import as_columns, fit_features
 from tftrain.data.forms import Arrays, Data, Source, Stream, check_lengths, rows_in
 from tftrain.data.spec import Spec, Target, learnable
@@ -86,6 +87,8 @@ def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed:
     if pipeline["channel_axis"]:
         source = with_channel_axis(source)
     (x_train, y_train), val, test = split(source, pipeline["val_split"], pipeline["test_split"], seed)
+    check_splits({"train": rows_in(y_train), "val": rows_in(val[1]), "test": rows_in(test[1])},
+                 pipeline["val_split"], pipeline["test_split"], ("test",) if source.test is not None else ())
     limit = pipeline["limit_batches"]
     steps = steps_per_epoch(rows_in(y_train), batch_size, pipeline["drop_remainder"], limit)
     with tf.device("/cpu:0"):  # read by tf.data on the host

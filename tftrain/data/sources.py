@@ -237,7 +237,12 @@ def text_dir(path: str, max_tokens: int = 10000, output_mode: str = "multi_hot",
     classes = class_names(folder)
     found = [(f, index) for index, name in enumerate(classes)
              for f in class_files(folder / name, TEXT_FILES)]
-    return Source(np.array([text_of(f) for f, _ in found], dtype=object)[:, None],
+    texts = [text_of(f) for f, _ in found]
+    if not any(text.strip() for text in texts):
+        raise TftrainError(f"dataset.path={path}: all {len(texts):,} text files in {folder}'s "
+                           "class folders are empty (or blank), so there is no word to learn "
+                           "from; fill them with the texts to classify.")
+    return Source(np.array(texts, dtype=object)[:, None],
                   np.array([index for _, index in found], np.int32), "classification", classes,
                   kinds={"input": "text"},
                   text={"max_tokens": max_tokens, "output_mode": output_mode,

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from tftrain.console import echo
+from tftrain.data.features import check_vocabulary
 from tftrain.data.forms import Stream
 from tftrain.data.packing import Packing
 from tftrain.data.spec import TASKS, Feature, Target, learnable
@@ -132,8 +133,8 @@ def fit_target(stream: Stream, tally: Tally, standardize: bool, held: tuple[Tall
                   (mean[0], float(np.sqrt(variance[0])) or 1.0) if standardize else None)
 
 
-def features(inputs: dict[str, dict[str, Any]], tallies: dict[str, Tally],
-             normalize: bool) -> tuple[Feature, ...]:
+def features(inputs: dict[str, dict[str, Any]], tallies: dict[str, Tally], normalize: bool,
+             rows: int) -> tuple[Feature, ...]:
     """Each input's Feature, its statistics from the pass: vocabularies, moments, scale."""
     out = []
     for name, info in inputs.items():
@@ -149,4 +150,5 @@ def features(inputs: dict[str, dict[str, Any]], tallies: dict[str, Tally],
             scale = stats.get("scale", 1.0)
             stats.update(mean=[m * scale for m in mean], variance=[v * scale ** 2 for v in variance])
         out.append(Feature(name, tuple(info["shape"]), info["dtype"], kind, stats))
+        check_vocabulary(out[-1], rows)
     return tuple(out)

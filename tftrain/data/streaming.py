@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 import tensorflow as tf
 
-from tftrain.data.batches import UNTUNED, augmentation, epochs, split, steps_per_epoch
+from tftrain.data.batches import UNTUNED, augmentation, check_splits, epochs, split, steps_per_epoch
 from tftrain.data.forms import Data, Source, Stream
 from tftrain.data.packing import Packing
 from tftrain.data.statistics import LABEL, features, fit_target, label_pass, statistics_pass
@@ -33,7 +33,6 @@ from tftrain.errors import TftrainError
 
 RECORD_BATCH = 1024  # examples per chunk (records read at once by a vectorised `read`)
 WINDOWS = 4  # windows of shuffle_buffer examples shuffled among themselves
-SPLIT_NAMES = {"train": "training", "val": "validation", "test": "test"}
 
 
 def files_fingerprint(paths: list[Path], recipe: str) -> str:
@@ -198,7 +197,7 @@ def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed:
                                        pipeline["drop_remainder"], steps,
                                        None if in_model else augmentation(augment))
     return Data(
-        spec=Spec(inputs=features(stream.inputs, tallies, pipeline["normalize"]), targets=(target,),
+        spec=Spec(inputs=features(stream.inputs, tallies, pipeline["normalize"], rows), targets=(target,),
                   augment=augment if in_model else (), reading=stream.reading),
         train=train, train_epochs=train_epochs,
         epoch=epoch, steps_per_epoch=steps, batch_size=batch_size,
@@ -225,28 +224,16 @@ def reading(stream: Stream) -> Iterator[None]:
 
 
 def check_drawn(stream: Stream, sizes: dict[str, int], val: float, test: float) -> None:
-    """Every split asked for holds examples once the files are read: nothing read at all
-    names the files; a split that drew none of the examples read is refused with the counts
-    (a stream is split example by example, so a tiny one can leave a split empty)."""
-    total = sum(sizes.values())
-    if not total:
+    """Examples were read, and every split asked for drew some (a stream is split example
+    by example, so a tiny one can leave a split empty): refused naming the files, or with
+    the counts."""
+    if not sum(sizes.values()):
         files = stream.files
         which = (f"{files[0]} holds no example" if len(files) == 1 else f"none of the "
                  f"{len(files)} files ({', '.join(str(f) for f in files[:3])}"
                  f"{' ...' if len(files) > 3 else ''}) holds an example")
         raise TftrainError(f"{which} (no records, or a header row only); give data that holds some.")
-    asked = {"train": True, "val": val > 0 and stream.held_out.get("val") is None,
-             "test": test > 0 and stream.held_out.get("test") is None}
-    empty = [name for name, wanted in asked.items() if wanted and not sizes[name]]
-    if empty:
-        keys = {"train": "the training split", "val": f"dataset.val_split={val}",
-                "test": f"dataset.test_split={test}"}
-        raise TftrainError(
-            f"{' and '.join(keys[name] for name in empty)}: no example of the {total:,} read was "
-            f"drawn for the {' and '.join(SPLIT_NAMES[name] for name in empty)} split "
-            f"({sizes['train']} train / {sizes['val']} val / {sizes['test']} test); each example "
-            "goes to a split by a seeded draw, so give more data, or set the split's fraction "
-            "higher, or 0 for none.")
+    check_splits(sizes, val, test, tuple(name for name, d in stream.held_out.items() if d is not None))
 
 
 def with_label_ids(dataset: tf.data.Dataset, target: Target) -> tf.data.Dataset:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from typing import Any
 
 import keras
 from omegaconf import DictConfig
@@ -47,13 +48,38 @@ def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
     except Exception as error:
         if raised_in_tftrain(error):  # a bug of ours, not a model that does not fit
             raise
+        layer = refusing_layer(error, layer_keys(factory.keywords, "model"))
         raise TftrainError(
-            f"model '{cfg.get('name') or target.rsplit('.', 1)[-1]}' ({target}) does not fit the data: the data gives "
-            f"{spec.describe()}. Keras said: {' '.join(str(innermost(error)).split())}. "
-            f"{models_for(spec)}") from error
+            f"model '{cfg.get('name') or target.rsplit('.', 1)[-1]}' ({target}) does not fit the data: "
+            + (f"{layer} refused what reaches it. " if layer else "")
+            + f"The data gives {spec.describe()}. Keras said: "
+            f"{' '.join(str(innermost(error)).split()).rstrip('.')}. {models_for(spec)}") from error
     for warning in said:
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return model
+
+
+def layer_keys(node: Any, path: str) -> dict[int, str]:
+    """The key path of each layer a model config instantiated (model.layers.1,
+    model.nodes.2.layer), by the layer object's id."""
+    if isinstance(node, keras.layers.Layer):
+        return {id(node): f"{path} ({type(node).__name__} '{node.name}')"}
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    return {k: v for key, child in items for k, v in layer_keys(child, f"{path}.{key}").items()}
+
+
+def refusing_layer(error: BaseException, keys: dict[int, str]) -> str | None:
+    """The key path of the configured layer that was running when building failed (the
+    innermost one on the stack of any exception in the chain), or None."""
+    found = None
+    while error is not None:
+        frame = error.__traceback__
+        while frame is not None:
+            layer = frame.tb_frame.f_locals.get("self")
+            found = keys.get(id(layer), found)
+            frame = frame.tb_next
+        error = error.__cause__ or error.__context__
+    return found
 
 
 def innermost(error: BaseException) -> BaseException:

@@ -9,6 +9,7 @@ backup `resume=` can use). Nothing here imports TensorFlow until a model is load
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import zipfile
@@ -21,6 +22,7 @@ from tftrain import artifacts
 from tftrain.artifacts import BACKUP, BEST, DECIDING, INTERRUPTED, METADATA, OVERRIDES, STATE, WEIGHTS
 from tftrain.errors import TftrainError, said
 
+KERAS_WEIGHTS = "model.weights.h5"  # the weights inside a .keras archive
 MODELS = {Path(artifacts.MODEL): "the final model", BEST: "the best epoch's model",
           INTERRUPTED: "the weights when the run was interrupted"}
 
@@ -39,8 +41,9 @@ class RunFolder:
                                "e.g. outputs/2026-11-21/10-32-05.")
 
     def damaged(self, file: Path, problem: str, needed_for: str) -> TftrainError:
-        """The error for a damaged file: what it is, why, and what still works."""
-        works = self.intact()
+        """The error for a damaged file: what it is, why, and what still works (never the
+        file itself, which Keras may refuse for a reason the checks here do not see)."""
+        works = [work for work in self.intact() if not work.startswith(f"{file} ")]
         return TftrainError(f"{self.given}/{file} is damaged ({problem}), and {needed_for} needs "
                             f"it. " + (f"Intact in the folder: {'; '.join(works)}." if works else
                                        "Nothing else in the folder can stand in for it."))
@@ -137,17 +140,29 @@ class RunFolder:
 
 
 def keras_file_problem(path: Path) -> str | None:
-    """Why a .keras file (a zip archive) cannot be loaded, or None when it is whole."""
+    """Why a .keras file (a zip archive of config.json and model.weights.h5) cannot be
+    loaded, or None when it is whole: the archive itself, then the member that is damaged
+    (a weights file cut short before it was zipped leaves the zip whole)."""
     try:
         with zipfile.ZipFile(path) as archive:
             broken = archive.testzip()
-            names = set(archive.namelist())
+            members = {name: archive.read(name) for name in ("config.json", KERAS_WEIGHTS)
+                       if name in archive.namelist()} if not broken else {}
     except (OSError, zipfile.BadZipFile, EOFError) as error:
         return f"not a whole .keras archive: {said(error)}"
     if broken:
         return f"the archive member {broken} fails its checksum"
-    if "config.json" not in names:
+    if "config.json" not in members:
         return "the archive holds no config.json: it is not a Keras model file"
+    try:
+        json.loads(members["config.json"])
+    except ValueError as error:
+        return f"the archive member config.json is not JSON: {said(error)}"
+    try:
+        if KERAS_WEIGHTS in members:
+            readable_h5(io.BytesIO(members[KERAS_WEIGHTS]))
+    except Exception as error:  # h5py raises OSError, KeyError, ValueError, ... for damage
+        return f"the archive member {KERAS_WEIGHTS} is cut short or damaged: {said(error)}"
     return None
 
 
@@ -171,7 +186,7 @@ def backup_problem(folder: Path, previous: bool = False) -> str | None:
     return None
 
 
-def readable_h5(path: Path) -> None:
+def readable_h5(path: Path | io.BytesIO) -> None:
     """Read every array of an HDF5 weights file (a cut-short file fails to open or read)."""
     import h5py
 

@@ -69,8 +69,9 @@ def test_every_catalogue_model_saves_and_loads_with_identical_predictions(tmp_pa
     schema.register()
     cfg = compose.compose([f"model={name}", *CATALOGUE[name]])
     data = build_data(cfg.dataset, batch_size=4, seed=0)
-    schema.set_data_facts(data.steps_per_epoch, {f.name: len(f.stats["vocabulary"]) + 2
-                                                 for f in data.spec.inputs if f.kind == "text"})
+    cfg.data_facts = {"steps_per_epoch": data.steps_per_epoch,
+                      "vocabulary_sizes": {f.name: len(f.stats["vocabulary"]) + 2
+                                           for f in data.spec.inputs if f.kind == "text"}}
     model = build_model(cfg.model, data.spec)
     x, _ = next(iter(data.test))
     model.save(tmp_path / "model.keras")

@@ -192,3 +192,12 @@ def test_one_walker_reads_plain_and_omegaconf_trees_alike_without_resolving():
         assert [path for path, _ in with_targets(tree, "cfg")] == ["cfg.a", "cfg.b.1"]
     assert mapped(config, lambda path, value: path) == \
         {"a": {"_target_": "a._target_", "x": "a.x"}, "b": ["b.0", {"_target_": "b.1._target_"}], "c": "c"}
+
+
+def test_a_null_or_unset_container_is_a_leaf_to_the_walker():
+    from omegaconf import OmegaConf
+
+    from tftrain.config.tree import leaves
+
+    config = OmegaConf.create({"facts": None, "later": "???", "x": {"y": "${facts}"}})
+    assert dict(leaves(config)) == {"facts": None, "later": "???", "x.y": "${facts}"}

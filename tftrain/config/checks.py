@@ -12,7 +12,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from tftrain.errors import TftrainError, user_error
 from tftrain.config import objective
-from tftrain.config.schema import before_data
 from tftrain.config.tree import join, leaves, mapped, nodes, with_targets
 
 POSITIVE = {"trainer": ("epochs", "batch_size", "steps_per_execution", "validation_freq")}
@@ -188,8 +187,7 @@ def settled_value(path: str, node: Any, cfg: DictConfig) -> Any:
     if not unresolved(node):
         return node
     try:
-        with before_data():
-            value = OmegaConf.select(cfg, path)
+        value = OmegaConf.select(cfg, path)
     except Exception as error:  # a resolver that answers only later, or refuses (TftrainError)
         if user_error(error) is not None:
             raise TftrainError(f"{path}={node!r}: {user_error(error)}") from None

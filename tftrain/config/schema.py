@@ -8,9 +8,7 @@ refused while Hydra composes, before TensorFlow is imported. Keys that belong to
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -56,6 +54,9 @@ class TrainConfig:
     run_dir: str = "${hydra:runtime.output_dir}"
     allow_targets: List[str] = field(default_factory=list)
     logger: Any = field(default_factory=dict)
+    # What the run learnt of its data, filled once it is read (`run.prepare`): what
+    # ${epochs_to_steps:N} and ${vocabulary_size:} answer from. null until then.
+    data_facts: Optional[Dict[str, Any]] = None
 
 
 @dataclass
@@ -252,50 +253,38 @@ SCHEMAS = {
 }
 
 
-_data_facts: dict[str, Any] = {}
+def data_facts(root: Any) -> Any:
+    """What the run whose config this is learnt of its data (its `data_facts`), or None
+    before it has read it (composing, `--cfg job --resolve`): facts travel in the config
+    they resolve, not in module state a run before this one (a sweep's, a test's) set."""
+    return root.get("data_facts") if root is not None else None
 
 
-def set_data_facts(steps_per_epoch: int, vocabulary_sizes: dict[str, int]) -> None:
-    """Called by the runner once the data is built: the resolvers below answer from then on."""
-    _data_facts.update(steps_per_epoch=steps_per_epoch, vocabulary_sizes=vocabulary_sizes)
-
-
-@contextlib.contextmanager
-def before_data() -> Iterator[None]:
-    """The resolvers below answer as before a run built its data: for checks made while
-    composing, which must not read the data of a run before this one (a sweep's jobs, the
-    tests, share one process)."""
-    saved = dict(_data_facts)
-    _data_facts.clear()
-    try:
-        yield
-    finally:
-        _data_facts.update(saved)
-
-
-def epochs_to_steps(epochs: Any) -> int | str:
+def epochs_to_steps(epochs: Any, _root_: Any = None) -> int | str:
     """`${epochs_to_steps:N}`: N epochs in optimizer steps, for LR schedules.
 
     Before a run has built its data (`--cfg job --resolve`) it shows what it will compute;
     N is checked at once, when the config is composed.
     """
+    facts = data_facts(_root_)
     try:
         count = float(epochs) if not isinstance(epochs, bool) else math.nan
     except (TypeError, ValueError):
         count = math.nan
     if not count >= 0:
         raise TftrainError(f"epochs_to_steps takes a number of epochs >= 0, not {epochs!r}.")
-    if not _data_facts:
+    if facts is None:
         return f"<{epochs} epochs in steps>"
-    return int(count * _data_facts["steps_per_epoch"])
+    return int(count * facts["steps_per_epoch"])
 
 
-def vocabulary_size(name: str = "input") -> int | str:
+def vocabulary_size(name: str = "input", _root_: Any = None) -> int | str:
     """`${vocabulary_size:}` (or `${vocabulary_size:column}`): the token count of a text
     input's vocabulary, padding and out-of-vocabulary tokens included: an Embedding's input_dim."""
-    if not _data_facts:
+    facts = data_facts(_root_)
+    if facts is None:
         return f"<vocabulary size of {name}>"
-    sizes = _data_facts["vocabulary_sizes"]
+    sizes = facts["vocabulary_sizes"]
     if name not in sizes:
         raise TftrainError(
             f"this model embeds token ids of a text input '{name}' (${{vocabulary_size:{name}}}), "

@@ -33,12 +33,19 @@ def children(node: Any) -> list[tuple[Any, Any]]:
 
 
 def raw(node: Any) -> Any:
-    """An OmegaConf leaf's value as written; a container stays itself."""
-    return node._value() if isinstance(node, ValueNode) else node
+    """An OmegaConf node's value as written where it is a leaf (a value, or a container that
+    is null, ??? or an interpolation: `data_facts: null`); a container stays itself."""
+    if isinstance(node, ValueNode):
+        return node._value()
+    if isinstance(node, (DictConfig, ListConfig)) and (
+            node._is_none() or node._is_missing() or node._is_interpolation()):
+        return node._value()
+    return node
 
 
 def nodes(tree: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     """Every node of a config tree with its key path, each container before its children."""
+    tree = raw(tree)
     yield path, tree
     for key, child in children(tree):
         yield from nodes(child, join(path, key))
@@ -58,6 +65,7 @@ def with_targets(tree: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 def mapped(tree: Any, leaf: Callable[[str, Any], Any], path: str = "") -> Any:
     """The tree as plain containers, each leaf replaced by `leaf(key path, value)`."""
+    tree = raw(tree)
     if isinstance(tree, (dict, DictConfig)):
         return {key: mapped(child, leaf, join(path, key)) for key, child in children(tree)}
     if isinstance(tree, (list, ListConfig)):

@@ -16,7 +16,7 @@ from tftrain.run import runtime  # first: sets TensorFlow's environment before i
 import keras  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
-from tftrain.config import loss_metrics, objective, schema  # noqa: E402
+from tftrain.config import loss_metrics, objective  # noqa: E402
 from tftrain.config.objective import Objective  # noqa: E402
 from tftrain.config.build import build_callbacks, monitored  # noqa: E402
 from tftrain.console import detach_log_file, echo  # noqa: E402
@@ -80,7 +80,7 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
     if first_step:
         check_epoch_length(cfg, first_step, data.steps_per_epoch)
-    schema.set_data_facts(data.steps_per_epoch, vocabulary_sizes(data.spec))
+    cfg.data_facts = facts(data)
     stage.phase = "building the model"
     with strategy.scope():
         model = stage.model = build_model(cfg.model, data.spec)
@@ -136,6 +136,11 @@ def compile_model(model: keras.Model, cfg: DictConfig, spec: Spec, trainer: Trai
     loss_weights = OmegaConf.to_container(cfg.loss_weights) if cfg.loss_weights else None
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,
                   steps_per_execution=trainer.steps_per_execution, jit_compile=trainer.jit_compile)
+
+
+def facts(data: Data) -> dict[str, Any]:
+    """What the config's resolvers need of the data: ${epochs_to_steps:N}, ${vocabulary_size:}."""
+    return {"steps_per_epoch": data.steps_per_epoch, "vocabulary_sizes": vocabulary_sizes(data.spec)}
 
 
 def vocabulary_sizes(spec: Spec) -> dict[str, int]:

@@ -24,7 +24,6 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import artifacts
-from tftrain.config import schema
 from tftrain.config.sources import flags_of
 from tftrain.console import console, echo, fail, label_lines
 from tftrain.errors import TftrainError
@@ -159,7 +158,8 @@ def completed_objective(cfg: DictConfig) -> float | None:
     if summary is None or summary.get("status") != "completed":
         return None
     run_dir = Path(cfg.run_dir)
-    schema.set_data_facts(summary["steps_per_epoch"], summary["data"].get("vocabulary_sizes", {}))
+    cfg.data_facts = {"steps_per_epoch": summary["steps_per_epoch"],
+                      "vocabulary_sizes": summary["data"].get("vocabulary_sizes", {})}
     artifacts.write_resolved_config(cfg, run_dir)  # Hydra has just rewritten it unresolved
     echo(f"job {HydraConfig.get().job.num}: already completed in {run_dir} "
          f"({summary.get('objective_metric')} {summary.get('objective')}); skipped")

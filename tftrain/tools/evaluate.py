@@ -90,8 +90,8 @@ def evaluate(folder: RunFolder, args: list[str]) -> Evaluation:
     echo(said_evaluated(own, name, data))
     warnings = changed_data(summary.get("data", {}), data, overrides) if own else []
     model = load_model(folder, "tftrain-eval", file)
-    pairs = data.dataset.map(lambda x, y, i: (x, y))
-    metrics = {k: float(v) for k, v in model.evaluate(pairs, return_dict=True, verbose=0).items()}
+    metrics = scored(model, data.dataset.map(lambda x, y, i: (x, y)), cfg, folder,
+                     asked["predictions"])
     record = {"evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "overrides": overrides, "dataset": target, "split": data.split,
               "samples": data.samples, "metrics": metrics,
@@ -103,6 +103,22 @@ def evaluate(folder: RunFolder, args: list[str]) -> Evaluation:
     rows = per_example(model, data.dataset, run["targets"]) if asked["predictions"] else None
     kept = record_name(own, cfg, overrides, data.split, asked["weights"])
     return Evaluation(record, rows, output or folder.path / "eval" / f"{kept}.json")
+
+
+def scored(model: Any, pairs: Any, cfg: DictConfig, folder: RunFolder,
+           predictions: bool) -> dict[str, float]:
+    """The model's metrics on `pairs` as the run scored its test split: by the run's own
+    trainer (`fit`: Keras' evaluate; the custom loop: the run's step, so a GAN reports its
+    losses, which Keras' evaluate cannot compute without the step)."""
+    from tftrain.callbacks.samples import generates
+    from tftrain.config.instantiate import instantiate
+
+    if predictions and generates(model):
+        raise TftrainError(f"predictions=true: {folder.given} is a GAN run, whose model generates "
+                           "samples and predicts no label per example; tftrain-predict "
+                           f"{folder.given} n=16 writes samples.")
+    trainer = instantiate(cfg.trainer, "trainer", _recursive_=False)
+    return {k: float(v) for k, v in trainer.evaluate(model, pairs).items()}
 
 
 def run_record(summary: dict[str, Any]) -> dict[str, Any]:

@@ -22,24 +22,33 @@ from tftrain.tools.predict_inputs import read_columns, read_inputs
 from tftrain.fast_exit import exits_fast
 from tftrain.run.folder import RunFolder
 
-ARGUMENTS = ("input", "output")
+ARGUMENTS = ("input", "output", "n", "seed")
 
 
 def parse(arguments: list[str]) -> dict[str, str]:
     given = dict(a.split("=", 1) for a in arguments if "=" in a)
     unknown = [a for a in arguments if "=" not in a or a.split("=", 1)[0] not in ARGUMENTS]
-    if unknown or "input" not in given:
-        raise TftrainError(f"tftrain-predict takes input=FILE and optionally output=FILE; got "
-                           f"{' '.join(arguments) or 'nothing'}.")
+    if unknown:
+        raise TftrainError(f"tftrain-predict takes input=FILE (for a GAN run: n=COUNT, seed=S) "
+                           f"and optionally output=FILE; got {' '.join(arguments) or 'nothing'}.")
     return given
 
 
 def predict(folder: RunFolder, arguments: list[str]) -> None:
     given = parse(arguments)
-    output = output_file(given.get("output"), folder.path / "predictions.csv", "predictions.csv")
     summary = folder.summary("tftrain-predict")
     folder.model_file("tftrain-predict")  # whole, before the inputs are read
     model = load_model(folder, "tftrain-predict")
+    from tftrain.callbacks.samples import generates  # imports Keras: TensorFlow is quiet by now
+    from tftrain.tools.generate import generate
+
+    if generates(model):
+        return generate(folder, model, given)
+    if "input" not in given or {"n", "seed"} & set(given):
+        raise TftrainError(f"{folder.given} is no GAN run: its model predicts from inputs, so "
+                           "give input=FILE (n= and seed= ask a GAN run for samples); got "
+                           f"{' '.join(arguments) or 'nothing'}.")
+    output = output_file(given.get("output"), folder.path / "predictions.csv", "predictions.csv")
     data = summary.get("data", {})
     inputs, reading = data.get("inputs", {}), data.get("reading", {})
     source = Path(given["input"])
@@ -73,12 +82,16 @@ def tf_strings(values: np.ndarray) -> Any:
 
 
 USAGE = """Usage: tftrain-predict RUN_FOLDER input=FILE [output=FILE]
+       tftrain-predict GAN_RUN_FOLDER [n=16] [seed=0] [output=FILE.png]
 
 Predictions of RUN_FOLDER/model.keras (loaded in safe mode) for new inputs, read as the run
 read its own data: .npy or .npz arrays, .csv rows (a CSV run's columns by name), a folder of
 images or of .txt files, or a .txt file (one input per line, for text models). Written as
 CSV (default RUN_FOLDER/predictions.csv): each input's name (its path in the folder, or its
-row), then for classifiers the predicted class name and a probability per class."""
+row), then for classifiers the predicted class name and a probability per class.
+
+A GAN run generates instead: n samples from noise drawn with seed, as a grid (default
+RUN_FOLDER/samples.png) and arrays beside it (samples.npz: images in [0, 1], the noise)."""
 
 
 def command(args: list[str]) -> int:

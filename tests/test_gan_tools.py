@@ -114,3 +114,19 @@ def test_samples_that_cannot_be_written_are_counted_and_exit_74(gan, tmp_path):
     assert_refused(result, 74, [f"could not write {target}", "Is a directory", "output=FILE.png"])
     assert "4 sample(s) generated, not written" in result.stdout
     assert not target.exists() and not target.with_suffix(".npz").exists()
+
+
+@pytest.mark.slow  # two short GAN runs and a resume
+def test_a_resumed_gan_draws_the_grids_an_uninterrupted_one_draws(tmp_path):
+    args = ("experiment=digits_gan", "dataset.limit_batches=3", "deterministic=true")
+    full = in_process(*args, "trainer.epochs=3", "hydra.run.dir=full", cwd=tmp_path)
+    assert full.returncode == 0, full.output
+    part = in_process(*args, "trainer.epochs=1", "hydra.run.dir=part", cwd=tmp_path)
+    assert part.returncode == 0, part.output
+    resumed = in_process(f"resume={tmp_path / 'part'}", "trainer.epochs=3", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.output
+    names = [f"epoch_{e:03d}.png" for e in (1, 2, 3)]
+    assert sorted(p.name for p in (tmp_path / "part" / "samples").iterdir()) == names
+    for name in names:
+        assert np.array_equal(png(tmp_path / "part" / "samples" / name),
+                              png(tmp_path / "full" / "samples" / name)), name

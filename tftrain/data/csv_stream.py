@@ -112,7 +112,7 @@ def misshapen(files: list[Path], delimiter: str, names: list[str],
     the first row with another number of fields than the columns (the last row of a file
     cut short, say), named with its line; None when every file is whole and even."""
     for file in files:
-        chunks = gunzipped(file) if file.suffix.lower() == ".gz" else iter(file.open("rb"))
+        chunks = gunzipped(file) if file.suffix.lower() == ".gz" else plain(file)
         # latin-1: each byte one character, so delimiters, quotes and newlines are found
         # whatever the encoding; only the fields are counted
         lines = io.TextIOWrapper(ChunkReader(chunks), encoding="latin-1", newline="")
@@ -125,6 +125,13 @@ def misshapen(files: list[Path], delimiter: str, names: list[str],
                     f"({listing(names, 6)}); a file cut short ends so, and so does a row "
                     "missing a field or quote.")
     return None
+
+
+def plain(file: Path):
+    """An uncompressed file's bytes, a chunk at a time."""
+    with open(file, "rb") as handle:
+        while chunk := handle.read(1 << 16):
+            yield chunk
 
 
 class ChunkReader(io.RawIOBase):

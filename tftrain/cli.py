@@ -31,8 +31,9 @@ from tftrain.config.compose import command_overrides, compose, layered, resolved
 from tftrain.config.preflight import preflight
 from tftrain.config.sources import (PACKAGED, PRIMARY, Source, flag_values, flags_of_run, packaged,
                                     source_of, used)
-from tftrain.console import detach_log_file, echo, fail, log
-from tftrain.errors import Diverged, Interrupted, Pruned, TftrainError, raised_in_tftrain, user_error
+from tftrain.console import detach_log_file, echo, fail, log, refuse
+from tftrain.errors import (Diverged, Interrupted, Pruned, TftrainError, raised_in_tftrain,
+                            raised_in_users_code, user_error)
 from tftrain.fast_exit import exits_fast
 from tftrain.run import lock
 from tftrain.run.folder_lock import Bookkeeping, maybe_a_worker, named_folder, worker_group
@@ -178,7 +179,9 @@ def ended(cfg: DictConfig, error: BaseException, in_sweep: bool) -> float:
     if isinstance(error, Pruned):  # an Optuna trial the search's pruner stopped: not a failure
         echo(f"trial {error}; its folder keeps what it trained.")
         return math.nan
-    if isinstance(error, (TftrainError, Interrupted)):
+    if isinstance(error, TftrainError):
+        refuse(error)
+    elif isinstance(error, Interrupted):
         fail(str(error))
     elif isinstance(error, Diverged):
         kept = [str(p) for p in (run_dir / "checkpoints").glob("*") if error.epoch > 0]
@@ -199,11 +202,17 @@ def ended(cfg: DictConfig, error: BaseException, in_sweep: bool) -> float:
 def unexpected(error: BaseException, kept_in: Path | None) -> str:
     """The line under a traceback: whose fault it was, told by where it was raised."""
     where = f" (traceback in {kept_in}/train.log)" if kept_in else ""
+    yours = raised_in_users_code(error)
+    if yours is not None:
+        return (f"the run stopped on an error raised in your own code, {yours}: "
+                f"{type(error).__name__}{where}; the traceback above says where.")
     if raised_in_tftrain(error):
         return (f"this is a bug in tftrain, not a problem with your input: {type(error).__name__}"
-                f"{where}. Please report it with the traceback above.")
-    return (f"the run stopped on an error raised outside tftrain (in Keras, TensorFlow or your "
-            f"own code): {type(error).__name__}{where}; the traceback above says where.")
+                f"{where}. Please report it with the traceback above (TFTRAIN_FULL_ERROR=1 "
+                "shows Keras' and TensorFlow's frames too).")
+    return (f"the run stopped on an error raised outside tftrain (in Keras or TensorFlow): "
+            f"{type(error).__name__}{where}; the traceback above says where (TFTRAIN_FULL_ERROR=1 "
+            "shows their own frames too).")
 
 
 def discard_untrained(run_dir: Path) -> None:
@@ -237,8 +246,7 @@ def print_resolved(argv: list[str]) -> int:
                 raise TftrainError(problem)
             cfg = compose(command_overrides(argv)[0])
     except TftrainError as error:
-        fail(str(error))
-        return error.exit_code
+        return refuse(error)
     print(OmegaConf.to_yaml(resolved_as_far_as_known(cfg)), end="")
     return 0
 
@@ -303,8 +311,7 @@ def command(argv: list[str]) -> int:
         try:
             print(help_text(source_of(argv)))  # a user's --config-dir: its options too
         except TftrainError as error:
-            fail(str(error))
-            return error.exit_code
+            return refuse(error)
         return 0
     if "--version" in argv or "-V" in argv:  # Hydra's own --version names only Hydra
         print(version_line())
@@ -323,8 +330,7 @@ def command(argv: list[str]) -> int:
             hydra.main(version_base="1.3", config_path=str(packaged()),
                        config_name=PRIMARY)(_task)()
     except TftrainError as error:
-        fail(str(error))
-        return error.exit_code
+        return refuse(error)
     except KeyboardInterrupt:  # outside a run (each run handles its own signals)
         fail(interrupted_outside_a_run())
         return 130

@@ -9,10 +9,13 @@ from __future__ import annotations
 import io
 import logging
 import sys
+import traceback
 from functools import lru_cache
 from typing import Any
 
 from rich.console import Console
+
+from tftrain.errors import full_error, rendered
 
 log = logging.getLogger("tftrain")
 log.addHandler(logging.NullHandler())  # outside a run (no train.log yet) log nothing
@@ -63,9 +66,20 @@ def number(value: float | None) -> str:
 
 
 def fail(message: str) -> None:
-    """Print one paragraph of error to stderr (and the log, when a run folder exists)."""
+    """Print one paragraph of error to stderr (and the log, when a run folder exists); a
+    parameter no boundary keyed reads as its bare name."""
+    message = rendered(message)
     error_console().print(f"tftrain: error: {message}", markup=False, style="red")
     log.error(message)
+
+
+def refuse(error: BaseException) -> int:
+    """Bad input (a TftrainError) as one paragraph, its traceback above it with
+    TFTRAIN_FULL_ERROR=1; returns its exit status."""
+    if full_error():
+        print("".join(traceback.format_exception(error)), file=sys.stderr, end="")
+    fail(str(error))
+    return getattr(error, "exit_code", 2)
 
 
 def interactive() -> bool:

@@ -1,18 +1,20 @@
-"""The ways a run ends other than completing, and how a failure is told apart from a bug.
+"""The ways a run ends other than completing, and the one rule that tells bad input from a bug.
 
-User input enters tftrain at a few doors, each a module of its own:
+User input enters tftrain at a few doors: composing the config (tftrain.config.compose),
+instantiating `_target_`s (tftrain.config.instantiate), reading the user's data
+(tftrain.data.files and each source), reading a run folder (tftrain.run.folder), writing
+(tftrain.artifacts.writing) and signals (tftrain.run.signals).
 
-    composing the config        tftrain.config.compose      (Hydra + schema; no TensorFlow)
-    instantiating `_target_`s   tftrain.config.instantiate
-    reading the user's data     tftrain.data.files   (and each source behind it)
-    reading a run folder        tftrain.run.folder   (eval, predict, resume, report)
-    signals                     tftrain.run.signals      (Ctrl-C, SIGTERM, in any phase)
-
-Each door turns whatever goes wrong behind it into one `TftrainError` naming the input and
-what would be valid (exit status 2, no traceback). `door` below is the shared mechanism:
-it decides by *where* an exception was raised whether the input is to blame (raised in a
-library reading it: numpy, Keras, Hydra, the user's own code) or tftrain is (raised in
-tftrain's own code: a bug, which keeps its traceback).
+The rule: a component that checks an input raises `TftrainError` where it checks it, naming
+its *parameter* (`param("path")`); the boundary that turned the user's config or arguments
+into that call renders the parameter as the key the user typed (`keyed("dataset")`:
+dataset.path). A door around a library call (Keras building a layer, NumPy reading a file)
+also takes the library's own refusal of an input: an exception of the kinds that library
+raises for a bad argument or file (`REFUSED`, `UNREADABLE`), raised inside the library. Any
+other exception keeps its traceback: raised in the user's own code (their model, loss,
+step), it is said to be theirs; raised in tftrain, or of another kind, it is a bug of ours.
+Keras' and TensorFlow's traceback filtering stays on except inside a door, where the frames
+decide; TFTRAIN_FULL_ERROR=1 turns it off and shows the traceback of any error.
 """
 
 from __future__ import annotations
@@ -20,11 +22,29 @@ from __future__ import annotations
 import contextlib
 import difflib
 import errno
+import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+import sys
+import sysconfig
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
+FULL_ERROR = "TFTRAIN_FULL_ERROR"
+# What libraries raise when they refuse an argument or a value (Keras' layers and losses,
+# NumPy, Hydra's instantiate), and, reading a file, when they cannot read it.
+REFUSED: tuple[type[BaseException], ...] = (ValueError, TypeError)
+UNREADABLE: tuple[type[BaseException], ...] = (*REFUSED, OSError, EOFError, KeyError,
+                                               zipfile.BadZipFile)
+# Where libraries live: a frame in none of these, and not in tftrain, is the user's own code.
+LIBRARIES = tuple(Path(p).resolve() for p in {sysconfig.get_paths()["stdlib"],
+                                              sysconfig.get_paths()["purelib"],
+                                              sysconfig.get_paths()["platlib"]})
+OPEN, CLOSE = "\u27e8", "\u27e9"  # a parameter's name in a message, for its boundary to key
+# How a check inside a TensorFlow graph (a tf.data function) marks its message as a refusal
+# of the input: TensorFlow raises it as InvalidArgumentError, as it raises a bug's.
+GRAPH_REFUSAL = "tftrain refuses the input: "
 
 
 class TftrainError(Exception):
@@ -99,10 +119,14 @@ def signal_name(number: int) -> str:
 
 def user_error(error: BaseException | None) -> TftrainError | None:
     """The TftrainError behind an exception, if any: resolvers and Hydra's instantiate wrap
-    the errors they meet in their own exceptions."""
-    while error is not None and not isinstance(error, TftrainError):
-        error = error.__cause__ or error.__context__
-    return error
+    the errors they meet in their own exceptions, and TensorFlow raises a check's refusal
+    made inside a graph (GRAPH_REFUSAL) as its own."""
+    found = error
+    while found is not None and not isinstance(found, TftrainError):
+        found = found.__cause__ or found.__context__
+    if found is None and error is not None and graph_refusal(error) is not None:
+        return TftrainError(graph_refusal(error))
+    return found
 
 
 def origin(error: BaseException) -> BaseException:
@@ -113,13 +137,89 @@ def origin(error: BaseException) -> BaseException:
     return error
 
 
-def raised_in_tftrain(error: BaseException) -> bool:
-    """Whether the innermost frame that raised `error` (under its wrappers) is tftrain's own
-    code: then the fault is ours, whatever the input was."""
+def raiser(error: BaseException) -> Path | None:
+    """The file of the innermost frame that raised `error` (under its wrappers)."""
     traceback, last = origin(error).__traceback__, None
     while traceback is not None:
         last, traceback = traceback, traceback.tb_next
-    return last is not None and Path(last.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE)
+    return Path(last.tb_frame.f_code.co_filename).resolve() if last is not None else None
+
+
+def raised_in_tftrain(error: BaseException) -> bool:
+    """Whether tftrain's own code raised `error`: then the fault is ours, whatever the input."""
+    where = raiser(error)
+    return where is not None and where.is_relative_to(PACKAGE)
+
+
+def raised_in_users_code(error: BaseException) -> Path | None:
+    """The user's own file that raised `error` (their model, loss, step, data source), if
+    it was raised in neither tftrain nor a library."""
+    where = raiser(error)
+    if where is None or where.is_relative_to(PACKAGE) or not where.is_file():
+        return None
+    return None if any(where.is_relative_to(library) for library in LIBRARIES) else where
+
+
+def full_error() -> bool:
+    """TFTRAIN_FULL_ERROR=1: every error with its whole traceback (as HYDRA_FULL_ERROR)."""
+    return os.environ.get(FULL_ERROR) == "1"
+
+
+@contextlib.contextmanager
+def frames_kept() -> Iterator[None]:
+    """Keras' and TensorFlow's traceback filtering off inside this block (as it was after):
+    filtered, a Keras layer refusing an input inside a model tftrain builds looks raised by
+    tftrain, and a door could not tell a refusal from a bug."""
+    keras, tf = sys.modules.get("keras"), sys.modules.get("tensorflow")
+    before = keras.config.is_traceback_filtering_enabled() if keras is not None else None
+    if keras is not None:
+        keras.config.disable_traceback_filtering()
+        tf.debugging.disable_traceback_filtering()
+    try:
+        yield
+    finally:
+        if before and not full_error():
+            keras.config.enable_traceback_filtering()
+            tf.debugging.enable_traceback_filtering()
+
+
+def graph_refusal(error: BaseException) -> str | None:
+    """The message of a refusal a check inside a TensorFlow graph made (`GRAPH_REFUSAL`), if
+    `error` is one."""
+    text = str(getattr(origin(error), "message", None) or origin(error))
+    if GRAPH_REFUSAL not in text:
+        return None
+    return said(error).split(GRAPH_REFUSAL, 1)[1].strip()
+
+
+def param(name: str) -> str:
+    """How a component names one of its parameters in what it refuses: the boundary that
+    made the call from the user's config renders it as the key they typed (`keyed`), so
+    data, models and trainers know no config key."""
+    return f"{OPEN}{name}{CLOSE}"
+
+
+def rendered(text: str, keys: str | Mapping[str, str] = "") -> str:
+    """`text` with each parameter as its key: under a prefix (`dataset` makes `path`
+    dataset.path), by a mapping (predict's `path` is `input`), or bare."""
+    def key(found: re.Match) -> str:
+        name = found.group(1)
+        if isinstance(keys, Mapping):
+            return keys.get(name, name)
+        return f"{keys}.{name}" if keys else name
+
+    return re.sub(f"{OPEN}([^{CLOSE}]*){CLOSE}", key, text)
+
+
+@contextlib.contextmanager
+def keyed(keys: str | Mapping[str, str]) -> Iterator[None]:
+    """The boundary where a config node (or a tool's argument) became a call: what the call
+    refuses names its parameters as the user's keys."""
+    try:
+        yield
+    except TftrainError as error:
+        error.args = (rendered(str(error), keys), *error.args[1:])
+        raise
 
 
 def said(error: BaseException, limit: int = 400) -> str:
@@ -137,28 +237,28 @@ def said(error: BaseException, limit: int = 400) -> str:
 
 
 @contextlib.contextmanager
-def door(name: str, expected: str = "",
-         explain: Callable[[Exception], str] | None = None) -> Iterator[None]:
-    """Where an input enters: any failure raised outside tftrain's code becomes a
-    TftrainError naming `name` (the key, file or folder), what was found, and `expected`
-    (or the paragraph `explain` makes of the exception).
-
-    A TftrainError passes as it is (also one wrapped by Hydra or OmegaConf); an exception
-    raised in tftrain's own code is a bug and passes too (its traceback is shown); signals
-    are not exceptions and are never caught.
-    """
-    try:
-        yield
-    except TftrainError:
-        raise
-    except Exception as error:
-        if user_error(error) is not None:
-            raise user_error(error) from None
-        if raised_in_tftrain(error):
+def door(name: str, expected: str = "", explain: Callable[[Exception], str] | None = None,
+         refused: tuple[type[BaseException], ...] = REFUSED) -> Iterator[None]:
+    """Where an input enters a library: the library's refusal of it (an exception of the
+    `refused` kinds, raised inside the library) becomes a TftrainError naming `name` (the
+    key, file or folder), what was found, and `expected` (or the paragraph `explain` makes
+    of it). A TftrainError passes as it is (also one wrapped by Hydra or OmegaConf). Anything
+    else keeps its traceback: raised in tftrain or of another kind, a bug of ours; raised in
+    the user's own code, theirs. Signals are not exceptions and are never caught."""
+    with frames_kept():
+        try:
+            yield
+        except TftrainError:
             raise
-        message = explain(error) if explain else \
-            f"{name}: {said(error)}" + (f". Expected {expected}." if expected else ".")
-        raise TftrainError(message) from error
+        except Exception as error:
+            if user_error(error) is not None:
+                raise user_error(error) from None
+            if raised_in_tftrain(error) or raised_in_users_code(error) \
+                    or not isinstance(origin(error), refused):
+                raise
+            message = explain(error) if explain else \
+                f"{name}: {said(error)}" + (f". Expected {expected}." if expected else ".")
+            raise TftrainError(message) from error
 
 
 # Words people type for a key that is spelt otherwise (suggested only where that key exists).

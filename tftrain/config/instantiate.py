@@ -75,8 +75,10 @@ def import_part(name: str, target: str, where: str, missing_ok: bool = False) ->
         raise TftrainError(f"{where}={target!r}: there is no module '{name}' (not in the working "
                            "folder, nor installed).") from None
     except Exception:  # the user's own module raised while importing
+        # a module that does not compile is refused, naming its file and line; one whose own
+        # code fails as it runs is the user's code failing: its traceback is shown
         with door(where, explain=lambda e: f"{where}={target!r}: importing {name} failed: "
-                                           f"{said(e)}{location(e)}."):
+                                           f"{said(e)}{location(e)}.", refused=(SyntaxError, ImportError)):
             raise
 
 

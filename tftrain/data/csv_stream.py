@@ -24,7 +24,7 @@ from tftrain.data.forms import Stream
 from tftrain.data.csv_format import MISSING, NAMES, chosen_columns, columns_of, \
     delimiter_named, detect_delimiter, infer_kind, listing, not_json
 from tftrain.data.numbers import TF_NUMBER, decimal_named, detect_decimal, tf_rewrites
-from tftrain.errors import TftrainError
+from tftrain.errors import GRAPH_REFUSAL, TftrainError
 
 STACKED = 1024  # records whose fields are stacked at once
 SAMPLE_BYTES = 1 << 20  # the head read to find the delimiter and the column kinds
@@ -192,7 +192,7 @@ def reader(header: list[str], kinds: dict[str, str], label: str, label_is_number
         value = tf.strings.to_number(tf.where(absent | ~good, "0", text))
         bad = tf.where(~absent & ~(good & tf.math.is_finite(value)))
         column = tf.gather(tf.constant(names), bad[:1, 1])
-        said = tf.strings.join(["column '", column, "' is numeric (dataset.columns.", column,
+        said = tf.strings.join([GRAPH_REFUSAL, "column '", column, "' is numeric (dataset.columns.", column,
                                 "=categorical declares it otherwise), but a value is not a "
                                 "finite number: ", tf.gather_nd(fields, bad[:1])])
         check = tf.debugging.Assert(tf.equal(tf.size(bad), 0), [said])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import re
-import gzip
 import zipfile
 import zlib
 from pathlib import Path

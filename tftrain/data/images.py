@@ -88,7 +88,10 @@ def load(files: list[Path], size: tuple[int, int] | list[int], channels: int) ->
     try:
         return np.concatenate([batch.numpy() for batch in dataset])
     except tf.errors.InvalidArgumentError:
-        raise undecodable(files) from None
+        found = undecodable(files)
+        if found is None:  # every file decodes: the failure is ours, with its traceback
+            raise
+        raise found from None
 
 
 def files_in(folder: Path) -> list[Path]:
@@ -103,9 +106,10 @@ def said(message: str) -> str:
     return re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", message, flags=re.S).strip().rstrip(".")
 
 
-def undecodable(files: list[Path]) -> TftrainError:
+def undecodable(files: list[Path]) -> TftrainError | None:
     """The error naming the first image file TensorFlow cannot decode (found by decoding
-    each: done only once decoding a batch has failed, to name the file)."""
+    each: done only once decoding a batch has failed, to name the file); None when every
+    file decodes, so that a failure of tftrain's own reading is not blamed on the files."""
     import tensorflow as tf
 
     for file in files:
@@ -116,5 +120,4 @@ def undecodable(files: list[Path]) -> TftrainError:
                 f"not an image TensorFlow decodes ({said(error.message)})"
             return TftrainError(f"{file} is {what}; remove or replace it ({FORMATS} files are "
                                 "read).")
-    return TftrainError(f"{files[0].parent.parent}: an image file does not decode; check the "
-                        f"files ({FORMATS} are read).")
+    return None

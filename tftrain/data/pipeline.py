@@ -33,7 +33,7 @@ from tftrain.data.features import as_columns, fit_features
 from tftrain.data.forms import Arrays, Data, Source, Stream, check_lengths, rows_in
 from tftrain.data.spec import Spec, Target, learnable
 from tftrain.data.streaming import stream_data
-from tftrain.errors import TftrainError, door
+from tftrain.errors import UNREADABLE, TftrainError, door
 from tftrain.config.instantiate import call, locate
 from tftrain.config.schema import DatasetConfig
 
@@ -46,7 +46,7 @@ def build_data(cfg: DictConfig, batch_size: int, seed: int) -> Data:
     Keras, tf.data) is one TftrainError naming `dataset.path` (or the source); an exception
     raised in tftrain's own code is a bug and keeps its traceback."""
     options, pipeline, name = dataset_options(cfg)
-    with door(name):
+    with door(name, refused=UNREADABLE):
         source = read_source(options, seed)
         if isinstance(source, Stream):
             return stream_data(source, pipeline, batch_size, seed)

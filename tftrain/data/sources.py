@@ -25,7 +25,7 @@ from tftrain.data.records import decoded, image_files
 from tftrain.data.labels import encode_like, labels, one_class
 from tftrain.data.spec import TASKS
 from tftrain.data.texts import TEXT_FILES, text_of
-from tftrain.errors import TftrainError, door
+from tftrain.errors import UNREADABLE, TftrainError, door
 
 
 def digits(seed: int = 0) -> Source:
@@ -135,7 +135,7 @@ def npz(path: str, x_key: str = "x_train", y_key: str = "y_train", x_test_key: s
     file = check_npz(existing(path, "file"))
     with door(f"dataset.path={path}", "an .npz archive of numeric or string arrays, as "
               "np.savez writes (arrays of Python objects are refused: loading them would "
-              "run pickled code)"), np.load(file, allow_pickle=False) as arrays:
+              "run pickled code)", refused=UNREADABLE), np.load(file, allow_pickle=False) as arrays:
         keys = sorted(arrays.files)
         for key in (x_key, y_key):
             if key not in keys:

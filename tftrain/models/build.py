@@ -10,7 +10,7 @@ import keras
 from omegaconf import DictConfig
 
 from tftrain.data import Spec
-from tftrain.errors import TftrainError, raised_in_tftrain
+from tftrain.errors import REFUSED, TftrainError, frames_kept, raised_in_tftrain, raised_in_users_code
 from tftrain.config.instantiate import instantiate, parameters, unknown_argument
 from tftrain.models.head import unscale
 from tftrain.models.inputs import keyed_by_column_names, model_inputs, needs_preprocessing
@@ -36,7 +36,7 @@ def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
     try:
         # Keras warns of "unbuilt state" when a model's call() fails on the data; the error
         # says it better, so its warnings are shown only for a model that was built.
-        with warnings.catch_warnings(record=True) as said:
+        with warnings.catch_warnings(record=True) as said, frames_kept():
             warnings.simplefilter("always")
             with keyed_by_column_names():
                 model = factory(**offered)
@@ -46,7 +46,11 @@ def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
     except TftrainError:
         raise
     except Exception as error:
-        if raised_in_tftrain(error):  # a bug of ours, not a model that does not fit
+        # Keras' layers refuse an input they cannot take with ValueError (or TypeError);
+        # anything else, or anything raised in tftrain or in the user's own model code, is
+        # no model that does not fit: a bug, shown with its traceback.
+        if raised_in_tftrain(error) or raised_in_users_code(error) \
+                or not isinstance(innermost(error), REFUSED):
             raise
         layer = refusing_layer(error, layer_keys(factory.keywords, "model"))
         raise TftrainError(

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from tftrain.run import runtime  # first: sets TensorFlow's environment before it is imported
 
 import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from tftrain.config import loss_metrics, objective  # noqa: E402
@@ -21,7 +22,7 @@ from tftrain.config.objective import Objective  # noqa: E402
 from tftrain.config.build import build_callbacks, monitored  # noqa: E402
 from tftrain.console import detach_log_file, echo  # noqa: E402
 from tftrain.data import Data, Spec, build_data  # noqa: E402
-from tftrain.errors import TftrainError, door  # noqa: E402
+from tftrain.errors import REFUSED, TftrainError, door  # noqa: E402
 from tftrain.config.instantiate import check, instantiate  # noqa: E402
 from tftrain.models import build_model  # noqa: E402
 from tftrain.models.head import binary_targets  # noqa: E402
@@ -122,7 +123,10 @@ def logged_names(trainer: Trainer, model: keras.Model, data: Data) -> list[str]:
     outputs = f"outputs of shape {shape}" if shape else "outputs"
     with door(f"model '{model.name}' gives {outputs} which its loss and metrics could not "
               "compare with the labels",
-              f"outputs that fit the data's {data.spec.describe()}"):
+              f"outputs that fit the data's {data.spec.describe()}",
+              # Keras' losses refuse labels of another shape with ValueError; TensorFlow's
+              # ops labels past the last class with InvalidArgumentError
+              refused=(*REFUSED, tf.errors.InvalidArgumentError)):
         return trainer.logged_metrics(model, data)
 
 

@@ -9,7 +9,7 @@ import sys
 from typing import Iterator
 
 from tftrain.run.cluster import from_scheduler
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, full_error
 
 
 @contextlib.contextmanager
@@ -48,12 +48,12 @@ def setup(seed: int, deterministic: bool, precision: str) -> None:
     """Start each run (each job of a sweep) from the same clean, seeded state."""
     keras.backend.clear_session(free_memory=True)
     forget_earlier_tracing()
-    # Keras and TensorFlow cut their own frames out of tracebacks (clear_session turns it
-    # back on). tftrain.errors tells a user's mistake from a bug of ours by the frame that
-    # raised, so it needs them: filtered, a Keras layer refusing an input's shape inside a
-    # model's call() would look raised by that call.
-    keras.config.disable_traceback_filtering()
-    tf.debugging.disable_traceback_filtering()
+    # Keras and TensorFlow cut their own frames out of tracebacks, which users read more
+    # easily (the doors turn it off where the frames decide, tftrain.errors.frames_kept);
+    # clear_session turns it back on, so TFTRAIN_FULL_ERROR=1 turns it off again here.
+    if full_error():
+        keras.config.disable_traceback_filtering()
+        tf.debugging.disable_traceback_filtering()
     keras.utils.set_random_seed(seed)
     keras.mixed_precision.set_global_policy(precision)
     # Op determinism is process-wide: set it both ways, or a sweep's job after a

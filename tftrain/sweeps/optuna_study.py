@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from tftrain import artifacts
 from tftrain.sweeps import multirun
 from tftrain.console import echo
-from tftrain.errors import TftrainError, door
+from tftrain.errors import UNREADABLE, TftrainError, door
 from tftrain.config import objective
 from tftrain.config.objective import of_summary
 from tftrain.sweeps.trial import make_pruner
@@ -198,7 +198,7 @@ def data_task(cfg: DictConfig) -> tuple[str, bool]:
     from tftrain.data.pipeline import dataset_options, read_source
 
     options, _, name = dataset_options(cfg.dataset)
-    with door(name):
+    with door(name, refused=UNREADABLE):
         source = read_source(options, int(cfg.seed))
     if isinstance(source, Stream):
         if source.class_names is not None or source.task != "auto":

@@ -23,7 +23,7 @@ from tftrain.data.features import as_columns
 from tftrain.data.forms import Arrays, Source, Stream, rows_in
 from tftrain.data.pipeline import (dataset_options, fingerprint, read_source, source_fingerprint,
                                    with_channel_axis)
-from tftrain.errors import TftrainError, door
+from tftrain.errors import UNREADABLE, TftrainError, door
 from tftrain.tools.conform import EvalSet, check_shapes, chosen_split, conformed_inputs, label_recoder
 from tftrain.tools.eval_stream import streamed
 
@@ -42,7 +42,7 @@ def eval_data(cfg: DictConfig, run: dict[str, Any], batch_size: int, seed: int,
         if key in options and options[key] is None and reading.get(key) is not None:
             options[key] = reading[key]
     kinds = {n: spec.get("kind", "raw") for n, spec in run["inputs"].items()}
-    with door(name):
+    with door(name, refused=UNREADABLE):
         source = read_source(options, seed, run_kinds=kinds)
         if isinstance(source, Stream):
             return streamed(source, pipeline, run, batch_size, seed, name, split, own)

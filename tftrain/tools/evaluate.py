@@ -21,8 +21,8 @@ from tftrain import artifacts
 from tftrain.config import checks, schema
 from tftrain.config.compose import composed, layered
 from tftrain.config.sources import flags_of_run, source_of, used
-from tftrain.console import echo, fail
-from tftrain.errors import Interrupted, TftrainError, WriteFailed, door, said
+from tftrain.console import echo, fail, refuse
+from tftrain.errors import UNREADABLE, Interrupted, TftrainError, WriteFailed, door, said
 from tftrain.fast_exit import exits_fast
 from tftrain.artifacts import CONFIG
 from tftrain.run.folder import RunFolder
@@ -59,7 +59,8 @@ def load_model(folder: RunFolder, needed_for: str, file: Path | None = None) -> 
     from tftrain import models
 
     file = file or folder.model_file(needed_for)
-    with door(str(file), explain=lambda error: refused(error, folder, file, needed_for)):
+    with door(str(file), explain=lambda error: refused(error, folder, file, needed_for),
+              refused=UNREADABLE):
         return models.load_model(str(file), inference=True)
 
 
@@ -141,8 +142,7 @@ def tool_command(usage: str, body: Callable[[RunFolder, list[str]], None], args:
         with Signals():
             body(RunFolder(args[0]), args[1:])
     except TftrainError as error:
-        fail(str(error))
-        return error.exit_code
+        return refuse(error)
     except Interrupted as error:  # nothing is half-written: files go to their place whole
         fail(f"{error}; nothing was written.")
         return error.exit_code

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tftrain.console import echo
-from tftrain.errors import TftrainError, WriteFailed, door
+from tftrain.errors import UNREADABLE, TftrainError, WriteFailed, door
 from tftrain.tools.evaluate import load_model, tool_command
 from tftrain.tools.outputs import not_written, output_file, run_targets, table, write_table
 from tftrain.tools.predict_inputs import read_columns, read_inputs
@@ -53,7 +53,7 @@ def predict(folder: RunFolder, arguments: list[str]) -> None:
     inputs, reading = data.get("inputs", {}), data.get("reading", {})
     source = Path(given["input"])
     with door(f"input={source}", "arrays saved by NumPy (.npy, or .npz by name), CSV rows, a "
-              "text file or a folder of images"):
+              "text file or a folder of images", refused=UNREADABLE):
         if len(inputs) > 1 or "delimiter" in reading:  # named inputs: a CSV's columns
             columns, names = read_columns(source, inputs, reading)
             x = {name: tf_strings(values) for name, values in columns.items()}

@@ -29,13 +29,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from test_data import write_images, write_table  # noqa: E402  (the tests' fixture writers)
 
-from hydra.utils import instantiate  # noqa: E402
 
 from tftrain.config import compose, schema  # noqa: E402
-from tftrain.run import prepare, runtime  # noqa: E402
+from tftrain.run import runtime  # noqa: E402
 from tftrain.callbacks.record import EpochRecorder  # noqa: E402
-from tftrain.data import Data, build_data  # noqa: E402
-from tftrain.models import build_model  # noqa: E402
+from tftrain.config.dataset import build_data  # noqa: E402
+from tftrain.config.model import build_model, compile_model  # noqa: E402
+from tftrain.config.trainer import build_trainer  # noqa: E402
+from tftrain.data import Data  # noqa: E402
 
 keras, tf = runtime.keras, runtime.tf
 HOUSING = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "housing.csv"
@@ -68,7 +69,7 @@ def steps_per_second(cfg, data: Data, trainer, epochs: int) -> float:
     over the epochs after the first (which traces), from the epoch timer every run carries."""
     runtime.setup(cfg.seed, False, "float32")
     model = build_model(cfg.model, data.spec)
-    prepare.compile_model(model, cfg, data.spec, trainer)
+    compile_model(model, cfg, data.spec, trainer.steps_per_execution, trainer.jit_compile)
     timer = EpochRecorder()
     trainer.train(model, data, [timer])
     return data.steps_per_epoch / statistics.median(timer.train_seconds[1:])
@@ -81,7 +82,7 @@ def measure(args: list[str], epochs: int, repeats: int) -> tuple[float, float, f
     in the machine's speed hits both sides of a pair alike."""
     cfg = compose.compose([*args, "dataset.val_split=0", "callbacks=none", f"trainer.epochs={epochs}",
                        f"run_dir={tempfile.mkdtemp()}"])
-    trainer = instantiate(cfg.trainer, _recursive_=False)
+    trainer = build_trainer(cfg.trainer)
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
     batches = tf.nest.map_structure(lambda *b: tf.stack(b), *list(data.train))
     cached = tf.data.Dataset.from_tensor_slices(batches).cache()

@@ -45,7 +45,7 @@ from tftrain.config import checks, schema  # noqa: E402
 from tftrain.run import prepare  # noqa: E402
 from tftrain.config.compose import compose as compose_overrides  # noqa: E402
 from tftrain.callbacks.record import EpochRecorder, recorder  # noqa: E402
-from tftrain.data import build_data  # noqa: E402
+from tftrain.config.dataset import build_data  # noqa: E402
 
 BATCH = 128
 CLASSES = 10

@@ -8,9 +8,9 @@ import pytest
 from tftrain.run import runtime
 from tftrain.config import schema
 from tftrain.config.compose import compose as compose_overrides
-from tftrain.data import build_data
+from tftrain.config.dataset import build_data
 from tftrain.errors import TftrainError
-from tftrain.models import build_model
+from tftrain.config.model import build_model
 
 schema.register()
 keras = runtime.keras

@@ -221,7 +221,7 @@ def test_bad_data_is_reported_before_training_naming_file_and_expectation(tmp_pa
                                                                          monkeypatch):
     """In-process (the CLI path is covered above): the source raises one TftrainError."""
     from tftrain.config import compose, schema
-    from tftrain.data import build_data
+    from tftrain.config.dataset import build_data
     from tftrain.errors import TftrainError
 
     make, args, expected = BAD_DATA[case]

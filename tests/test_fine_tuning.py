@@ -52,9 +52,9 @@ def test_out_of_range_values_are_refused_naming_the_value_and_the_range(tmp_path
     assert not list((tmp_path / "outputs").glob("*/*"))
 
     from tftrain.config import compose, schema
-    from tftrain.data import build_data
+    from tftrain.config.dataset import build_data
     from tftrain.errors import TftrainError
-    from tftrain.models import build_model
+    from tftrain.config.model import build_model
 
     schema.register()
     data = build_data(compose.compose(FINE_TUNE).dataset, batch_size=32, seed=0)

@@ -63,8 +63,9 @@ CATALOGUE = {
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_every_catalogue_model_saves_and_loads_with_identical_predictions(tmp_path, name):
     from tftrain.config import compose, schema
-    from tftrain.data import build_data
-    from tftrain.models import build_model, load_model
+    from tftrain.config.dataset import build_data
+    from tftrain.config.model import build_model
+    from tftrain.models import load_model
 
     schema.register()
     cfg = compose.compose([f"model={name}", *CATALOGUE[name]])

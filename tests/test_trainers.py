@@ -50,22 +50,22 @@ def test_fit_and_custom_loop_give_the_same_losses(both_trainers, case):
 def test_the_custom_loop_traces_each_function_once_and_syncs_once_per_call(tmp_path):
     """In-process: 3 epochs of 12 steps at 5 per call -> calls of 5, 5, 2 steps; one trace."""
     import keras
-    from hydra.utils import instantiate
 
     from tftrain.config import compose, schema
 
-    from tftrain.run import prepare, runtime
-    from tftrain.data import build_data
-    from tftrain.models import build_model
+    from tftrain.run import runtime
+    from tftrain.config.dataset import build_data
+    from tftrain.config.model import build_model, compile_model
+    from tftrain.config.trainer import build_trainer
 
     schema.register()
     cfg = compose.compose(["trainer=custom_loop", "trainer.epochs=3", "dataset.limit_batches=12",
                        "trainer.steps_per_execution=5", f"run_dir={tmp_path}"])
     runtime.setup(cfg.seed, False, "float32")
-    trainer = instantiate(cfg.trainer, _recursive_=False)
+    trainer = build_trainer(cfg.trainer)
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
     model = build_model(cfg.model, data.spec)
-    prepare.compile_model(model, cfg, data.spec, trainer)
+    compile_model(model, cfg, data.spec, trainer.steps_per_execution, trainer.jit_compile)
 
     seen = []
     probe = keras.callbacks.LambdaCallback(
@@ -84,7 +84,7 @@ def test_an_iterator_made_before_its_epoch_is_set_reads_that_epochs_order():
     import numpy as np
 
     from tftrain.config import compose, schema
-    from tftrain.data import build_data
+    from tftrain.config.dataset import build_data
 
     schema.register()
     cfg = compose.compose(["dataset.limit_batches=4"])
@@ -106,7 +106,7 @@ def test_an_iterator_made_before_its_epoch_is_set_reads_that_epochs_order():
 def test_epochs_in_a_row_are_the_epochs_one_at_a_time():
     """The custom loop's one iterator per run reads what fit's iterator per epoch reads."""
     from tftrain.config import compose, schema
-    from tftrain.data import build_data
+    from tftrain.config.dataset import build_data
 
     schema.register()
     cfg = compose.compose(["dataset.limit_batches=4"])

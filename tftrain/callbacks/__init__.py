@@ -1,6 +1,6 @@
 """tftrain's own Keras callbacks: what Keras has no object for.
 
-Both trainers drive one `keras.callbacks.CallbackList` (tftrain.config.build makes it from
+Both trainers drive one `keras.callbacks.CallbackList` (tftrain.config.callbacks makes it from
 `cfg.callbacks`); tftrain adds the per-epoch record behind metrics.csv and summary.json
 (`record`), the guards every run gets (`guards`: divergence, interrupts, per-epoch random
 streams), the backup a run resumes from exactly (`backup`), fine-tuning's unfreezing

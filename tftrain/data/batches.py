@@ -16,7 +16,6 @@ import tensorflow as tf
 from tftrain.console import echo
 from tftrain.data.forms import Arrays, Source, rows_in
 from tftrain.errors import TftrainError
-from tftrain.config.instantiate import instantiate
 
 # A training split: one epoch (the one Data.epoch names), and (first, last) -> epochs in a row
 Epochs = tuple[tf.data.Dataset, Callable[[int, int], tf.data.Dataset]]
@@ -152,11 +151,10 @@ def steps_per_epoch(n: int, batch_size: int, drop_remainder: bool, limit: int | 
     return min(steps, limit) if limit else steps
 
 
-def augmentation(nodes: tuple[Any, ...]):
+def augmentation(layers: tuple[Any, ...]):
     """The training-only augmentation layers, when they run in the pipeline."""
-    if not nodes:
+    if not layers:
         return None
     import keras
 
-    return keras.Sequential([instantiate(node, f"dataset.augment.{index}", _convert_="all")
-                             for index, node in enumerate(nodes)], name="augment")
+    return keras.Sequential(list(layers), name="augment")

@@ -19,12 +19,11 @@ shuffling costs nothing per example.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from omegaconf import DictConfig, OmegaConf
 
 from tftrain.console import echo
 from tftrain.data.batches import (Epochs, UNTUNED, augmentation, check_splits, epochs, split,
@@ -33,47 +32,16 @@ from tftrain.data.features import as_columns, fit_features
 from tftrain.data.forms import Arrays, Data, Source, Stream, check_lengths, rows_in
 from tftrain.data.spec import Spec, Target, learnable
 from tftrain.data.streaming import stream_data
-from tftrain.errors import UNREADABLE, TftrainError, door
-from tftrain.config.instantiate import call, locate
-from tftrain.config.schema import DatasetConfig
+from tftrain.errors import TftrainError
 
-PIPELINE_KEYS = {f.name for f in fields(DatasetConfig)} - {"_target_"}
-
-
-def build_data(cfg: DictConfig, batch_size: int, seed: int) -> Data:
-    """The data door: read the source a dataset config names, split it, fit the encodings,
-    build the datasets. Whatever fails while reading the user's data (in a library: numpy,
-    Keras, tf.data) is one TftrainError naming `dataset.path` (or the source); an exception
-    raised in tftrain's own code is a bug and keeps its traceback."""
-    options, pipeline, name = dataset_options(cfg)
-    with door(name, refused=UNREADABLE):
-        source = read_source(options, seed)
-        if isinstance(source, Stream):
-            return stream_data(source, pipeline, batch_size, seed)
-        return memory_data(source, pipeline, batch_size, seed, name)
-
-
-def dataset_options(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """A dataset config as (the source's options with its `_target_`, the pipeline's keys,
-    the name errors give the data: `dataset.path=...`, or the source)."""
-    options = OmegaConf.to_container(cfg, resolve=True)
-    pipeline = {key: options.pop(key) for key in PIPELINE_KEYS if key in options}
-    name = f"dataset.path={options['path']}" if options.get("path") else f"dataset ({options['_target_']})"
-    return options, pipeline, name
-
-
-def read_source(options: dict[str, Any], seed: int, **extra: Any) -> Source | Stream:
-    """Call the source a dataset config names (inside the caller's data door); `extra`
-    (no config keys: tftrain-eval's `run_kinds`) goes to a source that takes it."""
-    source_options = {k: v for k, v in options.items() if k != "_target_"}
-    target = options["_target_"]
-    source = call(locate(target, "dataset._target_"), "dataset", source_options, seed=seed,
-                  **extra)
-    if not isinstance(source, (Source, Stream)):
-        raise TftrainError(f"dataset._target_={target} returned a {type(source).__name__}; "
-                           "a data source returns a tftrain.data.forms.Source (arrays in "
-                           "memory) or a Stream (examples read from files).")
-    return source
+def assemble(source: Source | Stream, pipeline: dict[str, Any], batch_size: int, seed: int,
+             name: str) -> Data:
+    """The Data of what a source read: split, encodings fitted on the training split,
+    datasets. `pipeline`: the pipeline's settings as plain values (splits, shuffling,
+    caching, `augment`: the augmentation layers, ...); `name`: how messages name the data."""
+    if isinstance(source, Stream):
+        return stream_data(source, pipeline, batch_size, seed)
+    return memory_data(source, pipeline, batch_size, seed, name)
 
 
 def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed: int,
@@ -93,16 +61,16 @@ def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed:
     steps = steps_per_epoch(rows_in(y_train), batch_size, pipeline["drop_remainder"], limit)
     with tf.device("/cpu:0"):  # read by tf.data on the host
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
-    augment_nodes = tuple(pipeline["augment"] or ())
+    augment_layers = tuple(pipeline["augment"] or ())
     in_model = pipeline["augment_in"] == "model"
     train, train_epochs = train_dataset(x_train, y_train, batch_size, seed, epoch,
                                         pipeline["shuffle"], pipeline["drop_remainder"], steps,
-                                        None if in_model else augmentation(augment_nodes))
+                                        None if in_model else augmentation(augment_layers))
     return Data(
         spec=Spec(
             inputs=fit_features(as_columns(x_train), source.kinds, pipeline["normalize"], source.text),
             targets=targets(source, y_train, pipeline["standardize_target"]),
-            augment=augment_nodes if in_model else (),
+            augment=augment_layers if in_model else (),
             reading=source.reading,
         ),
         train=train,

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 KINDS = ("raw", "numeric", "categorical", "text")
 TASKS = ("classification", "regression")
@@ -66,8 +66,8 @@ def learnable(target: Target) -> Target:
         which = "the label" if target.name == "output" else f"the target '{target.name}'"
         found = f"a single class, {target.class_names[0]!r}" if target.class_names else "no class"
         raise TftrainError(f"{which} holds {found}: a classifier needs at least two classes. "
-                           "Check that dataset.label names the column you mean, or set "
-                           "dataset.task=regression for a numeric target.")
+                           f"Check that {param('label')} names the column you mean, or set "
+                           f"{param('task')}=regression for a numeric target.")
     return target
 
 
@@ -82,7 +82,7 @@ class Spec:
 
     inputs: tuple[Feature, ...]
     targets: tuple[Target, ...]
-    augment: tuple[Any, ...] = ()  # augmentation layer configs the model applies in training
+    augment: tuple[Any, ...] = ()  # augmentation layers the model applies in training
     # How the source read its data (a CSV's decimal mark and encoding, an image folder's size
     # and colour mode): recorded so that eval and predict read new data the same way.
     reading: dict[str, Any] = field(default_factory=dict, compare=False)

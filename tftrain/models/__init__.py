@@ -10,7 +10,7 @@ import warnings
 import keras
 
 from tftrain.models import layers, zoo  # noqa: F401  (registers tftrain's serializable classes)
-from tftrain.models.build import build_model
+from tftrain.models.build import build
 from tftrain.models.functional import functional
 from tftrain.models.inputs import keyed_by_column_names
 from tftrain.models.sequential import sequential
@@ -30,4 +30,4 @@ def load_model(path: str, inference: bool = False) -> keras.Model:
         return keras.models.load_model(path, safe_mode=True)
 
 
-__all__ = ["build_model", "functional", "load_model", "sequential", "transfer"]
+__all__ = ["build", "functional", "load_model", "sequential", "transfer"]

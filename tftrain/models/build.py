@@ -1,17 +1,15 @@
-"""Instantiate a model config against the data's Spec; shape errors become user messages."""
+"""A model made against the data's Spec; a model that does not fit the data is said so."""
 
 from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import keras
-from omegaconf import DictConfig
 
 from tftrain.data import Spec
 from tftrain.errors import REFUSED, TftrainError, frames_kept, raised_in_tftrain, raised_in_users_code
-from tftrain.config.instantiate import instantiate, parameters, unknown_argument
 from tftrain.models.head import unscale
 from tftrain.models.inputs import keyed_by_column_names, model_inputs, needs_preprocessing
 
@@ -22,14 +20,13 @@ def spec_arguments(spec: Spec) -> dict:
 
 
 
-def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
-    """Build the model a config names against the data's input shape."""
-    target = cfg.get("_target_", "?")
-    factory = instantiate(cfg, "model", _partial_=True, _convert_="all")
-    refused = unknown_argument(target, list(factory.keywords), parameters(factory.func), "model")
-    if refused:  # checked before the call, which would count it as a model not fitting the data
-        raise TftrainError(f"{refused} To replace the model config whole (the option's own keys "
-                           f"with it), write '~model' '+model={{_target_: {target}}}'.")
+def build(factory: Any, spec: Spec, name: str, target: str,
+          keys: Callable[[], dict[int, str]]) -> keras.Model:
+    """The model `factory` (a builder function or model class, its own arguments bound) makes
+    against the data: offered whichever of `spec_arguments` it takes, wrapped in the data's
+    inputs and encodings when it is a subclassed model, checked to give one output per
+    target. A model that does not fit the data is refused naming it (`name`, `target`) and,
+    found in `keys()` (a layer object's id -> how the user named it), the layer that refused."""
     accepted = inspect.signature(factory.func).parameters
     offered = {k: v for k, v in spec_arguments(spec).items()
                if k in accepted and k not in factory.keywords}
@@ -42,7 +39,7 @@ def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
                 model = factory(**offered)
                 if not model.built:  # a subclassed model: wrap it in the data's inputs and encodings
                     model = around(model, spec)
-        check_outputs(model, spec, cfg.get("name") or target.rsplit(".", 1)[-1])
+        check_outputs(model, spec, name)
     except TftrainError:
         raise
     except Exception as error:
@@ -52,24 +49,15 @@ def build_model(cfg: DictConfig, spec: Spec) -> keras.Model:
         if raised_in_tftrain(error) or raised_in_users_code(error) \
                 or not isinstance(innermost(error), REFUSED):
             raise
-        layer = refusing_layer(error, layer_keys(factory.keywords, "model"))
+        layer = refusing_layer(error, keys())
         raise TftrainError(
-            f"model '{cfg.get('name') or target.rsplit('.', 1)[-1]}' ({target}) does not fit the data: "
+            f"model '{name}' ({target}) does not fit the data: "
             + (f"{layer} refused what reaches it. " if layer else "")
             + f"The data gives {spec.describe()}. Keras said: "
             f"{' '.join(str(innermost(error)).split()).rstrip('.')}. {models_for(spec)}") from error
     for warning in said:
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return model
-
-
-def layer_keys(node: Any, path: str) -> dict[int, str]:
-    """The key path of each layer a model config instantiated (model.layers.1,
-    model.nodes.2.layer), by the layer object's id."""
-    if isinstance(node, keras.layers.Layer):
-        return {id(node): f"{path} ({type(node).__name__} '{node.name}')"}
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    return {k: v for key, child in items for k, v in layer_keys(child, f"{path}.{key}").items()}
 
 
 def refusing_layer(error: BaseException, keys: dict[int, str]) -> str | None:

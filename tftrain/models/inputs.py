@@ -17,7 +17,6 @@ from typing import Iterator
 import keras
 
 from tftrain.data import Feature, Spec
-from tftrain.config.instantiate import instantiate
 from tftrain.models.layers import FillMissing
 
 WIDE = 16  # numeric columns beyond which a model encodes them as one block
@@ -100,9 +99,7 @@ def model_inputs(spec: Spec, by_name: bool = False
     in_block = {f.name for f in numbers}
     encoded = {f.name: encode(f, raw[f.name]) for f in spec.inputs if f.name not in in_block}
     if spec.augment:
-        augment = keras.Sequential([instantiate(n, f"dataset.augment.{i}", _convert_="all")
-                                     for i, n in enumerate(spec.augment)],
-                                   name="augment")
+        augment = keras.Sequential(list(spec.augment), name="augment")
         encoded = {name: augment(t) for name, t in encoded.items()}
     if spec.single:
         joined = encoded[spec.single.name]

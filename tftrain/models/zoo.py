@@ -59,7 +59,7 @@ class ImageGAN(keras.Model):
     express, which is what the custom loop's pluggable step is for.
     """
 
-    trained_by = "tftrain.trainers.GANStep"  # checked before training (prepare.check_step)
+    trained_by = "tftrain.trainers.GANStep"  # checked before training (config.model.check_step)
 
     def __init__(self, input_shape: tuple[int, ...], latent_dim: int = 16, width: int = 64, **kwargs):
         super().__init__(**kwargs)

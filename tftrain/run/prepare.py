@@ -15,17 +15,18 @@ from tftrain.run import runtime  # first: sets TensorFlow's environment before i
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
-from tftrain.config import loss_metrics, objective  # noqa: E402
+from tftrain.config import objective  # noqa: E402
 from tftrain.config.objective import Objective  # noqa: E402
-from tftrain.config.build import build_callbacks, monitored  # noqa: E402
+from tftrain.config.callbacks import build_callbacks, monitored  # noqa: E402
 from tftrain.console import detach_log_file, echo  # noqa: E402
-from tftrain.data import Data, Spec, build_data  # noqa: E402
+from tftrain.config.dataset import build_data  # noqa: E402
+from tftrain.config.model import build_model, check_step, compile_model  # noqa: E402
+from tftrain.config.trainer import build_trainer  # noqa: E402
+from tftrain.data import Data, Spec  # noqa: E402
 from tftrain.errors import REFUSED, TftrainError, door  # noqa: E402
 from tftrain.config.instantiate import check, instantiate  # noqa: E402
-from tftrain.models import build_model  # noqa: E402
-from tftrain.models.head import binary_targets  # noqa: E402
 from tftrain.run.folder import RunFolder  # noqa: E402
 from tftrain.run.signals import Signals  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
@@ -74,7 +75,7 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
         # and leaves the chief's train.log (the folder they share under a scheduler) alone
         cfg.run_dir = tempfile.mkdtemp(prefix="tftrain-worker-")
         detach_log_file()
-    trainer: Trainer = instantiate(cfg.trainer, "trainer", _recursive_=False)
+    trainer: Trainer = build_trainer(cfg.trainer)
     trainer.check_replicas(strategy.num_replicas_in_sync)
     first_epoch, first_step = resume_point(cfg, trainer)
     stage.phase = "loading the data"
@@ -86,7 +87,7 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
     with strategy.scope():
         model = stage.model = build_model(cfg.model, data.spec)
         check_step(model, cfg.trainer)
-        compile_model(model, cfg, data.spec, trainer)
+        compile_model(model, cfg, data.spec, trainer.steps_per_execution, trainer.jit_compile)
     logged = logged_names(trainer, model, data)
     validates = objective.validation(data.val is not None, trainer.initial_epoch, trainer.epochs,
                                      trainer.validation_freq)
@@ -103,19 +104,6 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
     return Prepared(strategy, trainer, first_epoch, first_step, data, model, callbacks, chosen)
 
 
-def check_step(model: keras.Model, trainer: DictConfig) -> None:
-    """A model that names the step it is trained by (a GAN: two optimizers, two updates per
-    batch) gets that step, or the run is refused: with another it trains nonsense."""
-    needed = getattr(model, "trained_by", None)
-    step = OmegaConf.select(trainer, "train_step._target_", default=None)
-    if needed and step != needed:
-        now = f"trainer.train_step._target_={step}" if step else "trainer=fit (Keras' own step)"
-        raise TftrainError(
-            f"model '{model.name}' ({type(model).__module__}.{type(model).__name__}) is trained "
-            f"by its own step, {needed}, not by {now}: add trainer=custom_loop "
-            f"trainer.train_step._target_={needed}.")
-
-
 def logged_names(trainer: Trainer, model: keras.Model, data: Data) -> list[str]:
     """What the run logs, found by one forward pass with the loss and metrics on a batch of
     zeros: where a model whose output does not fit the labels fails, before training."""
@@ -128,18 +116,6 @@ def logged_names(trainer: Trainer, model: keras.Model, data: Data) -> list[str]:
               # ops labels past the last class with InvalidArgumentError
               refused=(*REFUSED, tf.errors.InvalidArgumentError)):
         return trainer.logged_metrics(model, data)
-
-
-def compile_model(model: keras.Model, cfg: DictConfig, spec: Spec, trainer: Trainer) -> None:
-    """Optimizer (with the LR schedule, if any), loss and metrics, inside the strategy scope."""
-    schedule = instantiate(cfg.lr_schedule, "lr_schedule", _convert_="all") if cfg.lr_schedule else None
-    learning_rate = {"learning_rate": schedule} if schedule is not None else {}
-    optimizer = instantiate(cfg.optimizer, "optimizer", _partial_=True, _convert_="all")(**learning_rate)
-    loss, metrics = loss_metrics.loss_and_metrics(cfg.loss, cfg.metrics, spec, binary_targets(model, spec))
-    loss_metrics.check_targets(cfg.loss_weights, "loss_weights", spec)
-    loss_weights = OmegaConf.to_container(cfg.loss_weights) if cfg.loss_weights else None
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,
-                  steps_per_execution=trainer.steps_per_execution, jit_compile=trainer.jit_compile)
 
 
 def facts(data: Data) -> dict[str, Any]:

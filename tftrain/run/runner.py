@@ -19,7 +19,7 @@ from omegaconf import DictConfig  # noqa: E402
 from tftrain import artifacts  # noqa: E402
 from tftrain.artifacts import INTERRUPTED  # noqa: E402
 from tftrain.callbacks.record import ordered, recorder  # noqa: E402
-from tftrain.config.build import between_validations  # noqa: E402
+from tftrain.config.callbacks import between_validations  # noqa: E402
 from tftrain.callbacks.backup import Backup  # noqa: E402
 from tftrain.console import echo  # noqa: E402
 from tftrain.data import Data, Spec  # noqa: E402

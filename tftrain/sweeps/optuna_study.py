@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from tftrain import artifacts
 from tftrain.sweeps import multirun
 from tftrain.console import echo
-from tftrain.errors import UNREADABLE, TftrainError, door
+from tftrain.errors import UNREADABLE, TftrainError, door, keyed
 from tftrain.config import objective
 from tftrain.config.objective import of_summary
 from tftrain.sweeps.trial import make_pruner
@@ -195,10 +195,10 @@ def data_task(cfg: DictConfig) -> tuple[str, bool]:
     """The task of the data the trials train on, and whether it has several targets, read by
     the data source itself (one place decides a task: the source, from the labels)."""
     from tftrain.data.forms import Stream
-    from tftrain.data.pipeline import dataset_options, read_source
+    from tftrain.config.dataset import options_of, read_source
 
-    options, _, name = dataset_options(cfg.dataset)
-    with door(name, refused=UNREADABLE):
+    options, _, name = options_of(cfg.dataset)
+    with keyed("dataset"), door(name, refused=UNREADABLE):
         source = read_source(options, int(cfg.seed))
     if isinstance(source, Stream):
         if source.class_names is not None or source.task != "auto":

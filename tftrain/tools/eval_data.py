@@ -21,9 +21,9 @@ from omegaconf import DictConfig
 from tftrain.data.batches import UNTUNED, rows, split_indices
 from tftrain.data.features import as_columns
 from tftrain.data.forms import Arrays, Source, Stream, rows_in
-from tftrain.data.pipeline import (dataset_options, fingerprint, read_source, source_fingerprint,
-                                   with_channel_axis)
-from tftrain.errors import UNREADABLE, TftrainError, door
+from tftrain.config.dataset import options_of, read_source
+from tftrain.data.pipeline import fingerprint, source_fingerprint, with_channel_axis
+from tftrain.errors import UNREADABLE, TftrainError, door, keyed
 from tftrain.tools.conform import EvalSet, check_shapes, chosen_split, conformed_inputs, label_recoder
 from tftrain.tools.eval_stream import streamed
 
@@ -36,13 +36,13 @@ def eval_data(cfg: DictConfig, run: dict[str, Any], batch_size: int, seed: int,
     """The split `split` (None: the default for the run's own data, `own`, or other data)
     of the data `cfg` (a dataset config) describes, in the run's encoding; whatever a
     library raises while reading it names the data (the data door)."""
-    options, pipeline, name = dataset_options(cfg)
+    options, pipeline, name = options_of(cfg)
     reading = run.get("reading", {})
     for key in READ_AS_RUN:  # a new file in the run's encoding and decimal mark, unless set
         if key in options and options[key] is None and reading.get(key) is not None:
             options[key] = reading[key]
     kinds = {n: spec.get("kind", "raw") for n, spec in run["inputs"].items()}
-    with door(name, refused=UNREADABLE):
+    with keyed("dataset"), door(name, refused=UNREADABLE):
         source = read_source(options, seed, run_kinds=kinds)
         if isinstance(source, Stream):
             return streamed(source, pipeline, run, batch_size, seed, name, split, own)

@@ -17,6 +17,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import artifacts
+from tftrain.config.dataset import options_of
 from tftrain.errors import TftrainError, said
 from tftrain.run.folder import RunFolder, keras_file_problem
 from tftrain.tools.outputs import table
@@ -73,14 +74,12 @@ def weights_file(folder: RunFolder, weights: str) -> Path:
 def data_named(folder: RunFolder, cfg: DictConfig) -> tuple[bool, str, str]:
     """(whether the data is the run's own: the same source with the same options, paths
     compared where they lead; a name for it; its source's `_target_`)."""
-    from tftrain.data.pipeline import dataset_options
-
-    options, _, name = dataset_options(cfg.dataset)
+    options, _, name = options_of(cfg.dataset)
     try:
         saved = OmegaConf.load(folder.path / artifacts.CONFIG).dataset
     except Exception as error:  # yaml or OmegaConf refusing the file's text
         raise folder.damaged(artifacts.CONFIG, said(error), "tftrain-eval") from None
-    own = where_led(dataset_options(saved)[0]) == where_led(options)
+    own = where_led(options_of(saved)[0]) == where_led(options)
     return own, name, options["_target_"]
 
 

@@ -112,13 +112,13 @@ def scored(model: Any, pairs: Any, cfg: DictConfig, folder: RunFolder,
     trainer (`fit`: Keras' evaluate; the custom loop: the run's step, so a GAN reports its
     losses, which Keras' evaluate cannot compute without the step)."""
     from tftrain.callbacks.samples import generates
-    from tftrain.config.instantiate import instantiate
+    from tftrain.config.trainer import build_trainer
 
     if predictions and generates(model):
         raise TftrainError(f"predictions=true: {folder.given} is a GAN run, whose model generates "
                            "samples and predicts no label per example; tftrain-predict "
                            f"{folder.given} n=16 writes samples.")
-    trainer = instantiate(cfg.trainer, "trainer", _recursive_=False)
+    trainer = build_trainer(cfg.trainer)
     return {k: float(v) for k, v in trainer.evaluate(model, pairs).items()}
 
 

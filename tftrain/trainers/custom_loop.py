@@ -19,17 +19,16 @@ import tensorflow as tf
 
 from tftrain.callbacks.record import floats
 from tftrain.data import Data
-from tftrain.config.instantiate import instantiate
 from tftrain.trainers.base import Trainer
-from tftrain.trainers.steps import probe_batch, zeros_like_batch
+from tftrain.trainers.steps import SupervisedStep, probe_batch, zeros_like_batch
 
 LoopFunction = Callable[[Any, tf.Tensor], dict]
 
 
 class CustomLoopTrainer(Trainer):
-    def __init__(self, train_step: Any = None, **knobs: Any) -> None:
+    def __init__(self, train_step: Callable[..., Any] | None = None, **knobs: Any) -> None:
         super().__init__(**knobs)
-        self.step_config = train_step or {"_target_": "tftrain.trainers.SupervisedStep"}
+        self.step_factory = train_step or SupervisedStep  # the step class, its arguments bound
         self.step: Any = None
         self.train_function: LoopFunction | None = None
         self.test_function: LoopFunction | None = None
@@ -86,7 +85,7 @@ class CustomLoopTrainer(Trainer):
     def build_step(self, model: keras.Model, batch: Any) -> None:
         """The step and all its variables, built on `batch`."""
         with model.distribute_strategy.scope():  # the step's own variables are mirrored too
-            self.step = instantiate(self.step_config, "trainer.train_step", model=model)
+            self.step = self.step_factory(model=model)
             self.step.build(batch)
         self.train_function = self.test_function = None
 

@@ -18,6 +18,7 @@ from tftrain.callbacks.record import EpochRecorder
 from tftrain.config.instantiate import instantiate
 from tftrain.config.objective import OBJECTIVE, Objective, logged_as
 from tftrain.console import echo
+from tftrain.errors import keyed
 
 
 def build_callbacks(nodes: dict[str, Any], signals: Stop) -> list[keras.callbacks.Callback]:
@@ -29,8 +30,7 @@ def build_callbacks(nodes: dict[str, Any], signals: Stop) -> list[keras.callback
     order the config lists them in: at an epoch's end it saves what they just decided, and
     when a run resumes it restores their state after their own `on_train_begin` reset it.
     """
-    built = [instantiate(node, where, _convert_="all") for where, node in nodes.items()
-             if node is not None]
+    built = [made(node, where) for where, node in nodes.items() if node is not None]
     backups = [c for c in built if isinstance(c, keras.callbacks.BackupAndRestore)]
     callbacks = [DivergenceGuard(), EpochSeeds(), FineTuning(),
                  *[c for c in built if c not in backups]]
@@ -40,6 +40,13 @@ def build_callbacks(nodes: dict[str, Any], signals: Stop) -> list[keras.callback
         if isinstance(backup, Backup):
             backup.keep_state_of(callbacks)
     return [*callbacks, *backups, InterruptGuard(signals)]  # a stop comes after every callback
+
+
+def made(node: DictConfig, where: str) -> keras.callbacks.Callback:
+    """A callback from its node; what tftrain's own callbacks refuse names their parameters
+    as its keys (callbacks.samples.count)."""
+    with keyed(where):
+        return instantiate(node, where, _convert_="all")
 
 
 def monitored(cfg: DictConfig, objective: Objective, logged: list[str],

@@ -1,0 +1,60 @@
+"""The dataset config, turned into data: the one place where its keys become a source's call
+and the pipeline's settings (tftrain.data takes plain values and layers, and names its own
+parameters in what it refuses; here they become `dataset.<parameter>`)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from tftrain.config.instantiate import call, instantiate, locate
+from tftrain.config.schema import DatasetConfig
+from tftrain.data.forms import Data, Source, Stream
+from tftrain.errors import UNREADABLE, TftrainError, door, keyed
+
+PIPELINE_KEYS = {f.name for f in fields(DatasetConfig)} - {"_target_"}
+
+
+def options_of(node: DictConfig) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """A dataset config as (the source's options with its `_target_`, the pipeline's keys,
+    the name errors give the data: `dataset.path=...`, or the source)."""
+    options = OmegaConf.to_container(node, resolve=True)
+    pipeline = {key: options.pop(key) for key in PIPELINE_KEYS if key in options}
+    name = f"dataset.path={options['path']}" if options.get("path") else f"dataset ({options['_target_']})"
+    return options, pipeline, name
+
+
+def read_source(options: dict[str, Any], seed: int, **extra: Any) -> Source | Stream:
+    """Call the source a dataset config names (inside the caller's data door); `extra`
+    (no config keys: tftrain-eval's `run_kinds`) goes to a source that takes it."""
+    source_options = {k: v for k, v in options.items() if k != "_target_"}
+    target = options["_target_"]
+    source = call(locate(target, "dataset._target_"), "dataset", source_options, seed=seed,
+                  **extra)
+    if not isinstance(source, (Source, Stream)):
+        raise TftrainError(f"dataset._target_={target} returned a {type(source).__name__}; "
+                           "a data source returns a tftrain.data.forms.Source (arrays in "
+                           "memory) or a Stream (examples read from files).")
+    return source
+
+
+def augment_layers(nodes: Any) -> tuple[Any, ...]:
+    """`dataset.augment`: the augmentation layers, made once (the model or the pipeline
+    applies them, as `dataset.augment_in` says)."""
+    return tuple(instantiate(node, f"dataset.augment.{index}", _convert_="all")
+                 for index, node in enumerate(nodes or ()))
+
+
+def build_data(node: DictConfig, batch_size: int, seed: int) -> Data:
+    """The data door: read the source a dataset config names, split it, fit the encodings,
+    build the datasets. A library's refusal of the user's data (numpy, Keras, tf.data) is one
+    TftrainError naming `dataset.path` (or the source), and what the data layer refuses
+    names its parameter as a `dataset.` key; a failure of ours keeps its traceback."""
+    from tftrain.data.pipeline import assemble  # TensorFlow: only once data is built
+
+    options, pipeline, name = options_of(node)
+    with keyed("dataset"), door(name, refused=UNREADABLE):
+        pipeline["augment"] = augment_layers(pipeline.get("augment"))
+        return assemble(read_source(options, seed), pipeline, batch_size, seed, name)

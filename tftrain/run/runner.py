@@ -27,7 +27,7 @@ from tftrain.errors import Diverged, Interrupted, Pruned, WriteFailed, signal_na
 from tftrain.run.plots import plot_history  # noqa: E402
 from tftrain.run.prepare import Pruning, Stage, backup_node, prepare  # noqa: E402
 from tftrain.run.signals import Signals  # noqa: E402
-from tftrain.run.summary import class_names, job_overrides, report, summarize  # noqa: E402
+from tftrain.run.summary import class_names, closing_lines, job_overrides, summarize  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
 
 
@@ -89,7 +89,7 @@ def run_stages(cfg: DictConfig, signals: Signals, stage: Stage, started: datetim
     artifacts.write_json_atomic(run_dir / artifacts.SUMMARY, summary)
     if stopped is not None:
         raise stopped
-    report(summary, run_dir)
+    closing_lines(summary, run_dir)
     artifacts.remove_leftovers(run_dir)
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -135,7 +135,7 @@ def class_names(spec: Spec) -> dict[str, Any]:
     return {"class_names": names if spec.multi_output else list(spec.class_names)}
 
 
-def report(summary: dict[str, Any], run_dir: Path) -> None:
+def closing_lines(summary: dict[str, Any], run_dir: Path) -> None:
     """What the run ended with, on the console and in train.log: a table of each metric (last
     epoch's training value, best epoch's validation value, test), why training ended, which
     weights model.keras holds, and the run's speed."""

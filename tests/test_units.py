@@ -19,7 +19,7 @@ from tftrain.config.compose import layered
 from tftrain.config.objective import Objective
 from tftrain.console import number as shown
 from tftrain.data.numbers import decimal_named, detect_decimal, notation, number
-from tftrain.errors import TftrainError, WriteFailed, closest, did_you_mean, one_slip
+from tftrain.errors import TftrainError, WriteFailed, closest, did_you_mean, keyed, one_slip
 
 
 # --- suggestions ----------------------------------------------------------------------
@@ -97,8 +97,8 @@ def test_decimal_commas_are_detected_only_where_commas_do_not_separate_fields():
     assert detect_decimal([["5.1", "a"]], ";") == "."
     assert detect_decimal([["5", "1"]], ",") == "."
     assert decimal_named("comma") == "," and decimal_named(None) is None
-    with pytest.raises(TftrainError, match="dataset.decimal"):
-        decimal_named(";")
+    with pytest.raises(TftrainError, match="dataset.decimal=';'"), keyed("dataset"):
+        decimal_named(";")  # the source names its parameter; the boundary keys it
 
 
 # --- the objective -------------------------------------------------------------------

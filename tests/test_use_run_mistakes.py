@@ -216,3 +216,24 @@ def test_predict_refusing_a_word_in_a_numeric_column_gives_advice_that_applies(t
     result = predict(str(table_run.path), f"input={file}", f"output={tmp_path / 'o.csv'}", cwd=tmp_path)
     refused(result, ["typo.csv", "data row 1, column 'x1'", "'long'", "takes this column as numbers"],
                    absent=("dataset.columns",))
+
+
+# What the readers refuse in a file given to tftrain-predict names its input= (the readers
+# name their parameter `path`; predict keys it), never a dataset.* key predict does not take.
+UNREADABLE_INPUTS = {
+    "not-utf8": ("table_run", "latin.csv", b"species,x1,x2,site\nA,-3,3,caf\x92\n",
+                 ["input=", "latin.csv, line 2", "byte 0x92 is not UTF-8", "iconv -f cp1252"]),
+    "empty": ("table_run", "empty.csv", b"", ["input=", "empty.csv: the file is empty"]),
+    "json": ("table_run", "rows.csv", b'[{"x1": 1}]', ["input=", "rows.csv holds JSON"]),
+    "npy-as-npz": ("image_run", "x.npz", b"\x93NUMPY\x01\x00", ["input=", "is a single .npy array"]),
+    "missing": ("image_run", "nothing.npy", None, ["input=", "nothing.npy: no such file or folder"]),
+}
+
+
+@pytest.mark.parametrize("case", UNREADABLE_INPUTS)
+def test_predict_names_its_input_where_a_reader_refuses_the_file(request, tmp_path, case):
+    run, name, content, fragments = UNREADABLE_INPUTS[case]
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    result = predict(str(request.getfixturevalue(run).path), f"input={tmp_path / name}", cwd=tmp_path)
+    refused(result, fragments, absent=("dataset.", "⟨"))

@@ -41,6 +41,9 @@ def error_console() -> Console:
 
 
 def echo(message: str) -> None:
+    """One line to the console and train.log; a parameter a component names in it (`param`)
+    reads as its bare name: no boundary keys what is said, only what is refused."""
+    message = rendered(message)
     console().print(f"[{_job_label[0]}] {message}" if _job_label else message, markup=False)
     log.info(message)
 

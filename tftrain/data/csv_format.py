@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tftrain.console import echo
 from tftrain.data.numbers import number
-from tftrain.errors import TftrainError, did_you_mean
+from tftrain.errors import TftrainError, did_you_mean, param
 
 MISSING = {"", "na", "n/a", "#n/a", "nan", "null", "none", "?", "-", "--", "."}
 MOSTLY = 0.9  # a column whose values are numbers but for at most 10% is numeric (the rest refused)
@@ -42,14 +42,14 @@ def detect_delimiter(text: str) -> str:
     return best
 
 
-def not_json(text: str, path: Path, key: str = "dataset.path") -> None:
+def not_json(text: str, path: Path) -> None:
     """Refuse JSON records (a list of objects, or one object a line) before they are read
     as a CSV of odd column names."""
     suffix = "".join(path.suffixes[-2:]).lower().removesuffix(".gz")
     if suffix.endswith((".json", ".jsonl", ".ndjson")) or re.match(r'\s*(\[\s*)?\{\s*"', text[:200]):
         if text.lstrip()[:1] in ("[", "{"):
-            raise TftrainError(f"{key}={path} holds JSON, not CSV; tftrain reads CSV files (.csv, "
-                               ".tsv, .csv.gz). Export the records to CSV first, e.g. "
+            raise TftrainError(f"{param('path')}={path} holds JSON, not CSV; tftrain reads CSV files "
+                               "(.csv, .tsv, .csv.gz). Export the records to CSV first, e.g. "
                                f"pandas.read_json('{path.name}'{', lines=True' if text.lstrip()[:1] == '{' else ''})"
                                ".to_csv('data.csv', index=False).")
 
@@ -59,9 +59,9 @@ def delimiter_named(given: str) -> str:
     by_name = {name: char for char, name in NAMES.items()} | {"\\t": "\t", "space": " "}
     delimiter = by_name.get(given.lower(), given)
     if len(delimiter) != 1:
-        raise TftrainError(f"dataset.delimiter={given!r} is not a delimiter: give one character "
-                           "(quoted for Hydra: \"dataset.delimiter=';'\") or a name: comma, "
-                           "semicolon, tab, pipe, space.")
+        raise TftrainError(f"{param('delimiter')}={given!r} is not a delimiter: give one "
+                           f"character (quoted for Hydra: \"{param('delimiter')}=';'\") or a name: "
+                           "comma, semicolon, tab, pipe, space.")
     return delimiter
 
 
@@ -70,7 +70,7 @@ def columns_of(first: list[str], body: list[list[str]], header: bool | None,
     """(the column names, whether the first row holds them). `header` null: detected as
     csv.Sniffer does, from the rows below it: a first row with a number in every column of
     numbers is data (arrays as other tools write them, MNIST as 785 numbers a row). Without
-    a header, columns are named by position: 0, 1, ..."""
+    a header, columns are named by position: 0, 1, ... (`advice`: say how to choose otherwise)."""
     if header is None:
         numeric = [i for i in range(len(first))
                    if infer_kind([row[i] for row in body if i < len(row)], decimal) == "numeric"]
@@ -78,8 +78,8 @@ def columns_of(first: list[str], body: list[list[str]], header: bool | None,
         if not header:
             echo(f"data: {file.name} has no header row (its first row is data): its columns are "
                  f"named by position, 0 to {len(first) - 1}" + (
-                     " (dataset.label=-1 is the last); set dataset.header=true if that row is "
-                     "the header" if advice else ""))
+                     f" ({param('label')}=-1 is the last); set {param('header')}=true if that "
+                     "row is the header" if advice else ""))
     names = [name.strip() or f"unnamed_{i}" for i, name in enumerate(first)] if header else \
         [str(i) for i in range(len(first))]
     return distinct(names, file), header
@@ -107,7 +107,8 @@ def index_columns(names: list[str], used: list[str], file: Path) -> list[str]:
     unnamed = [n for n in names if re.fullmatch(r"unnamed_\d+|Unnamed: \d+", n) and n not in used]
     if unnamed:
         echo(f"data: {file.name}: column(s) {', '.join(unnamed)} have no name in the header (an "
-             "index, as pandas writes one) and are left out; name them in dataset.columns to use them")
+             f"index, as pandas writes one) and are left out; name them in {param('columns')} to "
+             "use them")
     return unnamed
 
 
@@ -118,19 +119,20 @@ def chosen_columns(names: list[str], label: object, columns: dict[str, str] | No
     is left out too."""
     given = [label] if isinstance(label, (str, int, float)) else list(label)
     if not given:
-        raise TftrainError("dataset.label=[]: name the label column (or several).")
+        raise TftrainError(f"{param('label')}=[]: name the label column (or several).")
     labels = [column_named(name, names, file) for name in given]
-    declared = {column_named(name, names, file, "dataset.columns"): kind
+    declared = {column_named(name, names, file, "columns"): kind
                 for name, kind in (columns or {}).items()}
     bad = {c: k for c, k in declared.items() if k not in KINDS}
     if bad:
-        raise TftrainError(f"dataset.columns: {bad}; a column kind is one of {', '.join(KINDS)}.")
-    dropped = [column_named(name, names, file, "dataset.drop") for name in drop or []]
+        raise TftrainError(f"{param('columns')}: {bad}; a column kind is one of {', '.join(KINDS)}.")
+    dropped = [column_named(name, names, file, "drop") for name in drop or []]
     return labels, declared, dropped + index_columns(names, [*labels, *declared, *dropped], file)
 
 
-def column_named(name: object, header: list[str], file: Path, key: str = "dataset.label") -> str:
-    """A column given by name, or by position (an integer; -1 is the last column)."""
+def column_named(name: object, header: list[str], file: Path, given: str = "label") -> str:
+    """A column given (as the parameter `given`) by name, or by position (an integer; -1 is
+    the last column)."""
     if str(name) in header:
         return str(name)
     position = isinstance(name, int) and not isinstance(name, bool)
@@ -138,9 +140,10 @@ def column_named(name: object, header: list[str], file: Path, key: str = "datase
         return header[name]
     where = (f"position {name} is outside the file's {len(header)} columns (0 to "
              f"{len(header) - 1}, or -1 for the last)") if position else \
-        f"no {'label ' if key == 'dataset.label' else ''}column {str(name)!r}"
+        f"no {'label ' if given == 'label' else ''}column {str(name)!r}"
     near = "" if position else did_you_mean(str(name), header)
-    raise TftrainError(f"{file}: {key}={name}: {where}.{near} The columns are: {listing(header)}.")
+    raise TftrainError(f"{file}: {param(given)}={name}: {where}.{near} The columns are: "
+                       f"{listing(header)}.")
 
 
 def listing(names: list[str], limit: int = 12) -> str:

@@ -24,7 +24,7 @@ from tftrain.data.forms import Stream
 from tftrain.data.csv_format import MISSING, NAMES, chosen_columns, columns_of, \
     delimiter_named, detect_delimiter, infer_kind, listing, not_json
 from tftrain.data.numbers import TF_NUMBER, decimal_named, detect_decimal, tf_rewrites
-from tftrain.errors import GRAPH_REFUSAL, TftrainError
+from tftrain.errors import GRAPH_REFUSAL, TftrainError, param
 
 STACKED = 1024  # records whose fields are stacked at once
 SAMPLE_BYTES = 1 << 20  # the head read to find the delimiter and the column kinds
@@ -35,10 +35,10 @@ def head_of(path: Path, encoding: str | None, delimiter: str | None) -> tuple[li
     """The rows of a file's head (the last, perhaps cut, left out) and its delimiter."""
     raw = read_head(path, SAMPLE_BYTES)
     if encoding is None and raw[:2] in UTF16_BOMS:
-        raise TftrainError(f"dataset.path={path} is UTF-16 text (it starts with a UTF-16 byte-order "
-                           "mark); streamed CSVs are read by tf.data, which takes UTF-8 and 8-bit "
-                           "encodings: convert the file first (iconv -f utf-16 -t utf-8) or set "
-                           "dataset.in_memory=true.")
+        raise TftrainError(f"{param('path')}={path} is UTF-16 text (it starts with a UTF-16 "
+                           "byte-order mark); streamed CSVs are read by tf.data, which takes UTF-8 "
+                           "and 8-bit encodings: convert the file first (iconv -f utf-16 -t utf-8) "
+                           f"or set {param('in_memory')}=true.")
     whole = len(raw) < SAMPLE_BYTES
     text = decode(raw if whole else raw[:raw.rfind(b"\n") + 1], path, encoding)
     not_json(text, path)
@@ -48,7 +48,7 @@ def head_of(path: Path, encoding: str | None, delimiter: str | None) -> tuple[li
         delimiter = delimiter_named(delimiter)
     rows = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if row]
     if not rows or not any(h.strip() for h in rows[0]):
-        raise TftrainError(f"dataset.path={path}: the file is empty; a CSV needs rows of fields, "
+        raise TftrainError(f"{param('path')}={path}: the file is empty; a CSV needs rows of fields, "
                            "a header row of column names first if it has one.")
     return rows, delimiter
 
@@ -61,9 +61,10 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
     """The rows of `path` (a file, a folder of CSVs or a glob), streamed (`run_kinds`: see
     tabular.csv_file)."""
     if (encoding or "").lower().replace("-", "").startswith("utf16"):
-        raise TftrainError(f"dataset.encoding={encoding}: streamed CSVs are read by tf.data, "
+        raise TftrainError(f"{param('encoding')}={encoding}: streamed CSVs are read by tf.data, "
                            "which takes UTF-8 and 8-bit encodings (latin-1, cp1252, ...); convert "
-                           "the files first (iconv -f utf-16 -t utf-8) or set dataset.in_memory=true.")
+                           "the files first (iconv -f utf-16 -t utf-8) or set "
+                           f"{param('in_memory')}=true.")
     files = matching(path, PATTERNS, "CSV files")
     head, delimiter = head_of(files[0], encoding, delimiter)
     decimal = decimal_named(decimal) or detect_decimal(head[:201], delimiter)
@@ -78,17 +79,18 @@ def csv_stream(path: str, label: str | list[str], task: str = "auto",
                                f"file must have the same columns ({listing(names)}).")
     if delimiter != ",":
         echo(f"data: {files[0].name} is {NAMES[delimiter]}-separated (detected or set)"
-             + (", with decimal commas (5,1 is 5.1; dataset.decimal chooses)" if decimal == "," else ""))
+             + (f", with decimal commas (5,1 is 5.1; {param('decimal')} chooses)"
+                if decimal == "," else ""))
     labels, declared, drop = chosen_columns(names, label, columns, drop, files[0])
     if len(labels) > 1:
-        raise TftrainError(f"dataset.label={labels}: several labels are read in memory only; "
-                           "set dataset.in_memory=true, or choose one label column.")
+        raise TftrainError(f"{param('label')}={labels}: several labels are read in memory only; "
+                           f"set {param('in_memory')}=true, or choose one label column.")
     label = labels[0]
     kinds = column_kinds(names, sample, label, {**declared, **(run_kinds or {})}, drop, decimal)
     label_is_number = infer_kind([row[names.index(label)] for row in sample], decimal) == "numeric"
     compressions = {f.suffix.lower() == ".gz" for f in files}
     if len(compressions) > 1:
-        raise TftrainError(f"dataset.path={path}: some files are gzip and some are not; stream "
+        raise TftrainError(f"{param('path')}={path}: some files are gzip and some are not; stream "
                            "one kind at a time.")
     records = tf.data.experimental.CsvDataset(
         [str(f) for f in files], [""] * len(names), header=has_header, field_delim=delimiter,
@@ -160,8 +162,9 @@ def column_kinds(header: list[str], sample: list[list[str]], label: str,
              for i, name in enumerate(header) if name != label and name not in drop}
     text = [name for name, kind in kinds.items() if kind == "text"]
     if text:
-        raise TftrainError(f"dataset.columns: {text} are text columns, which are read in memory "
-                           "only; set dataset.in_memory=true, or declare them categorical.")
+        raise TftrainError(f"{param('columns')}: {text} are text columns, which are read in "
+                           f"memory only; set {param('in_memory')}=true, or declare them "
+                           "categorical.")
     return kinds
 
 
@@ -192,9 +195,9 @@ def reader(header: list[str], kinds: dict[str, str], label: str, label_is_number
         value = tf.strings.to_number(tf.where(absent | ~good, "0", text))
         bad = tf.where(~absent & ~(good & tf.math.is_finite(value)))
         column = tf.gather(tf.constant(names), bad[:1, 1])
-        said = tf.strings.join([GRAPH_REFUSAL, "column '", column, "' is numeric (dataset.columns.", column,
-                                "=categorical declares it otherwise), but a value is not a "
-                                "finite number: ", tf.gather_nd(fields, bad[:1])])
+        said = tf.strings.join([GRAPH_REFUSAL, "column '", column, f"' is numeric ({param('columns')}.",
+                                column, "=categorical declares it otherwise), but a value is not "
+                                "a finite number: ", tf.gather_nd(fields, bad[:1])])
         check = tf.debugging.Assert(tf.equal(tf.size(bad), 0), [said])
         with tf.control_dependencies([check]):
             return tf.where(absent, tf.constant(np.nan, tf.float32), value)

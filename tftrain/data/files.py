@@ -2,8 +2,9 @@
 
 Every source opens what `dataset.path` (or another key) names through here, so a missing
 path, a folder given for a file (or the reverse), an empty file, a binary file given as
-text or an archive of the wrong kind is told the same way everywhere: the key, the path,
-what was found and what the source expects.
+text or an archive of the wrong kind is told the same way everywhere: the source's
+parameter (`name`, which its caller keys: dataset.path, or tftrain-predict's input), the
+path, what was found and what the source expects.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from tftrain.console import echo
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 KINDS = ("file", "folder", "file or folder")
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -38,32 +39,33 @@ GZIP_CHUNK = 1 << 16  # compressed bytes read at a time
 GZIP_WBITS = 31  # zlib's gzip format (a header and a CRC-32 around the deflate stream)
 
 
-def existing(path: str, kind: str, key: str = "dataset.path") -> Path:
-    """The path, checked to exist and to be a `kind` (file, folder, or file or folder)."""
+def existing(path: str, kind: str, name: str = "path") -> Path:
+    """The path (the parameter `name`), checked to exist and to be a `kind` (file, folder,
+    or file or folder)."""
     found = Path(str(path)).expanduser()
     if not found.exists():
-        raise TftrainError(f"{key}={path}: no such {kind} (looked for {found.resolve()}).")
+        raise TftrainError(f"{param(name)}={path}: no such {kind} (looked for {found.resolve()}).")
     if kind == "file" and found.is_dir():
-        raise TftrainError(f"{key}={path} is a folder; this dataset reads a file. Give the "
-                           f"file's path (the folder holds: {listing(found)}).")
+        raise TftrainError(f"{param(name)}={path} is a folder; this dataset reads a file. Give "
+                           f"the file's path (the folder holds: {listing(found)}).")
     if kind == "folder" and not found.is_dir():
-        raise TftrainError(f"{key}={path} is a file; this dataset reads a folder (one subfolder "
-                           "per class). Give the folder's path.")
+        raise TftrainError(f"{param(name)}={path} is a file; this dataset reads a folder (one "
+                           "subfolder per class). Give the folder's path.")
     return found
 
 
-def matching(path: str, patterns: tuple[str, ...], what: str, key: str = "dataset.path") -> list[Path]:
+def matching(path: str, patterns: tuple[str, ...], what: str, name: str = "path") -> list[Path]:
     """A file, a folder (its files matching `patterns`) or a glob pattern (quoted for the
     shell), checked to match at least one file."""
     if any(c in str(path) for c in "*?["):
         found = sorted(Path(p) for p in glob.glob(str(Path(str(path)).expanduser())))
     else:
-        root = existing(path, "file or folder", key)
+        root = existing(path, "file or folder", name)
         found = sorted({f for p in patterns for f in root.glob(p)
                         if not hidden(f.relative_to(root))}) if root.is_dir() else [root]
     found = [f for f in found if f.is_file()]
     if not found:
-        raise TftrainError(f"{key}={path}: no {what} there (a folder is searched for "
+        raise TftrainError(f"{param(name)}={path}: no {what} there (a folder is searched for "
                            f"{', '.join(patterns)}; a pattern such as 'data/part-*' also works).")
     return found
 
@@ -115,12 +117,12 @@ def hidden(path: Path) -> bool:
     return any(part.startswith(".") for part in path.parts)
 
 
-def read_bytes(path: Path, key: str = "dataset.path") -> bytes:
+def read_bytes(path: Path) -> bytes:
     """A file's bytes, decompressed when it is gzip (`.gz`, or gzip's magic bytes)."""
     raw = path.read_bytes()
     if path.suffix.lower() != ".gz" and raw[:2] != b"\x1f\x8b":
         return raw
-    return b"".join(gunzipped(path, key))
+    return b"".join(gunzipped(path))
 
 
 def read_head(path: Path, size: int) -> bytes:
@@ -139,7 +141,7 @@ def read_head(path: Path, size: int) -> bytes:
     return bytes(head[:size])
 
 
-def gunzipped(path: Path, key: str = "dataset.path") -> Iterator[bytes]:
+def gunzipped(path: Path) -> Iterator[bytes]:
     """A gzip file's data, a chunk at a time (multi-member files too); data that is cut
     short or damaged is refused naming the line it was lost after (zlib, not the gzip
     module, which loses the last chunk it read whole when its stream fails)."""
@@ -158,10 +160,10 @@ def gunzipped(path: Path, key: str = "dataset.path") -> Iterator[bytes]:
             if fed and not inflater.eof:
                 raise EOFError("the data ends before gzip's end-of-stream marker")
     except (EOFError, zlib.error) as error:
-        raise gzip_damage(path, key, error, lines) from None
+        raise gzip_damage(path, error, lines) from None
 
 
-def gzip_damage(path: Path, key: str, error: Exception, lines: int) -> TftrainError:
+def gzip_damage(path: Path, error: Exception, lines: int) -> TftrainError:
     """A gzip file's data that ends early or does not decompress, after `lines` whole lines."""
     where = f"after line {lines:,}" if lines else "within its first line"
     if isinstance(error, EOFError):
@@ -170,52 +172,61 @@ def gzip_damage(path: Path, key: str, error: Exception, lines: int) -> TftrainEr
         what = "is damaged: its checksum does not match what it holds"
     else:
         what = f"is damaged {where} ({str(error).split(': ')[-1]})"
-    return TftrainError(f"{key}={path}: the gzip data {what}. Write or download the file again "
-                        "(gunzip -t FILE tells whether a copy is whole).")
+    return TftrainError(f"{param('path')}={path}: the gzip data {what}. Write or download the "
+                        "file again (gunzip -t FILE tells whether a copy is whole).")
 
 
-def decode(raw: bytes, path: Path, encoding: str | None, key: str = "dataset.path") -> str:
+def decode(raw: bytes, path: Path, encoding: str | None, advice: bool = True) -> str:
     """Bytes of a text file decoded with `encoding` (default UTF-8, a BOM dropped; UTF-16
     when its byte-order mark says so, said); bytes that do not decode name the line and the
-    byte, and the option to set; a file of another format says how to make it a CSV."""
+    byte, and the encoding to set (`advice`: its caller's user can set one; tftrain-predict
+    reads in the run's encoding, and takes none); a file of another format says how to make
+    it a CSV."""
     other = other_format(raw, path)
     if other:
-        raise TftrainError(f"{key}={path} is {other}")
+        raise TftrainError(f"{param('path')}={path} is {other}")
     if encoding is None and raw[:2] in UTF16_BOMS:
         echo(f"data: {path.name} is UTF-16 text (it starts with a UTF-16 byte-order mark): "
              "read as such")
         encoding = "utf-16"
     if b"\x00" in raw[:65536] and not (encoding or "").lower().replace("-", "").startswith("utf16"):
-        raise TftrainError(f"{key}={path} is a binary file (it holds NUL bytes), not text"
-                           f"{kind_of(raw)}; this dataset reads text (CSV: .csv, or .csv.gz "
-                           "for gzip). If it is text in UTF-16 without a byte-order mark, set "
-                           "dataset.encoding=utf-16-le (or utf-16-be).")
+        raise TftrainError(f"{param('path')}={path} is a binary file (it holds NUL bytes), not "
+                           f"text{kind_of(raw)}; this dataset reads text (CSV: .csv, or .csv.gz "
+                           "for gzip)." + (" If it is text in UTF-16 without a byte-order mark, "
+                                           f"set {param('encoding')}=utf-16-le (or utf-16-be)."
+                                           if advice else ""))
     try:
         text = raw.decode(encoding or "utf-8-sig")
     except LookupError:
-        raise TftrainError(f"dataset.encoding={encoding!r} is not an encoding Python knows; "
+        raise TftrainError(f"{param('encoding')}={encoding!r} is not an encoding Python knows; "
                            "use utf-8, latin-1, cp1252, utf-16, ... (any name of Python's "
                            "codecs).") from None
     except UnicodeDecodeError as error:
         line = raw[:error.start].count(b"\n") + 1
         raise TftrainError(
-            f"{key}={path}, line {line}: byte 0x{raw[error.start]:02x} is not "
-            f"{encoding or 'UTF-8'} text. If the file is in another encoding, say which: "
-            f"{encoding_advice(raw)}") from None
+            f"{param('path')}={path}, line {line}: byte 0x{raw[error.start]:02x} is not "
+            f"{encoding or 'UTF-8'} text. " + encoding_advice(raw, encoding, advice)) from None
     if (encoding or "").lower().replace("_", "-") in LATIN1 and WINDOWS_BYTES.search(raw):
         echo(f"data: warning: {path.name} holds bytes 0x80-0x9F, control codes in latin-1 but "
-             "letters and signs (’ € …) in Windows' cp1252: if its text looks wrong, set "
-             "dataset.encoding=cp1252")
+             "letters and signs (’ € …) in Windows' cp1252" + (
+                 f": if its text looks wrong, set {param('encoding')}=cp1252" if advice else ""))
     return text
 
 
-def encoding_advice(raw: bytes) -> str:
-    """The encodings to try for bytes that are not UTF-8, the likelier first: cp1252 when
-    bytes 0x80-0x9F occur (its ’ € …; latin-1 reads them as control codes)."""
+def encoding_advice(raw: bytes, encoding: str | None, advice: bool) -> str:
+    """What to do about bytes that are not `encoding`'s: the encodings to try, the likelier
+    first (cp1252 when bytes 0x80-0x9F occur: its ’ € …, which latin-1 reads as control
+    codes), or, where the encoding is not the user's to choose, to convert the file."""
+    if not advice:
+        return (f"It is read as {encoding or 'UTF-8'}: convert it first (iconv -f "
+                f"{'cp1252' if WINDOWS_BYTES.search(raw) else 'latin1'} -t {encoding or 'utf-8'} "
+                f"FILE), or save it as {encoding or 'UTF-8'}.")
     if WINDOWS_BYTES.search(raw):
-        return ("dataset.encoding=cp1252 (Windows: bytes 0x80-0x9F such as 0x92 and 0x80 are "
-                "its ’ and €), or latin-1, utf-16, ...")
-    return "dataset.encoding=latin-1 (or cp1252, utf-16, ...)."
+        return (f"If the file is in another encoding, say which: {param('encoding')}=cp1252 "
+                "(Windows: bytes 0x80-0x9F such as 0x92 and 0x80 are its ’ and €), or "
+                "latin-1, utf-16, ...")
+    return (f"If the file is in another encoding, say which: {param('encoding')}=latin-1 (or "
+            "cp1252, utf-16, ...).")
 
 
 def other_format(raw: bytes, path: Path) -> str | None:
@@ -232,13 +243,13 @@ def other_format(raw: bytes, path: Path) -> str | None:
     return None
 
 
-def read_text(path: Path, encoding: str | None, key: str = "dataset.path") -> str:
+def read_text(path: Path, encoding: str | None, advice: bool = True) -> str:
     """A text file (gzip or not) decoded with `encoding` (default UTF-8, a BOM dropped).
 
-    A file that does not decode names the line and the byte, and the option to set; a
-    binary file is said to be one.
+    A file that does not decode names the line and the byte, and the option to set (see
+    `decode`); a binary file is said to be one.
     """
-    return decode(read_bytes(path, key), path, encoding, key)
+    return decode(read_bytes(path), path, encoding, advice)
 
 
 def kind_of(raw: bytes) -> str:
@@ -252,16 +263,17 @@ def kind_of(raw: bytes) -> str:
     return ""
 
 
-def check_npz(path: Path, key: str = "dataset.path") -> Path:
+def check_npz(path: Path) -> Path:
     """`path`, checked to be an .npz archive (a zip of .npy arrays, as np.savez writes)."""
     with open(path, "rb") as handle:
         head = handle.read(8)
     if head.startswith(NPY_MAGIC):
-        raise TftrainError(f"{key}={path} is a single .npy array, not an .npz archive of named "
-                           "arrays. Save inputs and labels together: np.savez('data.npz', "
+        raise TftrainError(f"{param('path')}={path} is a single .npy array, not an .npz archive "
+                           "of named arrays. Save inputs and labels together: np.savez('data.npz', "
                            "x_train=x, y_train=y).")
     if not zipfile.is_zipfile(path):
-        raise TftrainError(f"{key}={path} is not an .npz archive{kind_of(head) or ' (not a zip file)'}; "
+        raise TftrainError(f"{param('path')}={path} is not an .npz archive"
+                           f"{kind_of(head) or ' (not a zip file)'}; "
                            "this dataset reads arrays saved with np.savez('data.npz', "
                            "x_train=x, y_train=y).")
     return path

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tftrain.data.files import hidden
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 IMAGE_FILES = ("bmp", "gif", "jpeg", "jpg", "png", "webp")
 CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
@@ -28,10 +28,10 @@ LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 luminance: grey from red, green, blue 
 FORMATS = "BMP, GIF, JPEG, PNG and WebP"
 
 
-def channels_named(color_mode: str, key: str = "dataset.color_mode") -> int:
+def channels_named(color_mode: str) -> int:
     """The channels of a colour mode (grayscale 1, rgb 3, rgba 4)."""
     if color_mode not in CHANNELS:
-        raise TftrainError(f"{key}={color_mode!r}: use grayscale, rgb or rgba.")
+        raise TftrainError(f"{param('color_mode')}={color_mode!r}: use grayscale, rgb or rgba.")
     return CHANNELS[color_mode]
 
 

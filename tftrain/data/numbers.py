@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 CURRENCY = "$€£¥"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -89,8 +89,9 @@ def decimal_named(given: str | None) -> str | None:
         return None
     mark = {"dot": ".", "point": ".", "comma": ","}.get(str(given).lower(), str(given))
     if mark not in MARKS:
-        raise TftrainError(f"dataset.decimal={given!r} is not a decimal mark: use '.' (dot) or "
-                           "',' (comma), quoted for Hydra: \"dataset.decimal=','\"; null detects it.")
+        raise TftrainError(f"{param('decimal')}={given!r} is not a decimal mark: use '.' (dot) "
+                           f"or ',' (comma), quoted for Hydra: \"{param('decimal')}=','\"; null "
+                           "detects it.")
     return mark
 
 

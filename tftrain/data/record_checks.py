@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from tftrain.console import echo
 from tftrain.data.files import kind_of
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 HEADER, FOOTER = 12, 4  # bytes framing each record: length + its CRC, then the data's CRC
 LENGTH = struct.Struct("<QI")
@@ -67,7 +67,7 @@ def framing_problem(file: Path, compression: str | None) -> str | None:
     if compression:
         return None
     if head.startswith(GZIP_MAGIC):
-        return "is gzip-compressed; say so: dataset.compression=GZIP"
+        return f"is gzip-compressed; say so: {param('compression')}=GZIP"
     if len(head) == HEADER and masked_crc(head[:8]) != LENGTH.unpack(head)[1]:
         return (f"is not a TFRecord file{kind_of(head)}: its first bytes are no record header. "
                 "tf.io.TFRecordWriter writes TFRecord files")
@@ -93,17 +93,17 @@ def cut_record(data: mmap.mmap, size: int) -> str | None:
     return None
 
 
-def checked(files: list[Path], compression: str | None, key: str, given: str) -> list[Path]:
-    """`files` (what dataset.`key`=`given` matched), each framed as TFRecords: a file cut
+def checked(files: list[Path], compression: str | None, name: str, given: str) -> list[Path]:
+    """`files` (what the parameter `name`=`given` matched), each framed as TFRecords: a file cut
     short or of another kind is refused, naming it and the record; an empty file is left
     out (said) unless every file is empty."""
     problems = {file: framing_problem(file, compression) for file in files}
     for file, problem in problems.items():
         if problem not in (None, EMPTY):
-            raise TftrainError(f"dataset.{key}={given}: {file} {problem}.")
+            raise TftrainError(f"{param(name)}={given}: {file} {problem}.")
     kept = [file for file in files if problems[file] is None]
     if not kept:
-        raise TftrainError(f"dataset.{key}={given}: {', '.join(map(str, files[:3]))} "
+        raise TftrainError(f"{param(name)}={given}: {', '.join(map(str, files[:3]))} "
                            f"{'is' if len(files) == 1 else 'are'} empty: no records to read.")
     for file in files:
         if file not in kept:
@@ -136,6 +136,6 @@ def blamed(error: tf.errors.OpError) -> str:
     if isinstance(error, tf.errors.DataLossError):
         return f"is damaged or cut short ({reason}): write the file again, or leave it out"
     if isinstance(error, tf.errors.InvalidArgumentError):
-        return (f"does not match dataset.features ({reason}): describe each feature as the "
+        return (f"does not match {param('features')} ({reason}): describe each feature as the "
                 "records were written (its name, shape and dtype)")
     return f"could not be read: {reason}"

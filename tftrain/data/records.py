@@ -18,22 +18,23 @@ from tftrain.data.files import class_files, class_folders, class_names, matching
 from tftrain.data.images import IMAGE_FILES, channels_named
 from tftrain.data.record_checks import checked, located
 from tftrain.data.forms import Stream
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 DTYPES = {"float32": tf.float32, "int64": tf.int64, "string": tf.string, "uint8": tf.string}
 DECODERS = ("image", "raw")
 
 
-def record_files(path: str, key: str, compression: str | None) -> list[Path]:
-    """A file, a folder (its *.tfrecord* files) or a glob pattern, checked to match something
-    and to hold whole records (tftrain.data.record_checks)."""
-    found = matching(path, ("*.tfrecord*",), "TFRecord files", f"dataset.{key}")
-    return checked(found, compression, key, path)
+def record_files(path: str, name: str, compression: str | None) -> list[Path]:
+    """A file, a folder (its *.tfrecord* files) or a glob pattern (given as the parameter
+    `name`), checked to match something and to hold whole records
+    (tftrain.data.record_checks)."""
+    found = matching(path, ("*.tfrecord*",), "TFRecord files", name)
+    return checked(found, compression, name, path)
 
 
 def check_features(features: dict[str, dict[str, Any]], label: str) -> None:
     if label not in features:
-        raise TftrainError(f"dataset.label={label!r} is not among dataset.features "
+        raise TftrainError(f"{param('label')}={label!r} is not among {param('features')} "
                            f"({', '.join(features)}); declare the label as a feature too.")
     for name, info in features.items():
         problem = ("dtype" if info.get("dtype") not in DTYPES else
@@ -41,7 +42,7 @@ def check_features(features: dict[str, dict[str, Any]], label: str) -> None:
                    "shape" if not isinstance(info.get("shape", []), list) else None)
         if problem:
             raise TftrainError(
-                f"dataset.features.{name}.{problem}={info.get(problem)!r} is not valid: dtype is "
+                f"{param('features')}.{name}.{problem}={info.get(problem)!r} is not valid: dtype is "
                 f"one of {', '.join(DTYPES)}, decode one of {', '.join(DECODERS)} (for uint8 "
                 "images stored as encoded or raw bytes), shape a list such as [28, 28, 1].")
 

@@ -26,7 +26,7 @@ from tftrain.data.labels import labels, one_class
 from tftrain.data.numbers import COMMA_DECIMAL, FLOAT32_MAX, decimal_named, detect_decimal, notation, number, \
     out_of_range
 from tftrain.data.suspects import warn_suspects
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 
 @dataclass(frozen=True)
@@ -47,33 +47,34 @@ class Table:
 
 
 def read_table(path: Path, encoding: str | None = None, delimiter: str | None = None,
-               header: bool | None = None, key: str = "dataset.path",
+               header: bool | None = None, advice: bool = True,
                decimal: str | None = ".") -> Table:
     """A CSV file: gzip or not, in `encoding` (UTF-8 by default, with or without a BOM), its
     delimiter detected unless given, its header row detected unless `header` says, its
     decimal mark detected when `decimal` is None; quoted fields may hold delimiters and
-    newlines."""
-    text = read_text(path, encoding, key)
-    not_json(text, path, key)
+    newlines. `advice`: what is detected says how to choose otherwise (tftrain-predict
+    reads as the run did, and takes no such option)."""
+    text = read_text(path, encoding, advice)
+    not_json(text, path)
     if delimiter is None:
         delimiter = detect_delimiter(text)
         if delimiter != ",":
-            echo(f"data: {path.name} is {NAMES[delimiter]}-separated (detected; set "
-                 f"dataset.delimiter to choose another)")
+            echo(f"data: {path.name} is {NAMES[delimiter]}-separated (detected"
+                 + (f"; set {param('delimiter')} to choose another)" if advice else ")"))
     else:
         delimiter = delimiter_named(delimiter)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     lines = [(reader.line_num, row) for row in reader if row]
     if not lines or not any(field.strip() for field in lines[0][1]):
-        raise TftrainError(f"{key}={path}: the file is empty; a CSV needs rows of fields, "
+        raise TftrainError(f"{param('path')}={path}: the file is empty; a CSV needs rows of fields, "
                            "a header row of column names first if it has one.")
     if decimal is None:
         decimal = detect_decimal([row for _, row in lines[:201]], delimiter)
         if decimal == ",":
             echo(f"data: {path.name} writes decimal commas (detected: 5,1 is 5.1; set "
-                 "dataset.decimal to choose another)")
+                 f"{param('decimal')} to choose another)")
     names, has_header = columns_of(lines[0][1], [row for _, row in lines[1:101]], header, path,
-                                   advice=key.startswith("dataset"), decimal=decimal)
+                                   advice=advice, decimal=decimal)
     body = lines[1:] if has_header else lines
     for line, row in lines:
         if len(row) != len(names):
@@ -81,7 +82,7 @@ def read_table(path: Path, encoding: str | None = None, delimiter: str | None = 
                                f"{'the header has' if has_header else 'line 1 has'} {len(names)} "
                                f"({listing(names, 6)}).")
     if not body:
-        raise TftrainError(f"{key}={path}: the file has a header row ({listing(names, 6)}) but "
+        raise TftrainError(f"{param('path')}={path}: the file has a header row ({listing(names, 6)}) but "
                            "no data rows.")
     return Table(names, [row for _, row in body], [line for line, _ in body], decimal, delimiter,
                  has_header)
@@ -129,15 +130,15 @@ def not_numeric_advice(values: list[str], text: str, column: str, decimal: str,
     if number(text, decimal) is not None:  # an infinity, or too large for float32
         return f"; a number here must be a finite float32. Fix the value, or {fill}."
     comma = "" if decimal == "," or not COMMA_DECIMAL.fullmatch(text.strip()) else \
-        " If the file writes decimal commas, set \"dataset.decimal=','\"."
+        f" If the file writes decimal commas, set \"{param('decimal')}=','\"."
     if declared:
         return (f", and the column is numeric. Fix the value, or declare the column categorical "
-                f"with dataset.columns.{column}=categorical.{comma}")
+                f"with {param('columns')}.{column}=categorical.{comma}")
     present = [v for v in values if v.strip().lower() not in MISSING]
     count = sum(number(v, decimal) is not None for v in present)
     return (f", in a column of numbers ({count} of its {len(present)} values are). Fix it or "
             f"{fill}; if the column holds categories, declare it: "
-            f"+dataset.columns.{column}=categorical.{comma}")
+            f"+{param('columns')}.{column}=categorical.{comma}")
 
 
 def numeric(values: list[str], path: Path, column: str, lines: list[int] | None = None,

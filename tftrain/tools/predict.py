@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tftrain.console import echo
-from tftrain.errors import UNREADABLE, TftrainError, WriteFailed, door
+from tftrain.errors import UNREADABLE, TftrainError, WriteFailed, door, keyed
 from tftrain.tools.evaluate import load_model, tool_command
 from tftrain.tools.outputs import not_written, output_file, run_targets, table, write_table
 from tftrain.tools.predict_inputs import read_columns, read_inputs
@@ -23,6 +23,9 @@ from tftrain.fast_exit import exits_fast
 from tftrain.run.folder import RunFolder
 
 ARGUMENTS = ("input", "output", "n", "seed")
+# The readers' parameters as predict's arguments: a file is `input=`, whatever source the run
+# read its data with (its reading options are the run's record, none of them predict's).
+READER_KEYS = {"path": "input"}
 
 
 def parse(arguments: list[str]) -> dict[str, str]:
@@ -52,7 +55,7 @@ def predict(folder: RunFolder, arguments: list[str]) -> None:
     data = summary.get("data", {})
     inputs, reading = data.get("inputs", {}), data.get("reading", {})
     source = Path(given["input"])
-    with door(f"input={source}", "arrays saved by NumPy (.npy, or .npz by name), CSV rows, a "
+    with keyed(READER_KEYS), door(f"input={source}", "arrays saved by NumPy (.npy, or .npz by name), CSV rows, a "
               "text file or a folder of images", refused=UNREADABLE):
         if len(inputs) > 1 or "delimiter" in reading:  # named inputs: a CSV's columns
             columns, names = read_columns(source, inputs, reading)

@@ -27,8 +27,8 @@ from tftrain.errors import TftrainError
 
 def table_of(path: Path, reading: dict[str, Any]) -> Table:
     """A CSV read as the run read its own: in its encoding and decimal mark (its delimiter
-    and header row are found in the file)."""
-    return read_table(path, reading.get("encoding"), None, None, key="input",
+    and header row are found in the file; no option is advised, none being predict's)."""
+    return read_table(path, reading.get("encoding"), None, None, advice=False,
                       decimal=reading.get("decimal") or ".")
 
 
@@ -61,7 +61,7 @@ def read_columns(path: Path, inputs: dict[str, dict[str, Any]],
 
 def named_arrays(path: Path, inputs: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:
     """An .npz with one array per named input, each shaped (rows, *input shape)."""
-    with np.load(check_npz(path, "input"), allow_pickle=False) as arrays:
+    with np.load(check_npz(path), allow_pickle=False) as arrays:
         missing = [name for name in inputs if name not in arrays.files]
         if missing:
             raise TftrainError(f"input={path} lacks the array(s) {missing} the model takes; "
@@ -102,7 +102,7 @@ def read_inputs(path: Path, shape: tuple[int, ...], dtype: str, gaps: bool = Fal
     NaN is a missing value the model fills; `reading`: the run's record of how it read its
     data)."""
     reading = reading or {}
-    existing(str(path), "file or folder", "input")
+    existing(str(path), "file or folder")
     if path.is_dir():
         return read_folder(path, shape, dtype)
     suffix = path.suffix.lower()
@@ -110,7 +110,7 @@ def read_inputs(path: Path, shape: tuple[int, ...], dtype: str, gaps: bool = Fal
         if dtype != "string":
             raise TftrainError(f"input={path}: a text file fits models that take text; this one "
                                f"takes numbers of shape {shape}: give .npy, .npz or .csv.")
-        lines = texts.lines_of(read_text(path, None, "input"))
+        lines = texts.lines_of(read_text(path, None, advice=False))
         return np.array(lines, dtype=object)[:, None], [str(i) for i in range(len(lines))]
     if suffix == ".npy":
         x = np.load(path, allow_pickle=False)
@@ -132,7 +132,7 @@ def read_inputs(path: Path, shape: tuple[int, ...], dtype: str, gaps: bool = Fal
 def npz_inputs(path: Path, run_key: str | None) -> np.ndarray:
     """An .npz's inputs: its array 'x', its only array, or the array the run read its
     inputs from (`dataset.x_key`, x_train in Keras' layout)."""
-    with np.load(check_npz(path, "input"), allow_pickle=False) as arrays:
+    with np.load(check_npz(path), allow_pickle=False) as arrays:
         keys = list(arrays)
         key = next((k for k in ("x", run_key) if k in keys), keys[0] if len(keys) == 1 else None)
         if key is None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from tftrain.console import echo
 from tftrain.data.spec import Feature
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 Columns = dict[str, np.ndarray]
 
@@ -53,7 +53,7 @@ def check_vocabulary(feature: Feature, rows: int) -> None:
     raise TftrainError(
         f"input '{feature.name}' ({feature.kind}) holds no {what} in the training split's "
         f"{rows:,} rows: every one is empty, so it has nothing to learn from. Leave it out (a "
-        f"CSV column: dataset.drop=[{feature.name}]) or give data that fills it.")
+        f"CSV column: {param('drop')}=[{feature.name}]) or give data that fills it.")
 
 
 def scales_hint(name: str, values: np.ndarray) -> None:
@@ -65,7 +65,7 @@ def scales_hint(name: str, values: np.ndarray) -> None:
     spread = spread[spread > 0]
     if spread.size > 1 and spread.max() / spread.min() > 100:
         echo(f"data: the columns of '{name}' spread on very different scales ({spread.min():.3g} "
-             f"to {spread.max():.3g}); dataset.normalize=true standardises them inside the model")
+             f"to {spread.max():.3g}); {param('normalize')}=true standardises them inside the model")
 
 
 def fit_stats(values: np.ndarray, kind: str, normalize: bool, text: dict[str, Any]) -> dict[str, Any]:

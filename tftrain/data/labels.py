@@ -12,7 +12,7 @@ import numpy as np
 
 from tftrain.console import echo
 from tftrain.data.spec import TASKS
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 FEW_CLASSES = 20  # whole-number labels with at most this many values are classes
 
@@ -65,7 +65,7 @@ def labels(y: np.ndarray, task: str, where: str) -> tuple[np.ndarray, str, list[
     floats = y.dtype.kind == "f"
     y = whole(y)
     if task not in ("auto", *TASKS):
-        raise TftrainError(f"dataset.task={task!r} is not valid for {where}; "
+        raise TftrainError(f"{param('task')}={task!r} is not valid for {where}; "
                            f"use auto, {', '.join(TASKS)}.")
     if task == "auto":
         task = guessed_task(y, width, where, floats)
@@ -85,8 +85,8 @@ def one_class(names: list[str] | None, where: str, rows: int) -> str | None:
     if names is None or len(names) >= 2:
         return None
     return (f"{where} holds a single class, {names[0]!r}, in all {rows} rows: a classifier "
-            "needs at least two. Check that the label is the one you mean, or set "
-            "dataset.task=regression for a numeric target.")
+            f"needs at least two. Check that the label is the one you mean, or set "
+            f"{param('task')}=regression for a numeric target.")
 
 
 def guessed_task(y: np.ndarray, width: int | None, where: str, floats: bool) -> str:
@@ -102,14 +102,14 @@ def guessed_task(y: np.ndarray, width: int | None, where: str, floats: bool) -> 
                 f"{where} holds text with {len(values)} distinct values in {len(y)} rows (such "
                 f"as {', '.join(repr(v) for v in values[:3])}): as classes, most would have one "
                 "example. If it is a quantity, write its values as plain numbers; if it is "
-                "classes, set dataset.task=classification.")
+                f"classes, set {param('task')}=classification.")
         return "classification"
     values = np.unique(y)
     count = len(values)
     if y.dtype.kind in "iu" and count <= FEW_CLASSES:
         if floats or not np.array_equal(values, np.arange(count)):
             echo(f"data: {where} holds {count} whole-number values: read as {count} classes "
-                 "(set dataset.task=regression if it is a quantity)")
+                 f"(set {param('task')}=regression if it is a quantity)")
         return "classification"
     return "regression"
 
@@ -119,7 +119,7 @@ def regression_target(y: np.ndarray, where: str) -> np.ndarray:
     if y.dtype.kind in "OUS":
         raise TftrainError(f"{where}: a regression target must be numbers; it holds text such "
                            f"as {str(y[0])!r}. Write the values as plain numbers, or set "
-                           "dataset.task=classification if they are classes.")
+                           f"{param('task')}=classification if they are classes.")
     return y.astype(np.float32)[:, None]
 
 

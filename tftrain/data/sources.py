@@ -25,7 +25,7 @@ from tftrain.data.records import decoded, image_files
 from tftrain.data.labels import encode_like, labels, one_class
 from tftrain.data.spec import TASKS
 from tftrain.data.texts import TEXT_FILES, text_of
-from tftrain.errors import UNREADABLE, TftrainError, door
+from tftrain.errors import UNREADABLE, TftrainError, door, param
 
 
 def digits(seed: int = 0) -> Source:
@@ -47,10 +47,10 @@ def synthetic(task: str, num_samples: int, shape: list[int], num_classes: int, n
     named targets, each a noisy linear function of all inputs (one model output each);
     `text: true` makes short texts whose words depend on the class.
     """
-    named = {"dataset.task": task, **{f"dataset.targets.{n}": t for n, t in (targets or {}).items()}}
-    for key, kind in named.items():
+    named = {"task": task, **{f"targets.{n}": t for n, t in (targets or {}).items()}}
+    for name, kind in named.items():
         if kind not in TASKS:
-            raise TftrainError(f"{key}={kind!r} is not a task tftrain knows; "
+            raise TftrainError(f"{param(name)}={kind!r} is not a task tftrain knows; "
                                f"use one of: {', '.join(TASKS)}.")
     rng = np.random.default_rng(seed)
     shapes = dict(inputs) if inputs else {"input": list(shape)}
@@ -118,14 +118,14 @@ def line(slope: float = 3.0, intercept: float = 7.0, noise: float = 1.0, num_sam
 
 def keys_hint(keys: list[str]) -> str:
     """The keys an archive's arrays most likely go by (x/y, images/labels, ...), as the
-    overrides that choose them; "" when that is not clear."""
+    parameters that choose them; "" when that is not clear."""
     def one(names: tuple[str, ...]) -> str | None:
         found = [k for k in keys if k.lower() in names or k.lower().rstrip("s") in names]
         return found[0] if len(found) == 1 else None
 
     x = one(("x", "data", "image", "feature", "input", "x_train", "images"))
     y = one(("y", "label", "target", "output", "y_train", "labels"))
-    return f" Set dataset.x_key={x} dataset.y_key={y}." if x and y and x != y else ""
+    return f" Set {param('x_key')}={x} {param('y_key')}={y}." if x and y and x != y else ""
 
 
 def npz(path: str, x_key: str = "x_train", y_key: str = "y_train", x_test_key: str = "x_test",
@@ -133,13 +133,13 @@ def npz(path: str, x_key: str = "x_train", y_key: str = "y_train", x_test_key: s
     """Arrays from an .npz file by key; the test arrays are optional."""
     del seed
     file = check_npz(existing(path, "file"))
-    with door(f"dataset.path={path}", "an .npz archive of numeric or string arrays, as "
+    with door(f"{param('path')}={path}", "an .npz archive of numeric or string arrays, as "
               "np.savez writes (arrays of Python objects are refused: loading them would "
               "run pickled code)", refused=UNREADABLE), np.load(file, allow_pickle=False) as arrays:
         keys = sorted(arrays.files)
         for key in (x_key, y_key):
             if key not in keys:
-                raise TftrainError(f"{path}: no array '{key}' (dataset.{'x_key' if key == x_key else 'y_key'}); "
+                raise TftrainError(f"{path}: no array '{key}' ({param('x_key' if key == x_key else 'y_key')}); "
                                    f"the file holds: {', '.join(keys)}.{keys_hint(keys)}")
         x, y = arrays[x_key], arrays[y_key]
         test = (arrays[x_test_key], arrays[y_test_key]) if {x_test_key, y_test_key} <= set(keys) else None
@@ -169,7 +169,7 @@ def keras_dataset(name: str, path: str | None = None, num_words: int = 10000,
     import keras
 
     if name not in KERAS_DATASETS:
-        raise TftrainError(f"dataset.name={name!r} is not a keras.datasets dataset tftrain loads; "
+        raise TftrainError(f"{param('name')}={name!r} is not a keras.datasets dataset tftrain loads; "
                            f"use one of: {', '.join(KERAS_DATASETS)}.")
     loader = getattr(keras.datasets, name).load_data
     options: dict[str, Any] = {}
@@ -186,7 +186,7 @@ def keras_dataset(name: str, path: str | None = None, num_words: int = 10000,
         (x, y), test = loader(**options)
     except Exception as error:  # a download that cannot happen offline, a corrupt cache
         raise TftrainError(f"keras.datasets.{name} could not be loaded ({error}). Offline, give "
-                           "a local copy with dataset.path=FILE or set KERAS_HOME to a folder "
+                           f"a local copy with {param('path')}=FILE or set KERAS_HOME to a folder "
                            "whose datasets/ holds it.") from error
     if name in KERAS_SEQUENCES:
         x, test = multi_hot(x, num_words), (multi_hot(test[0], num_words), test[1])
@@ -239,7 +239,7 @@ def text_dir(path: str, max_tokens: int = 10000, output_mode: str = "multi_hot",
              for f in class_files(folder / name, TEXT_FILES)]
     texts = [text_of(f) for f, _ in found]
     if not any(text.strip() for text in texts):
-        raise TftrainError(f"dataset.path={path}: all {len(texts):,} text files in {folder}'s "
+        raise TftrainError(f"{param('path')}={path}: all {len(texts):,} text files in {folder}'s "
                            "class folders are empty (or blank), so there is no word to learn "
                            "from; fill them with the texts to classify.")
     return Source(np.array(texts, dtype=object)[:, None],

@@ -15,7 +15,7 @@ from tftrain.data.features import check_vocabulary
 from tftrain.data.forms import Stream
 from tftrain.data.packing import Packing
 from tftrain.data.spec import TASKS, Feature, Target, learnable
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 PASS_BATCH = 4096  # examples per step of the statistics pass
 MEDIAN_SAMPLE = 100_000  # rows a streamed column's median (its fill value) is taken from
@@ -116,7 +116,7 @@ def fit_target(stream: Stream, tally: Tally, standardize: bool, held: tuple[Tall
         few_ints = tally.count and len(values) <= 20 and all(float(v).is_integer() for v in values)
         task = "classification" if textual or few_ints else "regression"
     if task not in TASKS:
-        raise TftrainError(f"dataset.task={task!r} is not valid; use auto, {', '.join(TASKS)}.")
+        raise TftrainError(f"{param('task')}={task!r} is not valid; use auto, {', '.join(TASKS)}.")
     if task == "classification":
         def name(value: Any) -> str:
             return value if isinstance(value, str) else str(int(value))

@@ -29,7 +29,7 @@ from tftrain.data.forms import Data, Source, Stream
 from tftrain.data.packing import Packing
 from tftrain.data.statistics import LABEL, features, fit_target, label_pass, statistics_pass
 from tftrain.data.spec import Spec, Target
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 RECORD_BATCH = 1024  # examples per chunk (records read at once by a vectorised `read`)
 WINDOWS = 4  # windows of shuffle_buffer examples shuffled among themselves
@@ -57,7 +57,7 @@ def cached(dataset: tf.data.Dataset, cache: Any, fingerprint: str, split: str) -
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise TftrainError(f"dataset.cache={cache}: cannot create the cache folder ({error}); "
+        raise TftrainError(f"{param('cache')}={cache}: cannot create the cache folder ({error}); "
                            "give a writable folder, true (memory) or false.") from None
     for stale in folder.glob(f"{fingerprint}_{split}*.lockfile"):  # left by a killed run
         stale.unlink()
@@ -176,7 +176,8 @@ def stream_data(stream: Stream, pipeline: dict[str, Any], batch_size: int, seed:
     examples = {name: None if d is None else cached(d, cache, fingerprint, name)
                 for name, d in split.items()}
     if examples["train"] is None:
-        raise TftrainError("the training split is empty: lower dataset.val_split/test_split.")
+        raise TftrainError(f"the training split is empty: lower {param('val_split')}/"
+                           f"{param('test_split')}.")
     with reading(stream):
         rows, tallies = statistics_pass(examples["train"], packing, LABEL)
         held = {name: label_pass(examples[name]) for name in ("val", "test")}

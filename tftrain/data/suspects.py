@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from tftrain.console import echo
+from tftrain.errors import param
 
 MIN_ROWS = 20  # fewer rows say too little to suspect a column
 
@@ -29,17 +30,17 @@ def warn_suspects(x: dict[str, np.ndarray], kinds: dict[str, str], declared: dic
             echo(f"data: warning: column '{name}' matches the label '{copied}' one to one (each "
                  "of its values goes with one label value): a copy of the answer makes "
                  "validation look perfect and the model useless on new rows; leave it out "
-                 f"with 'dataset.drop=[{name}]'")
+                 f"with '{param('drop')}=[{name}]'")
         elif kinds[name] == "numeric" and row_number(column):
             echo(f"data: warning: column '{name}' looks like a row number or ID (unique whole "
                  "numbers, in order or consecutive): the model would learn the file's order; "
-                 f"leave it out with 'dataset.drop=[{name}]' (+dataset.columns.{name}=numeric "
+                 f"leave it out with '{param('drop')}=[{name}]' (+{param('columns')}.{name}=numeric "
                  "keeps it without this warning)")
         elif kinds[name] == "categorical" and mostly_unique(column):
             echo(f"data: warning: column '{name}' has {len(set(column.tolist()))} distinct "
                  f"values in {len(column)} rows: as categories most are seen once and teach "
-                 f"nothing that carries to new rows; leave it out with 'dataset.drop=[{name}]', "
-                 f"or read it as words with +dataset.columns.{name}=text")
+                 f"nothing that carries to new rows; leave it out with '{param('drop')}=[{name}]', "
+                 f"or read it as words with +{param('columns')}.{name}=text")
 
 
 def copies(column: np.ndarray, label: np.ndarray) -> bool:

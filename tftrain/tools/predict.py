@@ -55,8 +55,9 @@ def predict(folder: RunFolder, arguments: list[str]) -> None:
     data = summary.get("data", {})
     inputs, reading = data.get("inputs", {}), data.get("reading", {})
     source = Path(given["input"])
-    with keyed(READER_KEYS), door(f"input={source}", "arrays saved by NumPy (.npy, or .npz by name), CSV rows, a "
-              "text file or a folder of images", refused=UNREADABLE):
+    with keyed(READER_KEYS), door(f"input={source}", "arrays saved by NumPy (.npy, or .npz by "
+                                  "name), CSV rows, a text file or a folder of images",
+                                  refused=UNREADABLE):
         if len(inputs) > 1 or "delimiter" in reading:  # named inputs: a CSV's columns
             columns, names = read_columns(source, inputs, reading)
             x = {name: tf_strings(values) for name, values in columns.items()}

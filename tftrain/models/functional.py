@@ -18,7 +18,7 @@ from typing import Any
 import keras
 
 from tftrain.data import Spec
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 from tftrain.models.head import outputs
 from tftrain.models.inputs import model_inputs
 
@@ -51,10 +51,10 @@ def head_features(spec: Spec, tensors: dict[str, keras.KerasTensor], last: str,
     names = {t.name for t in spec.targets}
     unknown = sorted(set(heads) - names)
     if unknown:
-        raise TftrainError(f"model.heads names targets {unknown} the data does not have; its "
+        raise TftrainError(f"{param('heads')} names targets {unknown} the data does not have; its "
                            f"targets are: {', '.join(sorted(names))}.")
     missing = {t: n for t, n in heads.items() if n not in tensors}
     if missing:
-        raise TftrainError(f"model.heads {missing}: no such node; the nodes are: "
+        raise TftrainError(f"{param('heads')} {missing}: no such node; the nodes are: "
                            f"{', '.join(tensors)}.")
     return {t.name: tensors[heads.get(t.name, last)] for t in spec.targets}

@@ -3,7 +3,7 @@
 import keras
 
 from tftrain.data import Spec, Target
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 SINGLE_HEAD = "head"  # the Dense of a single-target model; with several, each is named after its target
 
@@ -32,9 +32,9 @@ def target_head(target: Target, logits: bool = False, binary: bool = False,
     units, activation = target.units, target.activation
     if binary and target.task == "classification":
         if target.num_classes != 2:
-            raise TftrainError(f"model.binary=true gives a two-class target one sigmoid unit, but "
-                               f"target '{target.name}' has {target.num_classes} classes; set "
-                               "model.binary=false for a softmax over them.")
+            raise TftrainError(f"{param('binary')}=true gives a two-class target one sigmoid unit, "
+                               f"but target '{target.name}' has {target.num_classes} classes; set "
+                               f"{param('binary')}=false for a softmax over them.")
         units, activation = 1, "sigmoid"
     activation = None if logits else activation
     dense = keras.layers.Dense(units, activation=activation, dtype="float32",

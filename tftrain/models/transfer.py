@@ -16,7 +16,7 @@ from typing import Any
 import keras
 
 from tftrain.data import Spec
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 from tftrain.models.head import head
 from tftrain.models.inputs import model_inputs
 
@@ -39,11 +39,11 @@ def transfer(spec: Spec, base: str = "MobileNetV2", weights: str | None = None,
                            f"the data gives {spec.describe()}.")
     application = getattr(keras.applications, base, None)
     if application is None:
-        raise TftrainError(f"model.base={base!r} is not in keras.applications "
+        raise TftrainError(f"{param('base')}={base!r} is not in keras.applications "
                            "(e.g. MobileNetV2, ResNet50, EfficientNetB0).")
     backbone = application(include_top=False, weights=weights, input_shape=spec.single.shape)
     count = len(backbone.layers)
-    trainable_layers = layer_count("model.trainable_layers", trainable_layers, base, count, 0)
+    trainable_layers = layer_count("trainable_layers", trainable_layers, base, count, 0)
     schedule = FineTune.from_config(fine_tune or {}, backbone, base, trainable_layers,
                                     train_batch_norm)
 
@@ -67,13 +67,14 @@ def transfer(spec: Spec, base: str = "MobileNetV2", weights: str | None = None,
     return model
 
 
-def layer_count(key: str, value: Any, base: str, count: int, lowest: int, why: str = "") -> int:
-    """A number of the base's top layers, checked against how many layers it has."""
+def layer_count(name: str, value: Any, base: str, count: int, lowest: int, why: str = "") -> int:
+    """A number of the base's top layers (the parameter `name`), checked against how many
+    layers it has."""
     if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= count:
         guide = (" (the TensorFlow transfer-learning guide fine-tunes MobileNetV2's top 54, from "
                  "layer 100 on)" if base == "MobileNetV2" else "")
         raise TftrainError(
-            f"{key}={value!r} is out of range: {base}, the base, has {count} layers, so give a "
+            f"{param(name)}={value!r} is out of range: {base}, the base, has {count} layers, so give a "
             f"whole number from {lowest} to {count}{why}: how many of its top layers "
             f"train{guide}.")
     return value
@@ -105,25 +106,25 @@ class FineTune:
                     trainable_layers: int, train_batch_norm: bool) -> FineTune | None:
         unknown = sorted(set(config) - set(FINE_TUNE_KEYS))
         if unknown:
-            raise TftrainError(f"model.fine_tune has no key {', '.join(map(repr, unknown))}; "
+            raise TftrainError(f"{param('fine_tune')} has no key {', '.join(map(repr, unknown))}; "
                                f"its keys are {', '.join(FINE_TUNE_KEYS)}.")
         after_epoch = config.get("after_epoch")
         if after_epoch is None:
             return None
         if isinstance(after_epoch, bool) or not isinstance(after_epoch, int) or after_epoch < 0:
             raise TftrainError(
-                f"model.fine_tune.after_epoch={after_epoch!r} is not valid: give how many epochs "
+                f"{param('fine_tune.after_epoch')}={after_epoch!r} is not valid: give how many epochs "
                 f"train the head alone before the base's top layers unfreeze, a whole number "
                 f"from 0 (fine-tune from the start), or null to never unfreeze them.")
         count = len(backbone.layers)
-        layers = layer_count("model.fine_tune.layers", config.get("layers", 54), base, count,
-                             trainable_layers + 1, f" (more than model.trainable_layers="
+        layers = layer_count("fine_tune.layers", config.get("layers", 54), base, count,
+                             trainable_layers + 1, f" (more than {param('trainable_layers')}="
                              f"{trainable_layers}, which train from the start)"
                              if trainable_layers else "")
         factor = config.get("learning_rate_factor", 0.1)
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
             raise TftrainError(
-                f"model.fine_tune.learning_rate_factor={factor!r} is not valid: give a number "
+                f"{param('fine_tune.learning_rate_factor')}={factor!r} is not valid: give a number "
                 f"above 0 that multiplies the learning rate when the base unfreezes (0.1: ten "
                 f"times lower, as the TensorFlow guide does; 1: unchanged).")
         scheduled = [layer for layer in backbone.layers[count - layers:count - trainable_layers]

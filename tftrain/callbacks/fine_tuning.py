@@ -44,8 +44,8 @@ class FineTuning(keras.callbacks.Callback):
         after, epochs = self.schedule.after_epoch, self.params.get("epochs")
         echo(f"fine-tuning: from epoch {after + 1} (after {after}), {self.schedule.describe()}, "
              f"at {self.schedule.learning_rate_factor:g}x the learning rate"
-             + (f"; note: this run has {epochs} epochs, so the base never unfreezes "
-                f"(set trainer.epochs above {after})" if epochs is not None and after >= epochs
+             + (f"; note: this run has {epochs} epochs, so the base never unfreezes (it "
+                f"would with more than {after})" if epochs is not None and after >= epochs
                 else ""))
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from tftrain import artifacts
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 CELL = 64  # pixels a sample's side is scaled up to, at least (an 8x8 digit is 8x larger)
 GAP = 2  # grey pixels between samples
@@ -73,15 +73,16 @@ class SampleGrid(keras.callbacks.Callback):
     def __init__(self, folder: str, count: int = 16, seed: int = 0) -> None:
         super().__init__()
         if count < 1:
-            raise TftrainError(f"callbacks.samples.count={count}: the grid needs 1 sample or more.")
+            raise TftrainError(f"{param('count')}={count}: the grid needs 1 sample or more.")
         self.folder, self.count, self.seed = Path(folder), count, seed
         self.draws: np.ndarray | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if not generates(self.model):
             raise TftrainError(
-                f"callbacks.samples draws a GAN's samples, but model '{self.model.name}' has no "
-                "generator (model=gan has one); drop it with ~callbacks.samples.")
+                f"the sample grid (SampleGrid) draws a GAN's samples, but model "
+                f"'{self.model.name}' has no generator (model=gan has one); train a GAN, or "
+                "leave the grid out.")
         self.draws = noise(self.model, self.count, self.seed)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

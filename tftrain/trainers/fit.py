@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tftrain.console import echo
 from tftrain.data import Data
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 from tftrain.trainers.base import Trainer
 
 
@@ -17,9 +17,9 @@ class FitTrainer(Trainer):
         if replicas > 1 and self.batch_size % replicas:
             even = self.batch_size - self.batch_size % replicas
             raise TftrainError(
-                f"trainer.batch_size={self.batch_size} does not split evenly over the "
+                f"{param('batch_size')}={self.batch_size} does not split evenly over the "
                 f"{replicas} replicas, and Keras fit needs equal per-replica batches: give a "
-                f"multiple of {replicas} (e.g. trainer.batch_size={even or replicas}), or use "
+                f"multiple of {replicas} (e.g. {param('batch_size')}={even or replicas}), or use "
                 "trainer=custom_loop, which takes unequal ones.")
 
     def train(self, model: keras.Model, data: Data, callbacks: list[keras.callbacks.Callback],

@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from tftrain.data import Spec
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 
 def batch_size_of(x) -> tf.Tensor:
@@ -117,7 +117,7 @@ class GANStep:
                    if not hasattr(model, part)]
         if missing:
             raise TftrainError(
-                f"trainer.train_step: tftrain.trainers.GANStep trains a GAN, a model with a "
+                f"{param('train_step')}: tftrain.trainers.GANStep trains a GAN, a model with a "
                 f"generator, a discriminator, latent_dim and noise (model=gan); model "
                 f"'{model.name}' has no {', '.join(missing)}. Use model=gan, or another step.")
         self.model = model

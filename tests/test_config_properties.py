@@ -110,7 +110,7 @@ def test_a_word_where_a_number_belongs_is_refused_naming_the_key(tmp_path, key, 
 
 @pytest.mark.parametrize("group", ["model", "optimizer", "dataset", "trainer", "callbacks"])
 def test_a_misspelt_option_is_refused_with_the_closest_option(tmp_path, group):
-    from tftrain.cli import groups
+    from tftrain.config.describe import groups
 
     option = groups()[group][0]
     message = refused(tmp_path, f"{group}={option[:-1]}{option[-1] * 2}")

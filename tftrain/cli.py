@@ -12,7 +12,6 @@ Nothing here imports TensorFlow: `--help` and `--cfg job` are instant.
 from __future__ import annotations
 
 import math
-import os
 import shlex
 import shutil
 import sys
@@ -24,12 +23,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from tftrain.config import checks, schema
+from tftrain.config import checks
 from tftrain.sweeps import multirun
+from tftrain.tools.shell import prepared
+from tftrain.config.describe import help_text, version_line
 from tftrain.sweeps.trial import check_sweeper
 from tftrain.config.compose import command_overrides, compose, layered, resolved_as_far_as_known
 from tftrain.config.preflight import preflight
-from tftrain.config.sources import (PACKAGED, PRIMARY, Source, flag_values, flags_of_run, packaged,
+from tftrain.config.sources import (PRIMARY, flag_values, flags_of_run, packaged,
                                     source_of, used)
 from tftrain.console import detach_log_file, echo, fail, log, refuse
 from tftrain.errors import (Diverged, Interrupted, Pruned, TftrainError, raised_in_tftrain,
@@ -41,79 +42,8 @@ from tftrain.run.folder import RunFolder
 from tftrain.run.lock import FolderInUse, Hold
 from tftrain.run.signals import Signals
 
-HIDDEN_GROUPS = {"hydra", "schema"}
 # What Hydra writes into a run folder before the run itself starts, and the lock that holds it.
 BOOKKEEPING = {".hydra", "train.log", lock.LOCK}
-
-
-def groups(source: Source = PACKAGED) -> dict[str, list[str]]:
-    """Every config group (a folder of YAML options under conf/, and a user's --config-dir)
-    and its options."""
-    return source.groups(HIDDEN_GROUPS)
-
-
-def defaults() -> dict[str, str | None]:
-    """The option each group gets when the command line does not pick one."""
-    picked = {}
-    for entry in OmegaConf.load(packaged() / f"{PRIMARY}.yaml").defaults:
-        if isinstance(entry, DictConfig):
-            for key, value in entry.items():
-                picked[key] = value
-    return picked
-
-
-def help_text(source: Source = PACKAGED) -> str:
-    chosen = defaults()
-    lines = [
-        "tftrain: train a TensorFlow/Keras model from composable YAML configs.",
-        "",
-        "Usage: tftrain [GROUP=OPTION ...] [KEY=VALUE ...] [-m] [--cfg job] [--help]",
-        "",
-        "Config groups (default first, marked *):",
-    ]
-    for group, options in groups(source).items():
-        default = chosen.get(group)
-        ordered = sorted(options, key=lambda o: o != default)
-        shown = ", ".join(f"{o}*" if o == default else o for o in ordered)
-        lines.append(f"  {group:<12} {shown}")
-    lines += [
-        "",
-        "Examples:",
-        "  tftrain                                   train the MLP on the embedded digits",
-        "  tftrain model=cnn trainer=custom_loop     a CNN with the GradientTape loop",
-        "  tftrain optimizer=sgd optimizer.learning_rate=0.05 trainer.epochs=10",
-        "  tftrain debug=smoke                       a whole run in seconds (for CI)",
-        "  tftrain ~callbacks.early_stopping         drop one callback",
-        "  tftrain callbacks=[default,tensorboard]   add one",
-        "  tftrain lr_schedule=warmup_cosine precision=mixed_float16",
-        "  tftrain resume=outputs/2026-11-21/10-32-05   continue an interrupted run",
-        "  tftrain -m optimizer.learning_rate=0.001,0.01   a sweep, one run folder per job",
-        "  tftrain --cfg job                         print the composed config and exit",
-        "",
-        "Runs write outputs/YYYY-MM-DD/HH-MM-SS/ (move it with hydra.run.dir=PATH).",
-        "Hydra's own flags: tftrain --hydra-help. Versions: tftrain --version.",
-        "Afterwards: tftrain-report outputs/ | tftrain-eval RUN_FOLDER | "
-        "tftrain-predict RUN_FOLDER input=FILE",
-    ]
-    return "\n".join(lines)
-
-
-def version_line() -> str:
-    """tftrain's version and those of what it runs on, read without importing them."""
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    from tftrain import __version__
-
-    def installed(package: str) -> str:
-        try:
-            return version(package)
-        except PackageNotFoundError:
-            return "not installed"
-
-    return (f"tftrain {__version__} (TensorFlow {installed('tensorflow')}, Keras "
-            f"{installed('keras')}, Hydra {installed('hydra-core')}, Python "
-            f"{platform.python_version()})")
 
 
 def _task(cfg: DictConfig) -> float:
@@ -185,8 +115,11 @@ def ended(cfg: DictConfig, error: BaseException, in_sweep: bool) -> float:
         fail(str(error))
     elif isinstance(error, Diverged):
         kept = [str(p) for p in (run_dir / "checkpoints").glob("*") if error.epoch > 0]
-        fail(f"{error} " + (f"The last good state is kept in {', '.join(sorted(kept))}." if kept
-                            else "No epoch had completed, so nothing was checkpointed."))
+        fail(f"{error} A loss that diverges most often means a learning rate too high "
+             "(optimizer.learning_rate, lr_schedule) or inputs on very different scales "
+             "(dataset.normalize=true). " + (f"The last good state is kept in "
+                                             f"{', '.join(sorted(kept))}." if kept else
+                                             "No epoch had completed, so nothing was checkpointed."))
     else:  # a sweep job's traceback goes to its train.log with its summary (record_failure)
         print("".join(traceback.format_exception(error)), file=sys.stderr, end="")
         if not in_sweep:
@@ -301,10 +234,7 @@ def command(argv: list[str]) -> int:
     `main` runs it as the console script; the tests run it in their worker process too, so
     that TensorFlow starts once per worker instead of once per test.
     """
-    # Like `python -m`: the user's own modules (models, losses) import from the working folder.
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    schema.register()
+    prepared()  # as every tftrain command: the user's modules import from the working folder
     multirun.start()
     detach_log_file()
     if "--help" in argv or "-h" in argv:

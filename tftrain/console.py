@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from tftrain.errors import full_error, rendered
+from tftrain.errors import as_keyed, full_error, rendered
 
 log = logging.getLogger("tftrain")
 log.addHandler(logging.NullHandler())  # outside a run (no train.log yet) log nothing
@@ -42,8 +42,8 @@ def error_console() -> Console:
 
 def echo(message: str) -> None:
     """One line to the console and train.log; a parameter a component names in it (`param`)
-    reads as its bare name: no boundary keys what is said, only what is refused."""
-    message = rendered(message)
+    reads as the boundaries around it key it (`keyed`)."""
+    message = as_keyed(message)
     console().print(f"[{_job_label[0]}] {message}" if _job_label else message, markup=False)
     log.info(message)
 

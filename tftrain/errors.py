@@ -20,6 +20,7 @@ decide; TFTRAIN_FULL_ERROR=1 turns it off and shows the traceback of any error.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import difflib
 import errno
 import os
@@ -45,6 +46,10 @@ OPEN, CLOSE = "\u27e8", "\u27e9"  # a parameter's name in a message, for its bou
 # How a check inside a TensorFlow graph (a tf.data function) marks its message as a refusal
 # of the input: TensorFlow raises it as InvalidArgumentError, as it raises a bug's.
 GRAPH_REFUSAL = "tftrain refuses the input: "
+# The keys of the boundaries the code now runs inside (`keyed`), outermost first: what a
+# component says (console.echo) names its parameters as the user's keys, as what it refuses.
+BOUNDARIES: contextvars.ContextVar[tuple[str | Mapping[str, str], ...]] = \
+    contextvars.ContextVar("tftrain_boundaries", default=())
 
 
 class TftrainError(Exception):
@@ -69,7 +74,8 @@ class WriteFailed(TftrainError):
         reason = error.strerror or str(error)
         code = f" ({errno.errorcode[error.errno]})" if error.errno in errno.errorcode else ""
         super().__init__(f"could not write {path}: {reason}{code}." + (f" {then}" if then else ""))
-        self.path, self.reason = Path(path), reason
+        # kept here, not only as __cause__, which Keras' traceback filtering sets to None
+        self.path, self.reason, self.error = Path(path), reason, error
 
 
 class Diverged(Exception):
@@ -79,10 +85,7 @@ class Diverged(Exception):
 
     def __init__(self, epoch: int, steps: int, value: float) -> None:
         super().__init__(f"the training loss became {value} in epoch {epoch + 1} by step "
-                         f"{steps}; stopped before it reached any checkpoint. A loss that "
-                         "diverges most often means a learning rate too high "
-                         "(optimizer.learning_rate, lr_schedule) or inputs on very different "
-                         "scales (dataset.normalize=true).")
+                         f"{steps}; stopped before it reached any checkpoint.")
         self.epoch, self.steps = epoch, steps
 
 
@@ -201,11 +204,12 @@ def param(name: str) -> str:
 
 def rendered(text: str, keys: str | Mapping[str, str] = "") -> str:
     """`text` with each parameter as its key: under a prefix (`dataset` makes `path`
-    dataset.path), by a mapping (predict's `path` is `input`), or bare."""
+    dataset.path), by a mapping (predict's `path` is `input`; one it does not name is left
+    for an outer boundary), or bare."""
     def key(found: re.Match) -> str:
         name = found.group(1)
         if isinstance(keys, Mapping):
-            return keys.get(name, name)
+            return keys.get(name, found.group(0))
         return f"{keys}.{name}" if keys else name
 
     return re.sub(f"{OPEN}([^{CLOSE}]*){CLOSE}", key, text)
@@ -214,22 +218,40 @@ def rendered(text: str, keys: str | Mapping[str, str] = "") -> str:
 @contextlib.contextmanager
 def keyed(keys: str | Mapping[str, str]) -> Iterator[None]:
     """The boundary where a config node (or a tool's argument) became a call: what the call
-    refuses names its parameters as the user's keys."""
+    refuses, and what it says meanwhile (`as_keyed`), names its parameters as the user's keys."""
+    token = BOUNDARIES.set((*BOUNDARIES.get(), keys))
     try:
         yield
     except TftrainError as error:
         error.args = (rendered(str(error), keys), *error.args[1:])
         raise
+    finally:
+        BOUNDARIES.reset(token)
+
+
+def as_keyed(text: str) -> str:
+    """`text` with each parameter keyed by the boundaries around this point, the innermost
+    first; one no boundary keys reads as its bare name."""
+    for keys in reversed(BOUNDARIES.get()):
+        text = rendered(text, keys)
+    return rendered(text)
+
+
+def tf_text(message: str) -> str:
+    """A TensorFlow error's message for people: without the graph nodes, function names,
+    op names and iterator chains it carries."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}|\[\[\{\{node [^\]]*\]\]|\[Op:[^\]]*\]( name: \S*)?|"
+                  r"\{\{.*?\}\}", "", message.split("\n\t [[")[0]).replace("\\'", "'")
+    text = re.sub(r"Error in user-defined function passed to .*? with iterator: \S+: |"
+                  r"^.*Iterator::\S+: ", "", text)
+    return " ".join(text.split())
 
 
 def said(error: BaseException, limit: int = 400) -> str:
     """What a library said about an input, on one line: `Type: message` (TensorFlow's
-    messages without the graph nodes and function names they carry)."""
+    messages for people, `tf_text`)."""
     error = origin(error)
-    text = str(getattr(error, "message", None) or error)
-    text = re.sub(r"\{\{function_node [^}]*\}\}|\[\[\{\{node [^\]]*\]\]|\[Op:[^\]]*\]( name: \S*)?",
-                  "", text.split("\n\t [[")[0]).replace("\\'", "'")
-    text = re.sub(r"Error in user-defined function passed to .*? with iterator: \S+: ", "", text)
+    text = tf_text(str(getattr(error, "message", None) or error))
     text = re.sub(r"\s*Label values:[\d ]+", "", text)  # a batch's labels, one by one
     text = " ".join(text.split()) or "(no message)"
     text = text if len(text) <= limit else text[:limit - 3] + "..."

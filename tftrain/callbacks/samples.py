@@ -77,12 +77,15 @@ class SampleGrid(keras.callbacks.Callback):
         self.folder, self.count, self.seed = Path(folder), count, seed
         self.draws: np.ndarray | None = None
 
+    @staticmethod
+    def misfit(model: keras.Model) -> str | None:
+        """Why this callback cannot serve `model` (checked when the callbacks are built)."""
+        if generates(model):
+            return None
+        return (f"the sample grid (SampleGrid) draws a GAN's samples, but model '{model.name}' "
+                "has no generator (model=gan has one)")
+
     def on_train_begin(self, logs: dict | None = None) -> None:
-        if not generates(self.model):
-            raise TftrainError(
-                f"the sample grid (SampleGrid) draws a GAN's samples, but model "
-                f"'{self.model.name}' has no generator (model=gan has one); train a GAN, or "
-                "leave the grid out.")
         self.draws = noise(self.model, self.count, self.seed)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

@@ -18,10 +18,11 @@ from tftrain.callbacks.record import EpochRecorder
 from tftrain.config.instantiate import instantiate
 from tftrain.config.objective import OBJECTIVE, Objective, logged_as
 from tftrain.console import echo
-from tftrain.errors import keyed
+from tftrain.errors import TftrainError, keyed
 
 
-def build_callbacks(nodes: dict[str, Any], signals: Stop) -> list[keras.callbacks.Callback]:
+def build_callbacks(nodes: dict[str, Any], signals: Stop,
+                    model: keras.Model | None = None) -> list[keras.callbacks.Callback]:
     """The guards, then the configured callbacks in their order (`nodes`: key path -> config),
     an EpochRecorder if none, the backup, and the interrupt guard last.
 
@@ -29,8 +30,10 @@ def build_callbacks(nodes: dict[str, Any], signals: Stop) -> list[keras.callback
     best weights, the best checkpoint's best value, the metrics row of the epoch), whatever
     order the config lists them in: at an epoch's end it saves what they just decided, and
     when a run resumes it restores their state after their own `on_train_begin` reset it.
+    A callback that says it does not fit `model` (`misfit(model)`: a GAN's sample grid on
+    another model) is refused before training, naming its key.
     """
-    built = [made(node, where) for where, node in nodes.items() if node is not None]
+    built = [made(node, where, model) for where, node in nodes.items() if node is not None]
     backups = [c for c in built if isinstance(c, keras.callbacks.BackupAndRestore)]
     callbacks = [DivergenceGuard(), EpochSeeds(), FineTuning(),
                  *[c for c in built if c not in backups]]
@@ -42,11 +45,15 @@ def build_callbacks(nodes: dict[str, Any], signals: Stop) -> list[keras.callback
     return [*callbacks, *backups, InterruptGuard(signals)]  # a stop comes after every callback
 
 
-def made(node: DictConfig, where: str) -> keras.callbacks.Callback:
+def made(node: DictConfig, where: str, model: keras.Model | None) -> keras.callbacks.Callback:
     """A callback from its node; what tftrain's own callbacks refuse names their parameters
     as its keys (callbacks.samples.count)."""
     with keyed(where):
-        return instantiate(node, where, _convert_="all")
+        callback = instantiate(node, where, _convert_="all")
+    problem = callback.misfit(model) if model is not None and hasattr(callback, "misfit") else None
+    if problem:
+        raise TftrainError(f"{where}: {problem}; leave it out with '~{where}'.")
+    return callback
 
 
 def monitored(cfg: DictConfig, objective: Objective, logged: list[str],

@@ -55,6 +55,7 @@ def build_data(node: DictConfig, batch_size: int, seed: int) -> Data:
     from tftrain.data.pipeline import assemble  # TensorFlow: only once data is built
 
     options, pipeline, name = options_of(node)
-    with keyed("dataset"), door(name, refused=UNREADABLE):
+    # the data names the batch size it is given: trainer.batch_size
+    with keyed("dataset"), keyed({"batch_size": "trainer.batch_size"}), door(name, refused=UNREADABLE):
         pipeline["augment"] = augment_layers(pipeline.get("augment"))
         return assemble(read_source(options, seed), pipeline, batch_size, seed, name)

@@ -22,7 +22,8 @@ def build_model(node: DictConfig, spec: Spec) -> keras.Model:
     """Build the model a config names against the data: its arguments checked against the
     builder's before the call (which would count one as a model not fitting the data)."""
     target = node.get("_target_", "?")
-    with keyed("model"):
+    # what a model says of the data's settings names them as dataset keys
+    with keyed("model"), keyed({"output_mode": "dataset.output_mode"}):
         factory = instantiate(node, "model", _partial_=True, _convert_="all")
         refused = unknown_argument(target, list(factory.keywords), parameters(factory.func), "model")
         if refused:

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tftrain.console import echo
 from tftrain.data.forms import Arrays, Source, rows_in
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 # A training split: one epoch (the one Data.epoch names), and (first, last) -> epochs in a row
 Epochs = tuple[tf.data.Dataset, Callable[[int, int], tf.data.Dataset]]
@@ -128,14 +128,15 @@ def check_splits(sizes: dict[str, int], val: float, test: float, own: tuple[str,
     total = sum(sizes.values())
     counts = f"{sizes['train']:,} train / {sizes['val']:,} val / {sizes['test']:,} test"
     if not sizes["train"]:
-        raise TftrainError(f"dataset.val_split={val} and dataset.test_split={test} leave the "
+        raise TftrainError(f"{param('val_split')}={val} and {param('test_split')}={test} leave the "
                            f"training split none of the {total:,} examples ({counts}); give more "
                            "data, or lower them.")
     asked = {"val": 0.0 if "val" in own else val, "test": 0.0 if "test" in own else test}
     empty = [name for name, fraction in asked.items() if fraction > 0 and not sizes[name]]
     if empty:
+        settings = [f"{param(name + '_split')}={asked[name]}" for name in empty]
         raise TftrainError(
-            f"{' and '.join(f'dataset.{name}_split={asked[name]}' for name in empty)}: the "
+            f"{' and '.join(settings)}: the "
             f"{' and '.join(SPLIT_NAMES[name] for name in empty)} split{'s' if len(empty) > 1 else ''} "
             f"would hold none of the {total:,} examples ({counts}); give more data, or the split "
             f"a larger fraction ({1 / total:.2g} is one example), or 0 for none.")
@@ -146,8 +147,8 @@ def steps_per_epoch(n: int, batch_size: int, drop_remainder: bool, limit: int | 
     if steps == 0:
         raise TftrainError(
             f"the training split has {n} examples, fewer than one batch of "
-            f"trainer.batch_size={batch_size}; lower the batch size or set "
-            "dataset.drop_remainder=false.")
+            f"{param('batch_size')}={batch_size}; lower the batch size or set "
+            f"{param('drop_remainder')}=false.")
     return min(steps, limit) if limit else steps
 
 

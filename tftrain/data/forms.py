@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 
@@ -21,6 +21,26 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 Arrays = np.ndarray | dict[str, np.ndarray]
+
+
+class DataSource(Protocol):
+    """What a dataset config's `_target_` names: a function (or class) that reads or makes
+    the data (README, Your own data source; `tftrain.data.sources` holds tftrain's own)."""
+
+    def __call__(self, **options: Any) -> Source | Stream:
+        """Read or make the data.
+
+        Args:
+            options: the dataset config's keys but the pipeline's (`val_split`, `shuffle`,
+                ...), as plain values; `seed` too when the source takes one.
+        Returns:
+            A `Source` (arrays in memory) or a `Stream` (examples read from files as
+            training goes); the pipeline splits, encodes and batches either.
+        Raises:
+            TftrainError: what the source refuses in its files or options, in one paragraph
+                naming the parameter (tftrain.errors.param: `dataset.` is added where the
+                config became the call).
+        """
 
 
 @dataclass(frozen=True)

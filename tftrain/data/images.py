@@ -14,13 +14,12 @@ different formulas; predict read images with Pillow and resized them by the near
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from tftrain.data.files import hidden
-from tftrain.errors import TftrainError, param
+from tftrain.errors import TftrainError, param, tf_text
 
 IMAGE_FILES = ("bmp", "gif", "jpeg", "jpg", "png", "webp")
 CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
@@ -101,11 +100,6 @@ def files_in(folder: Path) -> list[Path]:
                   and f.is_file() and not hidden(f.relative_to(folder)))
 
 
-def said(message: str) -> str:
-    """TensorFlow's message without its op's node name and device."""
-    return re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", message, flags=re.S).strip().rstrip(".")
-
-
 def undecodable(files: list[Path]) -> TftrainError | None:
     """The error naming the first image file TensorFlow cannot decode (found by decoding
     each: done only once decoding a batch has failed, to name the file); None when every
@@ -117,7 +111,7 @@ def undecodable(files: list[Path]) -> TftrainError | None:
             tf.io.decode_image(tf.io.read_file(str(file)), expand_animations=False)
         except tf.errors.InvalidArgumentError as error:
             what = "an empty file" if file.stat().st_size == 0 else \
-                f"not an image TensorFlow decodes ({said(error.message)})"
+                f"not an image TensorFlow decodes ({tf_text(error.message).rstrip('.')})"
             return TftrainError(f"{file} is {what}; remove or replace it ({FORMATS} files are "
                                 "read).")
     return None

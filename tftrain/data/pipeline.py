@@ -32,7 +32,7 @@ from tftrain.data.features import as_columns, fit_features
 from tftrain.data.forms import Arrays, Data, Source, Stream, check_lengths, rows_in
 from tftrain.data.spec import Spec, Target, learnable
 from tftrain.data.streaming import stream_data
-from tftrain.errors import TftrainError
+from tftrain.errors import TftrainError, param
 
 def assemble(source: Source | Stream, pipeline: dict[str, Any], batch_size: int, seed: int,
              name: str) -> Data:
@@ -101,7 +101,7 @@ def with_channel_axis(source: Source) -> Source:
     echo("data: " + ", ".join(f"{name} {tuple(v.shape[1:])}" for name, v in flat)
          + " taken as one-channel images (a channel axis added: "
          + ", ".join(str((*v.shape[1:], 1)) for _, v in flat)
-         + "); dataset.channel_axis=false keeps them 2-D")
+         + f"); {param('channel_axis')}=false keeps them 2-D")
     test = (add(source.test[0]), source.test[1]) if source.test is not None else None
     return replace(source, x=add(source.x), test=test)
 

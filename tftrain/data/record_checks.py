@@ -14,7 +14,6 @@ parse), the files are read again one by one to name the file and the record.
 from __future__ import annotations
 
 import mmap
-import re
 import struct
 from pathlib import Path
 from typing import Callable
@@ -23,16 +22,13 @@ import tensorflow as tf
 
 from tftrain.console import echo
 from tftrain.data.files import kind_of
-from tftrain.errors import TftrainError, param
+from tftrain.errors import TftrainError, param, tf_text
 
 HEADER, FOOTER = 12, 4  # bytes framing each record: length + its CRC, then the data's CRC
 LENGTH = struct.Struct("<QI")
 GZIP_MAGIC = b"\x1f\x8b"
 EMPTY = "is empty: it holds no records"
 # tf.data's words around the reason a record failed (the map and iterator it failed in)
-TF_PREFIX = re.compile(r"^.*Iterator::\S+: |\{\{.*?\}\}\s*|\s*\[Op:.*$")
-
-
 def crc32c_table() -> list[int]:
     table = []
     for byte in range(256):
@@ -132,7 +128,7 @@ def located(files: list[Path], compression: str | None,
 
 def blamed(error: tf.errors.OpError) -> str:
     """What tf.data's failure to read a record says of it, and what to do."""
-    reason = TF_PREFIX.sub("", error.message.strip().splitlines()[0]).strip().rstrip(".")
+    reason = tf_text(error.message.strip().splitlines()[0]).rstrip(".")
     if isinstance(error, tf.errors.DataLossError):
         return f"is damaged or cut short ({reason}): write the file again, or leave it out"
     if isinstance(error, tf.errors.InvalidArgumentError):

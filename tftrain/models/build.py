@@ -9,7 +9,8 @@ from typing import Any, Callable
 import keras
 
 from tftrain.data import Spec
-from tftrain.errors import REFUSED, TftrainError, frames_kept, raised_in_tftrain, raised_in_users_code
+from tftrain.errors import (REFUSED, TftrainError, frames_kept, param, raised_in_tftrain,
+                            raised_in_users_code)
 from tftrain.models.head import unscale
 from tftrain.models.inputs import keyed_by_column_names, model_inputs, needs_preprocessing
 
@@ -90,7 +91,7 @@ def models_for(spec: Spec) -> str:
                 "model=image_augmented take it (model=transfer from 32x32).")
     if any(f.kind == "text" for f in spec.inputs):
         return ("This data has text: model=mlp and model=resmlp take it as the dataset encodes "
-                "it, model=text_classifier as token ids (dataset.output_mode=int).")
+                f"it, model=text_classifier as token ids ({param('output_mode')}=int).")
     return ("This data is vectors or table columns: model=mlp, model=resmlp and model=regression "
             "take it; model=cnn, resnet, image_augmented and transfer need images (H, W, C).")
 

@@ -25,7 +25,7 @@ from tftrain.config.dataset import build_data  # noqa: E402
 from tftrain.config.model import build_model, check_step, compile_model  # noqa: E402
 from tftrain.config.trainer import build_trainer  # noqa: E402
 from tftrain.data import Data, Spec  # noqa: E402
-from tftrain.errors import REFUSED, TftrainError, door  # noqa: E402
+from tftrain.errors import REFUSED, TftrainError, door, keyed  # noqa: E402
 from tftrain.config.instantiate import check, instantiate  # noqa: E402
 from tftrain.run.folder import RunFolder  # noqa: E402
 from tftrain.run.signals import Signals  # noqa: E402
@@ -76,7 +76,8 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
         cfg.run_dir = tempfile.mkdtemp(prefix="tftrain-worker-")
         detach_log_file()
     trainer: Trainer = build_trainer(cfg.trainer)
-    trainer.check_replicas(strategy.num_replicas_in_sync)
+    with keyed("trainer"):
+        trainer.check_replicas(strategy.num_replicas_in_sync)
     first_epoch, first_step = resume_point(cfg, trainer)
     stage.phase = "loading the data"
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
@@ -88,7 +89,8 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
         model = stage.model = build_model(cfg.model, data.spec)
         check_step(model, cfg.trainer)
         compile_model(model, cfg, data.spec, trainer.steps_per_execution, trainer.jit_compile)
-    logged = logged_names(trainer, model, data)
+    with keyed("trainer"):  # the custom loop builds its step here
+        logged = logged_names(trainer, model, data)
     validates = objective.validation(data.val is not None, trainer.initial_epoch, trainer.epochs,
                                      trainer.validation_freq)
     chosen, note = objective.decide(cfg.objective.metric, cfg.objective.mode, data.spec.task,
@@ -98,7 +100,7 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
     configured = monitored(cfg.callbacks, chosen, logged, validates)
     callbacks = build_callbacks({**{f"callbacks.{k}": v for k, v in configured.items()},
                                  **{f"logger.{k}": v for k, v in cfg.logger.items()}},
-                                signals or Signals())
+                                signals or Signals(), model)
     if pruning is not None:  # last: every other callback has seen the epoch when it stops
         callbacks.append(pruning(chosen.metric))
     return Prepared(strategy, trainer, first_epoch, first_step, data, model, callbacks, chosen)

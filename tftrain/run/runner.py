@@ -57,7 +57,7 @@ def run(cfg: DictConfig, signals: Signals | None = None, pruning: Pruning | None
         failed = error if isinstance(error, WriteFailed) else artifacts.write_failure(error, Path(cfg.run_dir))
         if failed is None:
             raise
-        raise WriteFailed(failed.path, failed.__cause__ or error,
+        raise WriteFailed(failed.path, failed.error,
                           then=f"The run stopped while {stage.phase}; what it wrote before is whole "
                                "(the backup holds the last state saved). Once the folder can be "
                                "written again (free space, a file-size limit lifted, "

@@ -42,7 +42,7 @@ def eval_data(cfg: DictConfig, run: dict[str, Any], batch_size: int, seed: int,
         if key in options and options[key] is None and reading.get(key) is not None:
             options[key] = reading[key]
     kinds = {n: spec.get("kind", "raw") for n, spec in run["inputs"].items()}
-    with keyed("dataset"), door(name, refused=UNREADABLE):
+    with keyed("dataset"), keyed({"batch_size": "trainer.batch_size"}), door(name, refused=UNREADABLE):
         source = read_source(options, seed, run_kinds=kinds)
         if isinstance(source, Stream):
             return streamed(source, pipeline, run, batch_size, seed, name, split, own)

@@ -9,7 +9,6 @@ the data, never the model. Which split, the record kept: tftrain.tools.eval_reco
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,15 +17,15 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import artifacts
-from tftrain.config import checks, schema
+from tftrain.config import checks
 from tftrain.config.compose import composed, layered
 from tftrain.config.sources import flags_of_run, source_of, used
-from tftrain.console import echo, fail, refuse
-from tftrain.errors import UNREADABLE, Interrupted, TftrainError, WriteFailed, door, said
+from tftrain.console import echo
+from tftrain.errors import UNREADABLE, TftrainError, WriteFailed, door, said
 from tftrain.fast_exit import exits_fast
 from tftrain.artifacts import CONFIG
 from tftrain.run.folder import RunFolder
-from tftrain.run.signals import Signals
+from tftrain.tools.shell import shell
 from tftrain.tools.eval_record import (Evaluation, arguments, changed_data, data_named,
                                        per_example, record_name, said_evaluated, weights_file)
 from tftrain.tools.outputs import not_written, output_file, run_targets, write_table
@@ -130,23 +129,12 @@ def run_record(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def tool_command(usage: str, body: Callable[[RunFolder, list[str]], None], args: list[str]) -> int:
-    """The shared shape of tftrain-eval and tftrain-predict: RUN_FOLDER then KEY=VALUE
-    arguments; bad input is one paragraph and exit status 2. Returns the exit status."""
-    if os.getcwd() not in sys.path:  # the user's own layers and losses, as in training
-        sys.path.insert(0, os.getcwd())
+    """tftrain-eval's and tftrain-predict's arguments, RUN_FOLDER then KEY=VALUE, in the
+    shape every tftrain command shares (tftrain.tools.shell). Returns the exit status."""
     if not args or args[0] in ("-h", "--help"):
         print(usage)
         return 0 if args else 2
-    schema.register()
-    try:
-        with Signals():
-            body(RunFolder(args[0]), args[1:])
-    except TftrainError as error:
-        return refuse(error)
-    except Interrupted as error:  # nothing is half-written: files go to their place whole
-        fail(f"{error}; nothing was written.")
-        return error.exit_code
-    return 0
+    return shell(lambda: body(RunFolder(args[0]), args[1:]))
 
 
 def show_eval(folder: RunFolder, args: list[str]) -> None:

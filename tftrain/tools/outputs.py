@@ -81,8 +81,7 @@ def write_table(path: Path, rows: list[list[Any]]) -> None:
 def not_written(failed: WriteFailed, then: str) -> WriteFailed:
     """The same failed write, saying what was lost and where else to write (`then`): the
     tools print what they computed before writing it, so the user still has it."""
-    cause = failed.__cause__ if isinstance(failed.__cause__, OSError) else OSError(failed.reason)
-    return WriteFailed(failed.path, cause, then)
+    return WriteFailed(failed.path, failed.error, then)
 
 
 def output_file(given: str | None, default: Path | None, example: str) -> Path | None:

@@ -22,8 +22,9 @@ from rich.console import Console
 from rich.table import Table
 
 from tftrain import artifacts
-from tftrain.console import console, error_console, fail
+from tftrain.console import console, error_console
 from tftrain.errors import TftrainError, WriteFailed
+from tftrain.tools.shell import shell
 from tftrain.run.plots import INSTALL, pyplot
 from tftrain.artifacts import OVERRIDES
 from tftrain.run.folder import RunFolder
@@ -268,28 +269,29 @@ def command(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # argparse's own usage errors (and --help)
         return int(stop.code or 0)
+    return shell(lambda: tabulate(args))
+
+
+def tabulate(args: argparse.Namespace) -> None:
+    """The table of the runs under args.paths, and the files asked for."""
     if args.plot and pyplot() is None:
-        fail(f"--plot needs matplotlib, which is not installed: {INSTALL} adds it "
-             f"(or leave out --plot).")
-        return 2
+        raise TftrainError(f"--plot needs matplotlib, which is not installed: {INSTALL} adds it "
+                           f"(or leave out --plot).")
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
-        fail(f"no such folder: {', '.join(missing)}; give run folders or sweep folders "
-             f"(e.g. outputs/ or outputs/multirun/2026-11-21/10-32-05).")
-        return 2
+        raise TftrainError(f"no such folder: {', '.join(missing)}; give run folders or sweep "
+                           "folders (e.g. outputs/ or outputs/multirun/2026-11-21/10-32-05).")
     targets = {("--csv", "runs.csv"): args.csv, ("--markdown", "runs.md"): args.markdown,
                ("--plot", "runs.png"): args.plot}
     problem = next((f"{flag} {target}: {unwritable(Path(target), name)}"
                     for (flag, name), target in targets.items()
                     if target and target != "-" and unwritable(Path(target), name)), None)
     if problem:
-        fail(f"{problem}.")
-        return 2
+        raise TftrainError(f"{problem}.")
     runs = collect(args.paths)
     if not runs:
-        fail(f"no run folders under {', '.join(map(str, args.paths))}: a run folder holds "
-             f".hydra/overrides.yaml (and summary.json once it has run).")
-        return 2
+        raise TftrainError(f"no run folders under {', '.join(map(str, args.paths))}: a run "
+                           "folder holds .hydra/overrides.yaml (and summary.json once it has run).")
     if args.csv != "-" and args.markdown != "-":  # a table would spoil CSV/Markdown on stdout
         show(runs, title=", ".join(map(str, args.paths)))
     try:
@@ -300,9 +302,7 @@ def command(argv: list[str]) -> int:
         if args.plot:
             plot(runs, Path(args.plot))
     except WriteFailed as error:  # after the table: what was computed is shown
-        fail(f"{error} Choose a path that can be written.")
-        return error.exit_code
-    return 0
+        raise WriteFailed(error.path, error.error, then="Choose a path that can be written.") from None
 
 
 def main() -> None:

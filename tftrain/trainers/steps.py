@@ -15,6 +15,8 @@ the custom loop and `fit` produce the same numbers, bit for bit.
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import keras
 import tensorflow as tf
 
@@ -61,6 +63,45 @@ def probe_batch(dataset: tf.data.Dataset, spec: Spec):
     elif y is not None and spec.num_classes:
         y = y + tf.cast(spec.num_classes - 1, y.dtype)
     return keras.utils.pack_x_y_sample_weight(x, y, weight)
+
+
+class Step(Protocol):
+    """What `trainer.train_step` names for the custom loop: what one batch does, in training
+    and in evaluation. The loop makes it as `Step(model=model, **the node's arguments)`,
+    once per model; `SupervisedStep` is the default and the one to subclass. State that a
+    resumed run must continue (a second optimizer, a noise generator) belongs on the model,
+    which checkpoints save whole (README, Your own training step)."""
+
+    def build(self, batch: Any) -> None:
+        """Create every variable the step needs (optimizer slots, metric state), eagerly.
+
+        Args:
+            batch: one batch shaped as the data's, `(x, y)` or `(x, y, sample_weight)`,
+                filled with zeros.
+        Raises:
+            TftrainError: the model cannot be trained by this step (said in one paragraph,
+                naming the step's parameter with tftrain.errors.param).
+        """
+
+    def train(self, batch: Any) -> None:
+        """Train on one batch. Traced into the loop's tf.function, so it returns nothing:
+        the loop reads `results()` once per `steps_per_execution` steps.
+
+        Args:
+            batch: `(x, y)` or `(x, y, sample_weight)` tensors, this replica's share.
+        """
+
+    def test(self, batch: Any) -> None:
+        """Evaluate one batch (validation, the test split, tftrain-eval); as `train`."""
+
+    def results(self) -> dict[str, Any]:
+        """Returns:
+            The metrics so far, by the names the run logs (`loss`, `accuracy`, `d_loss`):
+            what callbacks, metrics.csv and the objective see.
+        """
+
+    def reset(self) -> None:
+        """Clear the metrics: the loop calls it at each epoch's start and before evaluating."""
 
 
 class SupervisedStep:

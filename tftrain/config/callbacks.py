@@ -21,10 +21,11 @@ from tftrain.console import echo
 from tftrain.errors import TftrainError, keyed
 
 
-def build_callbacks(nodes: dict[str, Any], signals: Stop,
+def build_callbacks(configured: dict[str, Any], loggers: Any, signals: Stop,
                     model: keras.Model | None = None) -> list[keras.callbacks.Callback]:
-    """The guards, then the configured callbacks in their order (`nodes`: key path -> config),
-    an EpochRecorder if none, the backup, and the interrupt guard last.
+    """The guards, then the configured callbacks in their order (`configured`: the
+    `callbacks` group's nodes by name, `monitored`; `loggers`: the `logger` group's), an
+    EpochRecorder if none, the backup, and the interrupt guard last.
 
     The backup comes after every callback it keeps the state of (early stopping's counter and
     best weights, the best checkpoint's best value, the metrics row of the epoch), whatever
@@ -33,6 +34,8 @@ def build_callbacks(nodes: dict[str, Any], signals: Stop,
     A callback that says it does not fit `model` (`misfit(model)`: a GAN's sample grid on
     another model) is refused before training, naming its key.
     """
+    nodes = {**{f"callbacks.{k}": v for k, v in configured.items()},
+             **{f"logger.{k}": v for k, v in (loggers or {}).items()}}
     built = [made(node, where, model) for where, node in nodes.items() if node is not None]
     backups = [c for c in built if isinstance(c, keras.callbacks.BackupAndRestore)]
     callbacks = [DivergenceGuard(), EpochSeeds(), FineTuning(),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from tftrain.config.resume import train_longer
 from tftrain.errors import TftrainError
 from tftrain.artifacts import CONFIG, OVERRIDES
 from tftrain.run.folder import status_of
@@ -62,8 +63,8 @@ def reuse_problem(overrides: list[str], multirun: bool) -> str | None:
                 + (f", or continue that run: tftrain resume={given}." if not multirun else
                    "; running that same command again continues that sweep."))
     if not multirun and status_of(path) == "completed":
-        return (f"{key}={given} holds this very run, completed. To train it longer: tftrain "
-                f"resume={given} trainer.epochs=N; for a new run, give a new folder.")
+        return (f"{key}={given} holds this very run, completed. To train it longer: "
+                f"{train_longer(given)}; for a new run, give a new folder.")
     return None
 
 

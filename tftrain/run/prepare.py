@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 from tftrain.run import runtime  # first: sets TensorFlow's environment before it is imported
@@ -23,9 +22,10 @@ from tftrain.config.callbacks import build_callbacks, monitored  # noqa: E402
 from tftrain.console import detach_log_file, echo  # noqa: E402
 from tftrain.config.dataset import build_data  # noqa: E402
 from tftrain.config.model import build_model, check_step, compile_model  # noqa: E402
+from tftrain.config.resume import check_epoch_length, resume_point  # noqa: E402
 from tftrain.config.trainer import build_trainer  # noqa: E402
 from tftrain.data import Data, Spec  # noqa: E402
-from tftrain.errors import REFUSED, TftrainError, door, keyed  # noqa: E402
+from tftrain.errors import REFUSED, door, keyed  # noqa: E402
 from tftrain.config.instantiate import check, instantiate  # noqa: E402
 from tftrain.run.folder import RunFolder  # noqa: E402
 from tftrain.run.signals import Signals  # noqa: E402
@@ -33,7 +33,6 @@ from tftrain.trainers import Trainer  # noqa: E402
 
 # An Optuna trial's pruning callback, made for the objective the run decides.
 Pruning = Callable[[str], keras.callbacks.Callback]
-BACKUPS = ("tftrain.callbacks.backup.Backup", "keras.callbacks.BackupAndRestore")
 
 
 @dataclass
@@ -78,11 +77,12 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
     trainer: Trainer = build_trainer(cfg.trainer)
     with keyed("trainer"):
         trainer.check_replicas(strategy.num_replicas_in_sync)
-    first_epoch, first_step = resume_point(cfg, trainer)
+    folder = RunFolder(cfg.resume, "resume") if cfg.resume else None
+    first_epoch, first_step = resume_point(cfg, trainer.initial_epoch, trainer.epochs, folder)
     stage.phase = "loading the data"
     data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
     if first_step:
-        check_epoch_length(cfg, first_step, data.steps_per_epoch)
+        check_epoch_length(cfg, folder, first_step, data.steps_per_epoch)
     cfg.data_facts = facts(data)
     stage.phase = "building the model"
     with strategy.scope():
@@ -98,9 +98,7 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
     if note:
         echo(note)
     configured = monitored(cfg.callbacks, chosen, logged, validates)
-    callbacks = build_callbacks({**{f"callbacks.{k}": v for k, v in configured.items()},
-                                 **{f"logger.{k}": v for k, v in cfg.logger.items()}},
-                                signals or Signals(), model)
+    callbacks = build_callbacks(configured, cfg.logger, signals or Signals(), model)
     if pruning is not None:  # last: every other callback has seen the epoch when it stops
         callbacks.append(pruning(chosen.metric))
     return Prepared(strategy, trainer, first_epoch, first_step, data, model, callbacks, chosen)
@@ -129,52 +127,3 @@ def vocabulary_sizes(spec: Spec) -> dict[str, int]:
     """Token-id inputs' vocabulary sizes (+ padding and out-of-vocabulary): `${vocabulary_size:}`."""
     return {f.name: len(f.stats["vocabulary"]) + 2
             for f in spec.inputs if f.kind == "text" and f.stats["output_mode"] == "int"}
-
-
-def backup_node(cfg: DictConfig) -> DictConfig | None:
-    """The run's backup callback config (tftrain's, or Keras' own), if it has one."""
-    return next((node for node in cfg.callbacks.values()
-                 if node is not None and node.get("_target_") in BACKUPS), None)
-
-
-def check_epoch_length(cfg: DictConfig, step: int, steps_per_epoch: int) -> None:
-    """A run resumed inside an epoch reads the rest of that epoch's batches: with another
-    batch size (or other data) they are other batches, and the step it stopped at may lie
-    past the new epoch's end (which would then train nothing)."""
-    saved = RunFolder.backup_metadata(Path(backup_node(cfg).backup_dir)).get("steps_per_epoch")
-    if saved is not None and saved != steps_per_epoch:
-        raise TftrainError(
-            f"resume={cfg.resume}: the run stopped at step {step} of an epoch of {saved} steps, "
-            f"and epochs now have {steps_per_epoch} (trainer.batch_size or the data changed). A "
-            "run resumed inside an epoch finishes that same epoch: resume with the batch size "
-            "and data it was made with (change them once that epoch is done, or start a new run).")
-
-
-def resume_point(cfg: DictConfig, trainer: Trainer) -> tuple[int, int]:
-    """Where to start: (epoch, step in it). Resuming, after the last state the backup
-    saved (read through the run folder's door), inside an epoch if it was saved there. A
-    run whose training had ended (all its epochs, or stopped early) but which was stopped
-    before it was evaluated and saved resumes there, training nothing more."""
-    if not cfg.resume:
-        return trainer.initial_epoch, 0
-    backup = backup_node(cfg)
-    if backup is None:
-        raise TftrainError("resume needs the backup callback (callbacks.backup), which this "
-                           "run's callbacks do not include; there is no state to resume.")
-    folder = RunFolder(cfg.resume, "resume")
-    epoch, step, ended = folder.backup_point(Path(backup.backup_dir))
-    if epoch < trainer.epochs and ended != "stopped":
-        return epoch, step
-    try:
-        completed = folder.summary("resume=").get("status") == "completed"
-    except TftrainError:  # no summary, or a damaged one: the run did not end cleanly
-        completed = False
-    if completed and ended == "stopped":
-        raise TftrainError(f"resume={cfg.resume}: the run already completed: a callback (early "
-                           f"stopping) ended its training after epoch {epoch}, and it was "
-                           "evaluated and saved; there is nothing to resume. Start a new run to "
-                           "train it differently.")
-    if completed:
-        raise TftrainError(f"resume={cfg.resume}: the run already completed all {epoch} epochs; "
-                           f"to train longer, add trainer.epochs=N with N > {epoch}.")
-    return trainer.epochs, 0

@@ -23,9 +23,10 @@ from tftrain.config.callbacks import between_validations  # noqa: E402
 from tftrain.callbacks.backup import Backup  # noqa: E402
 from tftrain.console import echo  # noqa: E402
 from tftrain.data import Data, Spec  # noqa: E402
-from tftrain.errors import Diverged, Interrupted, Pruned, WriteFailed, signal_name  # noqa: E402
+from tftrain.errors import Diverged, Interrupted, Pruned, WriteFailed, keyed, signal_name  # noqa: E402
 from tftrain.run.plots import plot_history  # noqa: E402
-from tftrain.run.prepare import Pruning, Stage, backup_node, prepare  # noqa: E402
+from tftrain.config.resume import backup_node  # noqa: E402
+from tftrain.run.prepare import Pruning, Stage, prepare  # noqa: E402
 from tftrain.run.signals import Signals  # noqa: E402
 from tftrain.run.summary import class_names, closing_lines, job_overrides, summarize  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
@@ -89,7 +90,8 @@ def run_stages(cfg: DictConfig, signals: Signals, stage: Stage, started: datetim
     artifacts.write_json_atomic(run_dir / artifacts.SUMMARY, summary)
     if stopped is not None:
         raise stopped
-    closing_lines(summary, run_dir)
+    with keyed("dataset"):  # what the closing lines name of the data's settings
+        closing_lines(summary, run_dir)
     artifacts.remove_leftovers(run_dir)
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)

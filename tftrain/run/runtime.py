@@ -97,7 +97,7 @@ def multi_worker_strategy(port: int | None = None) -> tf.distribute.Strategy:
     if cluster is None:
         raise TftrainError("distribute=multi_worker needs each process's role: start the "
                            "processes with a scheduler (hydra/launcher=submitit_slurm, or "
-                           "submitit_local with hydra.launcher.tasks_per_node=2), or set TF_CONFIG "
+                           "hydra/launcher=submitit_local with 2 tasks per node), or set TF_CONFIG "
                            "in each. See README, 'Scaling out'.")
     resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
         tf.train.ClusterSpec({"worker": cluster.workers}), task_type="worker",

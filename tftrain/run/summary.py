@@ -17,7 +17,7 @@ from tftrain import artifacts
 from tftrain.callbacks.record import Trained, format_metrics, recorder
 from tftrain.console import echo, number, show
 from tftrain.data import Data, Spec
-from tftrain.errors import Diverged, Interrupted, Pruned
+from tftrain.errors import Diverged, Interrupted, Pruned, param
 from tftrain.run.prepare import Prepared, vocabulary_sizes
 
 
@@ -153,7 +153,7 @@ def closing_lines(summary: dict[str, Any], run_dir: Path) -> None:
     if test:
         cut = summary["test_samples"] < summary["data"]["sizes"]["test"]
         echo(f"test: {format_metrics(test)}" + (f"  (on {summary['test_samples']} of the "
-             f"{summary['data']['sizes']['test']} test samples: dataset.limit_batches; "
+             f"{summary['data']['sizes']['test']} test samples: {param('limit_batches')}; "
              "tftrain-eval scores them all)" if cut else ""))
     else:
         echo("test: no test split")

@@ -23,8 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 from tftrain import artifacts
 from tftrain.sweeps import multirun
 from tftrain.console import echo
-from tftrain.errors import UNREADABLE, TftrainError, door, keyed
-from tftrain.config import objective
+from tftrain.errors import TftrainError
+from tftrain.config.search import direction_of, disagreement
 from tftrain.config.objective import of_summary
 from tftrain.sweeps.trial import make_pruner
 from tftrain.sweeps.optuna_space import encode, grid, search_space
@@ -115,10 +115,7 @@ class Search:
         chosen = self.settings.get("direction", "auto")
         if chosen != "auto":
             return chosen
-        cfg = self.config
-        metric, mode = cfg.objective.metric, cfg.objective.mode
-        task, multi_output = data_task(cfg) if metric == "auto" and mode == "auto" else ("", False)
-        mode = objective.direction(metric, mode, task, multi_output, logs_accuracy(cfg.metrics))
+        mode = direction_of(self.config)
         return "maximize" if mode == "max" else "minimize"
 
     def sampler(self, space: dict[str, Any], existing: int) -> optuna.samplers.BaseSampler:
@@ -183,41 +180,7 @@ def agreed(study: optuna.Study, number: int, summary: dict[str, Any]) -> None:
         if first is None:
             study.set_user_attr("objective_metric", ranked.metric)
         return
-    said = f"{ranked.metric} ({ranked.mode})" if ranked else "no objective"
-    raise TftrainError(f"trial {number} of the search ranks by {said}, but the study "
-                       f"{study.direction.name.lower()}s" + (f" {first}" if first else "") +
-                       ": its trials would be ranked wrongly. Say what to optimise: "
-                       "objective.metric=NAME (and objective.mode=min|max), or "
-                       "hydra.sweeper.direction=minimize|maximize.")
-
-
-def data_task(cfg: DictConfig) -> tuple[str, bool]:
-    """The task of the data the trials train on, and whether it has several targets, read by
-    the data source itself (one place decides a task: the source, from the labels)."""
-    from tftrain.data.forms import Stream
-    from tftrain.config.dataset import options_of, read_source
-
-    options, _, name = options_of(cfg.dataset)
-    with keyed("dataset"), door(name, refused=UNREADABLE):
-        source = read_source(options, int(cfg.seed))
-    if isinstance(source, Stream):
-        if source.class_names is not None or source.task != "auto":
-            return source.task if source.class_names is None else "classification", False
-        raise TftrainError(f"{name}: whether this streamed data is a classification or a "
-                           "regression is known only once a trial has read it, and the search's "
-                           "direction depends on it: set dataset.task=classification|regression, "
-                           "or objective.metric, or hydra.sweeper.direction.")
-    tasks = [task for _, task, _ in source.targets()]
-    return tasks[0], len(tasks) > 1
-
-
-def logs_accuracy(metrics: Any) -> bool:
-    """Whether a run with this `metrics` config logs `accuracy` (the task's default does)."""
-    if metrics is None:
-        return True
-    if isinstance(metrics, DictConfig):  # per target: a single-target objective never uses it
-        return False
-    return any(m == "accuracy" for m in metrics)
+    raise TftrainError(disagreement(number, ranked, study.direction.name.lower(), first))
 
 
 def previous_summary(folder: Path) -> dict[str, Any]:

@@ -50,11 +50,12 @@ def test_the_test_extra_brings_every_package_the_tests_use():
     import tomllib
 
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    for extra in ("plots", "tensorboard", "optuna", "joblib", "slurm", "mlflow"):
+    for extra in ("plots", "tensorboard", "optuna", "joblib", "slurm", "mlflow", "export"):
         for requirement in extras[extra]:
             name = requirement.split(">")[0].split("=")[0].split("<")[0].strip()
             assert any(name == r.split(">")[0].split("=")[0].split("<")[0].strip()
                        for r in extras["test"]), f"the test extra lacks {name} (of [{extra}])"
-    for module in ("optuna", "cmaes", "matplotlib", "tensorboard", "mlflow",
+    for module in ("optuna", "cmaes", "matplotlib", "sklearn", "tensorboard", "mlflow", "tf2onnx",
+                   "onnx", "onnxruntime", "ai_edge_litert",
                    "hydra_plugins.hydra_joblib_launcher", "hydra_plugins.hydra_submitit_launcher"):
         assert importlib.util.find_spec(module) is not None, f"{module} is not installed"

@@ -27,6 +27,7 @@ from tftrain.errors import WriteFailed
 # report read back (tftrain.run.folder) without importing TensorFlow.
 SUMMARY = "summary.json"
 MODEL = "model.keras"
+LAYER_TABLE = "model.txt"  # the model's layers, output shapes and parameters, as Keras lists them
 METRICS = "metrics.csv"
 OVERRIDES = Path(".hydra") / "overrides.yaml"
 CONFIG = Path(".hydra") / "config.yaml"

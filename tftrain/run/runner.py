@@ -6,6 +6,7 @@ An interruption in any phase leaves a resumable folder.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from datetime import datetime, timezone
@@ -30,6 +31,8 @@ from tftrain.run.prepare import Pruning, Stage, prepare  # noqa: E402
 from tftrain.run.signals import Signals  # noqa: E402
 from tftrain.run.summary import class_names, closing_lines, job_overrides, summarize  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
+
+LAYER_TABLE_WIDTH = 200  # wider than any of Keras' layouts of model.summary (at most 162)
 
 
 def run(cfg: DictConfig, signals: Signals | None = None, pruning: Pruning | None = None,
@@ -101,10 +104,29 @@ def run_stages(cfg: DictConfig, signals: Signals, stage: Stage, started: datetim
 def save_model(cfg: DictConfig, model: keras.Model, spec: Spec, run_dir: Path) -> None:
     """model.keras, what its outputs mean, and the SavedModel export when asked."""
     artifacts.save_model_atomic(model, run_dir / artifacts.MODEL)
+    write_layer_table(model, run_dir)
     if any(t.class_names for t in spec.targets):  # what the outputs mean, beside the model
         artifacts.write_json_atomic(run_dir / "class_names.json", class_names(spec))
     if cfg.export == "savedmodel":
         artifacts.export_atomic(model, run_dir / "export")
+
+
+def write_layer_table(model: keras.Model, run_dir: Path) -> None:
+    """model.txt: Keras' layer table (each layer, its output shape and parameters, nested
+    models expanded), so a run's model can be read without loading it. Keras sizes the
+    table to the terminal (COLUMNS) and cuts columns past it: the file is made as wide as
+    Keras' own layout, whatever terminal the run had."""
+    table: list[str] = []
+    terminal = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(LAYER_TABLE_WIDTH)
+    try:
+        model.summary(print_fn=table.append, expand_nested=True)
+    finally:
+        if terminal is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = terminal
+    artifacts.write_text_atomic(run_dir / artifacts.LAYER_TABLE, "".join(table))
 
 
 def interrupted(cfg: DictConfig, stage: Stage, error: Interrupted, started: datetime,

@@ -162,7 +162,8 @@ def closing_lines(summary: dict[str, Any], run_dir: Path) -> None:
         echo(f"early stopping: {stop['monitor']} did not improve for "
              f"{stop['epochs_without_improvement']} epochs (patience {stop['patience']}); "
              f"stopped after epoch {stop['stopped_after_epoch']} of {stop['of_epochs']}")
-    echo(f"model.keras: {weights_said(summary['model_weights'])}")
+    echo(f"model.keras: {weights_said(summary['model_weights'])}; its layers, output shapes "
+         f"and parameters: {run_dir / artifacts.LAYER_TABLE}")
     echo(f"weights fingerprint: {summary['weights_fingerprint']}")
     rate = summary["samples_per_s"]
     echo(f"done in {summary['wall_time_s']:.1f}s"

@@ -180,3 +180,27 @@ def test_a_signal_inside_a_protected_section_waits_for_its_end():
             time.sleep(0.05)  # the handler has run by now, and raised nothing
             finished.append("written")
     assert finished == ["written"] and raised.value.exit_code == 143
+
+
+def test_a_signal_outside_a_run_is_held_until_the_next_run_starts():
+    """Between the jobs of a sweep (Hydra composing the next one) a Ctrl-C is held: raised
+    inside OmegaConf it left a half-made node and ended as an AttributeError, exit 1. The
+    next run stops as it starts; a second signal while held stops at once."""
+    from tftrain.errors import Interrupted
+    from tftrain.run.signals import Held, Signals
+
+    with Held() as held:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # handled by now: held, nothing raised
+        assert held.received == signal.SIGINT
+        with pytest.raises(Interrupted) as raised:
+            with Signals():
+                pytest.fail("a run began after a Ctrl-C")
+        assert raised.value.exit_code == 130 and held.received is None
+        assert signal.getsignal(signal.SIGINT) == held._arrived  # the run gave its handler back
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

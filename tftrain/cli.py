@@ -40,7 +40,7 @@ from tftrain.run import lock
 from tftrain.run.folder_lock import Bookkeeping, maybe_a_worker, named_folder, worker_group
 from tftrain.run.folder import RunFolder
 from tftrain.run.lock import FolderInUse, Hold
-from tftrain.run.signals import Signals
+from tftrain.run.signals import Held, Signals
 
 # What Hydra writes into a run folder before the run itself starts, and the lock that holds it.
 BOOKKEEPING = {".hydra", "train.log", lock.LOCK}
@@ -112,7 +112,9 @@ def ended(cfg: DictConfig, error: BaseException, in_sweep: bool) -> float:
     if isinstance(error, TftrainError):
         refuse(error)
     elif isinstance(error, Interrupted):
-        fail(str(error))
+        fail(str(error) if error.kept else f"{error} before the run began; " + (
+            f"nothing of this job was kept. Continue the sweep with: {multirun.resume_command(run_dir)}"
+            if in_sweep else "nothing was written."))
     elif isinstance(error, Diverged):
         kept = [str(p) for p in (run_dir / "checkpoints").glob("*") if error.epoch > 0]
         fail(f"{error} A loss that diverges most often means a learning rate too high "
@@ -248,17 +250,18 @@ def command(argv: list[str]) -> int:
         return 0
     if {"--cfg", "job", "--resolve"} <= set(argv):  # Hydra's own stops at the run's folder
         return print_resolved(argv)
-    kept, typed = Bookkeeping(), shlex.join(["tftrain", *argv])
+    kept, typed, held = Bookkeeping(), shlex.join(["tftrain", *argv]), Held()
     try:
-        argv = expand_resume(argv)
-        sys.argv[1:] = argv  # what Hydra parses
-        with used(source_of(argv)):  # --config-dir and co.: every composition of this command
-            problem = preflight(argv, check_sweeper)
-            if problem:
-                raise TftrainError(problem)
-            kept = claim_folder(argv, typed)
-            hydra.main(version_base="1.3", config_path=str(packaged()),
-                       config_name=PRIMARY)(_task)()
+        with held:  # a signal outside a run waits for the run (tftrain.run.signals)
+            argv = expand_resume(argv)
+            sys.argv[1:] = argv  # what Hydra parses
+            with used(source_of(argv)):  # --config-dir and co.: every composition of this command
+                problem = preflight(argv, check_sweeper)
+                if problem:
+                    raise TftrainError(problem)
+                kept = claim_folder(argv, typed)
+                hydra.main(version_base="1.3", config_path=str(packaged()),
+                           config_name=PRIMARY)(_task)()
     except TftrainError as error:
         return refuse(error)
     except KeyboardInterrupt:  # outside a run (each run handles its own signals)
@@ -271,8 +274,12 @@ def command(argv: list[str]) -> int:
         if code:
             return code
     finally:
-        kept.release()
-        lock.release_all()  # a sweep's folder held for its jobs
+        with Held():  # a signal now (a second Ctrl-C) must not leave a lock behind
+            kept.release()
+            lock.release_all()  # a sweep's folder held for its jobs
+    if held.received:  # after the last job, while Hydra ended the sweep
+        fail(interrupted_outside_a_run())
+        return 128 + held.received
     return multirun.exit_status()
 
 if __name__ == "__main__":

@@ -109,6 +109,7 @@ class Interrupted(BaseException):
         super().__init__(f"interrupted by {signal_name(signal_number)}")
         self.signal_number = signal_number
         self.exit_code = 128 + signal_number
+        self.kept = False  # whether the run kept what it made and said how to continue it
 
 
 def signal_name(number: int) -> str:

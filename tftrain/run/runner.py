@@ -50,11 +50,13 @@ def run(cfg: DictConfig, signals: Signals | None = None, pruning: Pruning | None
         try:
             error.args = (interrupted(cfg, stage, error, started, time.perf_counter() - wall,
                                        resume_with),)
+            error.kept = True
         except Interrupted as again:  # a second signal while keeping what the run made
             again.args = (f"interrupted again by {signal_name(again.signal_number)}: stopped at "
                           "once, while keeping what the run made; the backup holds the last "
                           "state saved whole. Resume with: "
                           f"{resume_with}",)
+            again.kept = True
             raise again from None
         raise
     except (WriteFailed, OSError) as error:

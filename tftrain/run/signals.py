@@ -6,6 +6,13 @@ a `protected` section: training, where the callbacks stop at the next batch boun
 (`check`), and writing checkpoints and the model, which must not be cut short. There the
 signal is noted and raised when the section ends. A second signal always stops at once.
 The runner turns `Interrupted` into a resumable run folder; the CLI into exit 128 + signal.
+
+Outside a run, while the command composes a job's config or a sweep goes from one job to
+the next, a signal is `Held`: a KeyboardInterrupt raised inside OmegaConf's updates of a
+node leaves the tree half-made, and a `finally` there then fails on it with an
+AttributeError that replaces the interruption (exit 1, "'NoneType' object has no attribute
+'_invalidate_flags_cache'"). A held signal is delivered where the next run starts (its
+`Signals`) or when the command ends; a second one stops at once.
 """
 
 from __future__ import annotations
@@ -36,6 +43,11 @@ class Signals:
         if threading.current_thread() is threading.main_thread():
             self._previous = {number: signal.signal(number, self._arrived) for number in SIGNALS}
             self._hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+            held = [getattr(h, "__self__", None) for h in self._previous.values()]
+            pending = next((h.take() for h in held if isinstance(h, Held) and h.received), None)
+            if pending is not None:  # arrived before this run: it stops before it begins
+                self.__exit__(None, None, None)
+                raise Interrupted(pending)
         return self
 
     def __exit__(self, kind: type | None, error: BaseException | None,
@@ -74,3 +86,34 @@ class Signals:
         """Raise `Interrupted` if a signal arrived (at a safe point, such as a batch's end)."""
         if self.received is not None:
             raise Interrupted(self.received)
+
+
+class Held:
+    """Signals noted, not raised, outside a run (`with Held() as held:` on the main thread;
+    `held.received` is the signal that arrived, if any). A second signal raises
+    KeyboardInterrupt at once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> Held:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {number: signal.signal(number, self._arrived) for number in SIGNALS}
+        return self
+
+    def __exit__(self, kind: type | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def _arrived(self, number: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = number
+
+    def take(self) -> int | None:
+        """The signal held, handed over to a run that starts (and no longer held here)."""
+        number, self.received = self.received, None
+        return number

@@ -35,8 +35,7 @@ def native_stderr_silenced() -> Iterator[None]:
         os.close(devnull)
 
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-with native_stderr_silenced():
+with native_stderr_silenced():  # (the C++ log level is the command's: tools.shell.prepared)
     import tensorflow as tf
 
     tf.config.list_physical_devices()  # device discovery prints too; do it while silenced

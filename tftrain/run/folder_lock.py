@@ -12,6 +12,8 @@ a door leaves the folder as it was.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -176,3 +178,31 @@ def worker_group(multi_worker: bool) -> str | None:
 
     job = scheduler_environment()
     return None if job is None else f"job {job.job_id}"
+
+
+def unique_dir(path: str) -> str:
+    """The `${unique_dir:PATH}` resolver: PATH, or PATH_1, PATH_2... whichever is still free.
+
+    The folder is claimed with an exclusive mkdir, so two runs started in the same second
+    (same `${now:...}` name) can never share a folder, even from two processes at once.
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(10_000):
+        candidate = path if attempt == 0 else f"{path}_{attempt}"
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:
+            continue
+        atexit.register(remove_if_empty, candidate)  # claimed but never used (--cfg --resolve)
+        return candidate
+    raise RuntimeError(f"no free folder name next to {path}")
+
+
+def remove_if_empty(folder: str) -> None:
+    """A folder nothing was written into, and the empty folders above it up to the working
+    folder (outputs/multirun/<date>/)."""
+    here, path = Path.cwd().resolve(), Path(folder).resolve()
+    with contextlib.suppress(OSError):  # not empty: a run or a sweep wrote into it; keep it
+        path.rmdir()
+        while (path := path.parent) != here and path.is_relative_to(here):
+            path.rmdir()

@@ -9,10 +9,8 @@ imports TensorFlow.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import math
-import os
 import shlex
 import traceback
 from pathlib import Path
@@ -26,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from tftrain import artifacts
 from tftrain.config.sources import flags_of
 from tftrain.console import console, echo, fail, label_lines
+from tftrain.run.folder_lock import remove_if_empty
 from tftrain.errors import TftrainError
 
 log = logging.getLogger("tftrain")
@@ -41,34 +40,6 @@ def start() -> None:
     """A new command: no sweep has ended yet, no job is labelled."""
     outcome.update(sweep_dir=None, failed=[], replaced=[])
     label_lines(None)
-
-
-def unique_dir(path: str) -> str:
-    """The `${unique_dir:PATH}` resolver: PATH, or PATH_1, PATH_2... whichever is still free.
-
-    The folder is claimed with an exclusive mkdir, so two runs started in the same second
-    (same `${now:...}` name) can never share a folder, even from two processes at once.
-    """
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(10_000):
-        candidate = path if attempt == 0 else f"{path}_{attempt}"
-        try:
-            os.mkdir(candidate)
-        except FileExistsError:
-            continue
-        atexit.register(remove_if_empty, candidate)  # claimed but never used (--cfg --resolve)
-        return candidate
-    raise RuntimeError(f"no free folder name next to {path}")
-
-
-def remove_if_empty(folder: str) -> None:
-    """A folder nothing was written into, and the empty folders above it up to the working
-    folder (outputs/multirun/<date>/)."""
-    here, path = Path.cwd().resolve(), Path(folder).resolve()
-    with contextlib.suppress(OSError):  # not empty: a run or a sweep wrote into it; keep it
-        path.rmdir()
-        while (path := path.parent) != here and path.is_relative_to(here):
-            path.rmdir()
 
 
 def discard_if_unused(folder: str) -> None:
@@ -228,7 +199,3 @@ def exit_status() -> int:
          f"toward n_trials and is not run again).")
     return 1
 
-
-# Registered on import: joblib and submitit workers import this module (through the task
-# function) before they resolve the sweep folder, so they know the resolver too.
-OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True, replace=True)

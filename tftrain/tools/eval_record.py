@@ -2,7 +2,8 @@
 it evaluates, and the record it keeps: one per data, split and weights
 (`eval/<data>.<split>[.best].json`), so that a second evaluation never overwrites the
 first, with each example's prediction beside it when asked (`.predictions.csv`, in
-tftrain-predict's columns plus the label: what a report on single examples reads).
+tftrain-predict's columns plus the label) and the report on them (`.report.html`, `.md`,
+`.json`: tftrain.tools.eval_report).
 """
 
 from __future__ import annotations
@@ -13,29 +14,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain import artifacts
 from tftrain.config.dataset import options_of
 from tftrain.errors import TftrainError, said
 from tftrain.run.folder import RunFolder, keras_file_problem
-from tftrain.tools.outputs import table
+from tftrain.tools.eval_examples import Predicted
 
 # tftrain-eval's own arguments, and the values each takes (None: any, a path)
 ARGUMENTS = {"split": ("train", "val", "test", "all"), "weights": ("final", "best"),
-             "predictions": ("true", "false"), "output": None}
-DEFAULTS = {"split": None, "weights": "final", "predictions": "false", "output": None}
+             "predictions": ("true", "false"), "report": ("true", "false"), "output": None}
+DEFAULTS = {"split": None, "weights": "final", "predictions": "false", "report": "true",
+            "output": None}
 WEIGHTS = {"final": Path(artifacts.MODEL), "best": artifacts.BEST}
 
 
 @dataclass
 class Evaluation:
-    """An evaluation done: its record, the per-example rows (when asked) and where the
-    record goes."""
+    """An evaluation done: its record, each example's outputs and label (for the
+    predictions file and the report, when either is asked), what the run's model takes
+    and predicts (its `inputs` and `targets`), what was asked (`report`: whether the
+    report is written), and where the record goes."""
 
     record: dict[str, Any]
-    rows: list[list[Any]] | None
+    predicted: Predicted | None
+    run: dict[str, Any]
+    asked: dict[str, Any]
     path: Path
 
 
@@ -52,7 +57,8 @@ def arguments(args: list[str]) -> tuple[list[str], dict[str, Any]]:
             raise TftrainError(f"{arg}: {key}= takes " + (" or ".join(allowed) if allowed else
                                "a file path") + ".")
         asked[key] = value
-    asked["predictions"] = asked["predictions"] == "true"
+    for flag in ("predictions", "report"):
+        asked[flag] = asked[flag] == "true"
     return overrides, asked
 
 
@@ -128,17 +134,3 @@ def record_name(own: bool, cfg: DictConfig, overrides: list[str], split: str, we
     if overrides:
         label += "-" + hashlib.sha256("\n".join(sorted(overrides)).encode()).hexdigest()[:6]
     return f"{label}.{split}" + ("" if weights == "final" else f".{weights}")
-
-
-def per_example(model: Any, dataset: Any, targets: dict[str, Any]) -> list[list[Any]]:
-    """Each example's identity, the model's outputs and its label, in the order scored."""
-    import tensorflow as tf
-
-    outputs, labels, names = [], [], []
-    for x, y, identity in dataset:
-        outputs.append(model.predict_on_batch(x))
-        labels.append(tf.nest.map_structure(lambda t: t.numpy(), y))
-        names += [i.decode() for i in identity.numpy()]
-    joined = tf.nest.map_structure(lambda *parts: np.concatenate(parts), *outputs)
-    truth = tf.nest.map_structure(lambda *parts: np.concatenate(parts), *labels)
-    return table(joined, names, targets, truth)

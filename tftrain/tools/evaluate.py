@@ -26,9 +26,13 @@ from tftrain.fast_exit import exits_fast
 from tftrain.artifacts import CONFIG
 from tftrain.run.folder import RunFolder
 from tftrain.tools.shell import shell
+from tftrain.run.plots import INSTALL
+from tftrain.tools import eval_report
+from tftrain.tools.eval_examples import predicted
 from tftrain.tools.eval_record import (Evaluation, arguments, changed_data, data_named,
-                                       per_example, record_name, said_evaluated, weights_file)
-from tftrain.tools.outputs import not_written, output_file, run_targets, write_table
+                                       record_name, said_evaluated, weights_file)
+from tftrain.tools.outputs import csv_text, not_written, output_file, run_targets, table
+from tftrain.tools.report_html import headline, report_files, report_paths
 
 # Older runs kept one record, eval.json, overwritten by each evaluation; nothing reads it
 # now, and new records go to eval/<data>.<split>[.best].json.
@@ -90,8 +94,8 @@ def evaluate(folder: RunFolder, args: list[str]) -> Evaluation:
     echo(said_evaluated(own, name, data))
     warnings = changed_data(summary.get("data", {}), data, overrides) if own else []
     model = load_model(folder, "tftrain-eval", file)
-    metrics = scored(model, data.dataset.map(lambda x, y, i: (x, y)), cfg, folder,
-                     asked["predictions"])
+    gan = generative(model, folder, asked["predictions"])  # refused before anything is scored
+    metrics = scored(model, data.dataset.map(lambda x, y, i: (x, y)), cfg)
     record = {"evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "overrides": overrides, "dataset": target, "split": data.split,
               "samples": data.samples, "metrics": metrics,
@@ -100,23 +104,48 @@ def evaluate(folder: RunFolder, args: list[str]) -> Evaluation:
                        "source_fingerprint": data.source_fingerprint},
               "weights": asked["weights"], "model": str(file.relative_to(folder.path)),
               "weights_fingerprint": artifacts.weights_fingerprint(model), "warnings": warnings}
-    rows = per_example(model, data.dataset, run["targets"]) if asked["predictions"] else None
+    asked["report"] = asked["report"] and reportable(gan)
+    logits = bool(cfg.model.get("logits", False))  # a head without its softmax
+    examples = predicted(model, data.dataset, run["targets"], logits) \
+        if asked["predictions"] or asked["report"] else None
     kept = record_name(own, cfg, overrides, data.split, asked["weights"])
-    return Evaluation(record, rows, output or folder.path / "eval" / f"{kept}.json")
+    return Evaluation(record, examples, run, asked, output or folder.path / "eval" / f"{kept}.json")
 
 
-def scored(model: Any, pairs: Any, cfg: DictConfig, folder: RunFolder,
-           predictions: bool) -> dict[str, float]:
-    """The model's metrics on `pairs` as the run scored its test split: by the run's own
-    trainer (`fit`: Keras' evaluate; the custom loop: the run's step, so a GAN reports its
-    losses, which Keras' evaluate cannot compute without the step)."""
+def generative(model: Any, folder: RunFolder, predictions: bool) -> bool:
+    """Whether the run's model generates samples (a GAN), which predicts no label per
+    example: predictions=true is refused for it."""
     from tftrain.callbacks.samples import generates
-    from tftrain.config.trainer import build_trainer
 
-    if predictions and generates(model):
+    if not generates(model):
+        return False
+    if predictions:
         raise TftrainError(f"predictions=true: {folder.given} is a GAN run, whose model generates "
                            "samples and predicts no label per example; tftrain-predict "
                            f"{folder.given} n=16 writes samples.")
+    return True
+
+
+def reportable(gan: bool) -> bool:
+    """Whether the report can be made (said in one line when not): a GAN predicts no
+    label, and the report's figures need scikit-learn and matplotlib."""
+    if gan:
+        echo("report: none for a GAN run (its model generates samples and predicts no label "
+             "per example)")
+        return False
+    if not eval_report.available():
+        echo(f"note: no report: it needs scikit-learn and matplotlib ({INSTALL} adds them); "
+             "the record is written without it")
+        return False
+    return True
+
+
+def scored(model: Any, pairs: Any, cfg: DictConfig) -> dict[str, float]:
+    """The model's metrics on `pairs` as the run scored its test split: by the run's own
+    trainer (`fit`: Keras' evaluate; the custom loop: the run's step, so a GAN reports its
+    losses, which Keras' evaluate cannot compute without the step)."""
+    from tftrain.config.trainer import build_trainer
+
     trainer = build_trainer(cfg.trainer)
     return {k: float(v) for k, v in trainer.evaluate(model, pairs).items()}
 
@@ -138,27 +167,60 @@ def tool_command(usage: str, body: Callable[[RunFolder, list[str]], None], args:
 
 
 def show_eval(folder: RunFolder, args: list[str]) -> None:
-    """The metrics first, then the record written: a run folder that cannot be written
-    (read-only, another user's) is still evaluated, and output= keeps the record elsewhere."""
+    """The metrics and the report's headline first, then the files written: a run folder
+    that cannot be written (read-only, another user's) is still evaluated, and output=
+    keeps the record elsewhere."""
     done = evaluate(folder, args)
     record = done.record
     metrics = "  ".join(f"{k} {v:.4f}" for k, v in record["metrics"].items())
     echo(f"{record['split']} ({record['samples']} samples, {record['data']['name']}, "
          f"{record['model']}): {metrics}")
-    predictions = done.path.with_name(done.path.name.removesuffix(".json") + ".predictions.csv")
+    files = beside(done)
     try:
-        if done.rows is not None:
-            write_table(predictions, done.rows)
-            record["predictions"] = predictions.name
-        artifacts.write_json_atomic(done.path, record)
+        keep(files, done.path, record)
     except WriteFailed as failed:
         raise not_written(failed, "The metrics above are kept nowhere else: give output=FILE.json "
                           "(in a folder that can be written) to keep the record there.") from None
-    echo(f"written to {done.path}" + (f" (per-example predictions: {predictions})"
-                                      if done.rows is not None else ""))
+    echo(f"written to {done.path}" + (" (per-example predictions: "
+                                      f"{done.path.with_name(record['predictions'])})"
+                                      if done.asked["predictions"] else ""))
+    if done.asked["report"]:
+        echo(f"report: {done.path.with_name(record['report'])} (and .md, .json beside it)")
 
 
-USAGE = """Usage: tftrain-eval RUN_FOLDER [split=S] [weights=W] [predictions=true] [output=FILE] [OVERRIDES...]
+def beside(done: Evaluation) -> dict[Path, str]:
+    """The files beside the record (the predictions, the report), their names noted in
+    the record; the report's headline is shown as it is made."""
+    files: dict[Path, str] = {}
+    if done.asked["predictions"]:
+        path = done.path.with_name(done.path.name.removesuffix(".json") + ".predictions.csv")
+        files[path] = csv_text(table(done.predicted.outputs, done.predicted.ids,
+                                     done.run["targets"], done.predicted.labels))
+        done.record["predictions"] = path.name
+    if done.asked["report"]:
+        sections, report = report_files(done.record, done.predicted, done.run, done.path)
+        headline(sections)
+        files.update(report)
+        done.record["report"] = report_paths(done.path)["html"].name
+    return files
+
+
+def keep(files: dict[Path, str], path: Path, record: dict[str, Any]) -> None:
+    """Write `files`, then the record that names them (last: a record never names a file
+    that is not there); a write that fails removes what was written before it."""
+    written: list[Path] = []
+    try:
+        for file, text in files.items():
+            artifacts.write_text_atomic(file, text)
+            written.append(file)
+        artifacts.write_json_atomic(path, record)
+    except WriteFailed:
+        for file in written:
+            file.unlink(missing_ok=True)
+        raise
+
+
+USAGE = """Usage: tftrain-eval RUN_FOLDER [split=S] [weights=W] [predictions=true] [report=false] [output=FILE] [OVERRIDES...]
 
 Reload RUN_FOLDER's model (safe mode) and evaluate it on the data named:
   the run's own data (no dataset overrides)   its test split, all of it (a debug run's
@@ -168,10 +230,13 @@ Reload RUN_FOLDER's model (safe mode) and evaluate it on the data named:
   weights=final|best                          model.keras (default) or checkpoints/best.keras
   predictions=true                            also each example's prediction and label, in
                                               tftrain-predict's columns (.predictions.csv)
+  report=false                                no report (.report.html, .md, .json: per-class
+                                              figures, curves, calibration, mistakes)
   output=FILE.json                            write the record there instead
 Other overrides change the data, never the model (dataset.test_split=0.5). A changed
-fingerprint of the run's own data is warned about. The metrics are printed, then written
-to RUN_FOLDER/eval/<data>.<split>[.best].json, one record per data, split and weights."""
+fingerprint of the run's own data is warned about. The metrics and the report's headline
+are printed, then written to RUN_FOLDER/eval/<data>.<split>[.best].json, one record per
+data, split and weights, with the report beside it (<record>.report.html)."""
 
 
 def command(args: list[str]) -> int:

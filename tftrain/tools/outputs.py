@@ -72,10 +72,14 @@ def label_cells(values: np.ndarray, target: dict[str, Any]) -> list[str]:
     return [f"{v:.6g}" for v in values.reshape(len(values), -1)[:, 0]]
 
 
-def write_table(path: Path, rows: list[list[Any]]) -> None:
+def csv_text(rows: list[list[Any]]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
-    artifacts.write_text_atomic(path, out.getvalue())
+    return out.getvalue()
+
+
+def write_table(path: Path, rows: list[list[Any]]) -> None:
+    artifacts.write_text_atomic(path, csv_text(rows))
 
 
 def not_written(failed: WriteFailed, then: str) -> WriteFailed:

@@ -11,6 +11,7 @@ import argparse
 import csv
 import io
 import math
+import os
 import re
 import sys
 import warnings
@@ -28,8 +29,10 @@ from tftrain.tools.shell import shell
 from tftrain.run.plots import INSTALL, pyplot
 from tftrain.artifacts import OVERRIDES
 from tftrain.run.folder import RunFolder
+from tftrain.tools.report_html import run_report
 
 MARKDOWN, CSV, PLOT = "report.md", "report.csv", "sweep.png"
+REPORT_COLUMN = "eval report"  # a run's tftrain-eval report (report.html), when it has one
 
 
 @dataclass
@@ -127,8 +130,10 @@ def rows(runs: list[RunRecord], human: bool = True) -> tuple[list[str], list[lis
     val = list(dict.fromkeys(k for r in runs for k in r.summary.get("best", {})
                              if k.startswith("val_")))
     test = list(dict.fromkeys(k for r in runs for k in r.summary.get("test", {})))
+    reports = {r.name: run_report(r.path) for r in runs}
     header = ["run", *swept, "status", "objective", *[f"{k} at best epoch" for k in val],
-              *[f"test {k}" for k in test], "epochs", "wall_s", "samples/s"]
+              *[f"test {k}" for k in test], "epochs", "wall_s", "samples/s",
+              *([REPORT_COLUMN] if any(reports.values()) else [])]
     body = []
     for run in runs:
         s = run.summary
@@ -137,7 +142,8 @@ def rows(runs: list[RunRecord], human: bool = True) -> tuple[list[str], list[lis
                      cell(run.objective), *[cell(s.get("best", {}).get(k)) for k in val],
                      *[cell(s.get("test", {}).get(k)) for k in test],
                      cell(s.get("epochs_completed")), cell(s.get("wall_time_s")),
-                     cell(s.get("samples_per_s", s.get("train_samples_per_s")))])
+                     cell(s.get("samples_per_s", s.get("train_samples_per_s"))),
+                     *([str(reports[run.name] or "")] if REPORT_COLUMN in header else [])])
     return header, body
 
 
@@ -164,8 +170,16 @@ def to_csv(runs: list[RunRecord]) -> str:
     return out.getvalue()
 
 
-def to_markdown(runs: list[RunRecord]) -> str:
+def to_markdown(runs: list[RunRecord], where: Path = Path(".")) -> str:
+    """The table in Markdown, each run's eval report a link relative to `where` (the
+    folder the Markdown is written to), so that it opens from there."""
     header, body = rows(runs)
+    if REPORT_COLUMN in header:
+        column = header.index(REPORT_COLUMN)
+        for cells in body:
+            if cells[column]:
+                link = os.path.relpath(Path(cells[column]).absolute(), where.absolute())
+                cells[column] = f"[{Path(cells[column]).name}]({Path(link).as_posix()})"
     escape = lambda cell: cell.replace("|", r"\|")  # noqa: E731
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(escape(c) for c in cells) + " |" for cells in body]
@@ -175,7 +189,7 @@ def to_markdown(runs: list[RunRecord]) -> str:
 def write_all(runs: list[RunRecord], folder: Path) -> list[Path]:
     """report.md, report.csv and sweep.png (with matplotlib): what the end of every multirun
     leaves behind. Returns the files written."""
-    artifacts.write_text_atomic(folder / MARKDOWN, to_markdown(runs))
+    artifacts.write_text_atomic(folder / MARKDOWN, to_markdown(runs, folder))
     artifacts.write_text_atomic(folder / CSV, to_csv(runs))
     written = [folder / MARKDOWN, folder / CSV]
     if pyplot() is None:
@@ -298,7 +312,8 @@ def tabulate(args: argparse.Namespace) -> None:
         if args.csv:
             write_or_print(to_csv(runs), args.csv)
         if args.markdown:
-            write_or_print(to_markdown(runs), args.markdown)
+            where = Path(".") if args.markdown == "-" else Path(args.markdown).parent
+            write_or_print(to_markdown(runs, where), args.markdown)
         if args.plot:
             plot(runs, Path(args.plot))
     except WriteFailed as error:  # after the table: what was computed is shown

@@ -91,6 +91,9 @@ def assert_classifier(section: dict, rows: list[dict[str, str]], prefix: str = "
         assert section["roc"][c]["auc"] == pytest.approx(roc_auc_score(truth, p[:, k]), abs=1e-3)
         assert section["precision_recall"][c]["average_precision"] == pytest.approx(
             average_precision_score(truth, p[:, k]), abs=1e-3)
+    areas = [section["roc"][c]["auc"] for c in section["roc"]]
+    name = "ROC AUC" if len(classes) == 2 else "ROC AUC (macro)"  # macro: scikit-learn's ovr mean
+    assert headline[name] == pytest.approx(np.mean(areas))
     majority = max(set(y), key=y.count)
     assert section["baseline"]["accuracy"] == pytest.approx(y.count(majority) / len(y))
     assert_mistakes(section["mistakes"], rows, prefix)
@@ -302,3 +305,28 @@ def test_logits_become_the_probabilities_the_model_left_out():
     assert p.argmax(axis=1).tolist() == [0, 0]
     binary = probabilities(np.array([[0.0], [3.0]]), logits=True)  # one sigmoid unit
     assert binary[:, 1] == pytest.approx([0.5, 1 / (1 + np.exp(-3.0))])
+
+
+@pytest.mark.slow
+def test_an_image_folders_mistakes_keep_their_paths_and_show_as_thumbnails(train, tmp_path):
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(("cats", "dogs")):
+        (tmp_path / "pictures" / name).mkdir(parents=True)
+        for i in range(30):
+            image = rng.random((16, 16, 3)) * 0.6
+            image[..., k] += 0.2  # a faint difference: some mistakes to show
+            plt.imsave(tmp_path / "pictures" / name / f"{i:02d}.png", np.clip(image, 0, 1))
+    run = train("dataset=image_dir", f"dataset.path={tmp_path / 'pictures'}", "trainer.epochs=1")
+    _, record = evaluated(run.path)
+    section = json.loads(beside(record, "report.json").read_text())["targets"]["output"]
+    assert_classifier(section, rows_of(record))
+    assert section["mistakes"], "the faint difference left no mistake to show"
+    html = beside(record, "report.html").read_text()
+    for mistake in section["mistakes"]:  # the file's path in the folder, its class its folder
+        assert (tmp_path / "pictures" / mistake["input"]).is_file()
+        assert mistake["input"].split("/")[0] == mistake["label"]
+        assert f"<code>{mistake['input']}</code>" in html
+    assert html.count('class="thumb"') == len(section["mistakes"])
+    assert_self_contained(html)

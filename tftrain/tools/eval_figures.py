@@ -117,14 +117,15 @@ def by_decile(axis: Any, rows: list[dict[str, Any]]) -> None:
 
 
 def thumbnail(values: np.ndarray) -> bytes | None:
-    """An image input (height, width, channels) as a PNG of the pixels the model took,
-    stretched from their lowest to their highest value (whatever the scale: 0-1, 0-255,
-    0-16 for digits, standardised); None for an input that is no image."""
+    """An image input (height, width, channels) as a PNG of the pixels the model took:
+    in [0, 1] as they are, on any other scale (0-255, 0-16 for digits, standardised)
+    stretched from their lowest to their highest value; None for an input that is no image."""
     if values.ndim != 3 or values.shape[-1] not in (1, 3, 4) or values.dtype.kind not in "fiu":
         return None
     pixels = values.astype(np.float64)
     low, high = pixels.min(), pixels.max()
-    pixels = (pixels - low) / (high - low) if high > low else np.zeros_like(pixels)
+    if low < 0.0 or high > 1.0:
+        pixels = (pixels - low) / max(high - low, 1e-12)
     scale = max(1, -(-THUMBNAIL // max(pixels.shape[:2])))
     pixels = np.clip(pixels.repeat(scale, axis=0).repeat(scale, axis=1), 0.0, 1.0)
     plt = pyplot()

@@ -103,8 +103,8 @@ def cell(values: np.ndarray) -> str:
     flat = values.ravel()
     if flat.dtype.kind in "SO":
         flat = np.array([v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in flat])
-    if flat.dtype.kind == "U":
-        text = " | ".join(flat.tolist())
+    if flat.dtype.kind == "U":  # a text's line breaks shown, so it stays one table cell
+        text = " | ".join(v.strip().replace("\r\n", "\n").replace("\n", " ↵ ") for v in flat)
     elif flat.size <= 4:
         text = ", ".join(f"{v:.6g}" for v in flat.astype(np.float64))
     else:
@@ -147,7 +147,8 @@ def examples_of(section: dict[str, Any]) -> tuple[str, list[str], list[dict[str,
         return ("most confident mistakes", ["label", "predicted", "confidence"],
                 [{**m, "cells": [m["label"], m["predicted"], number(m["confidence"])]}
                  for m in section["mistakes"]])
-    return ("worst rows (largest absolute error)", ["actual", "predicted", "error"],
+    return ("worst rows (largest absolute error)",
+            ["actual", "predicted", "error (predicted - actual)"],
             [{**w, "cells": [number(w[k]) for k in ("actual", "predicted", "error")]}
              for w in section["worst"]])
 

@@ -76,7 +76,8 @@ def keep_absl_off_pytest_streams() -> None:
 
 
 COMMANDS = {"tftrain": "tftrain.cli", "tftrain-eval": "tftrain.tools.evaluate",
-            "tftrain-predict": "tftrain.tools.predict", "tftrain-report": "tftrain.tools.report"}
+            "tftrain-predict": "tftrain.tools.predict", "tftrain-report": "tftrain.tools.report",
+            "tftrain-tune": "tftrain.tools.tune"}
 
 
 def in_process(*args: str, cwd: Path, env: dict[str, str] | None = None,

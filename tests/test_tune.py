@@ -158,3 +158,27 @@ def test_the_console_script_is_installed(tmp_path):
     done = subprocess.run([*console_script("tftrain-tune", "tftrain.tools.tune"), "--help"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "tftrain-tune lr|batch" in done.stdout
+
+
+def test_the_knee_is_the_smallest_batch_near_the_best_that_fits():
+    from tftrain.tools.batch_find import Measured, candidates, knee, largest_fitting
+
+    done = [Measured(8, 500, 4000, 1000.0), Measured(16, 250, 4000, 1890.0),
+            Measured(32, 125, 4000, 1960.0), Measured(64, 63, 4000, 2000.0),
+            Measured(128, 32, 4000, 2600.0, over="over memory")]
+    assert knee(done).batch == 32  # 1960 >= 0.95 x 2000; 128, faster, does not fit
+    assert candidates(4000) == [8, 16, 32, 64]  # 4000 / 64 = 62 steps; 128 would leave 31
+    assert candidates(120) == [1, 2]  # too few examples for 8
+    for m, peak in zip(done, (100, 200, 400)):  # 12.5 MiB a sample
+        m.peak = peak * 2 ** 20
+    assert largest_fitting(done[:3], limit=1000 * 2 ** 20) == pytest.approx(80.0)  # a line
+    assert largest_fitting(done[:3], limit=None) == math.inf
+
+
+def test_the_moving_average_is_bias_corrected():
+    from tftrain.callbacks.ramp import Smoothed
+
+    smoothed = Smoothed()
+    assert [smoothed.add(2.0) for _ in range(3)] == pytest.approx([2.0, 2.0, 2.0])
+    raw = 0.98 * 2.0 * (1 - 0.98 ** 3) + 0.02 * 4.0  # the average from 0, uncorrected
+    assert smoothed.add(4.0) == pytest.approx(raw / (1 - 0.98 ** 4))  # weighs 4.0 by 0.02/0.078

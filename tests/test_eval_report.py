@@ -40,7 +40,7 @@ def test_a_run_keeps_its_layer_table_and_says_where(digits):
 # --- tftrain-eval's report: its figures are scikit-learn's on the predictions file's rows ---
 
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent")
-REPORT = ("report.html", "report.md", "report.json")
+REPORT = ("report.html", "report.json", "report.md")
 
 
 def evaluated(run: Path, *args: str) -> tuple[str, Path]:
@@ -214,10 +214,13 @@ def test_many_classes_give_a_table_of_top_confusions_not_a_matrix():
 
 def test_report_false_writes_none_and_without_its_libraries_the_record_is_kept(digits,
                                                                                monkeypatch):
-    result = in_process(str(digits.path), "split=val", "report=false", cwd=digits.path.parent,
-                        tool="tftrain-eval")
-    assert result.returncode == 0, result.output
-    assert [p.name for p in (digits.path / "eval").glob("run.val*")] == ["run.val.json"]
+    for report in ("true", "false"):  # the second replaces the first's record, and its report
+        result = in_process(str(digits.path), "split=val", f"report={report}",
+                            cwd=digits.path.parent, tool="tftrain-eval")
+        assert result.returncode == 0, result.output
+        made = sorted(p.name for p in (digits.path / "eval").glob("run.val*"))
+        assert made == (["run.val.json", *(f"run.val.{k}" for k in REPORT)] if report == "true"
+                        else ["run.val.json"]), made
     assert "baseline" not in result.output
     monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn fails as if absent
     result = in_process(str(digits.path), "split=train", cwd=digits.path.parent,

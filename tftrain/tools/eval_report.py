@@ -82,7 +82,8 @@ def classification(y: np.ndarray, p: np.ndarray, names: list[str], shown: list[i
                      "weighted F1": report["weighted avg"]["f1-score"],
                      auc_name: float(np.mean(areas)) if areas else None,
                      "expected calibration error": reliability["ece"]},
-        "baseline": {"strategy": f"always the majority class, {classes[majority]}",
+        "baseline": {"strategy": "always the majority class of these examples, "
+                                 + classes[majority],
                      "accuracy": float(np.mean(constant == y)),
                      "macro F1": float(f1_score(y, constant, labels=labels, average="macro",
                                                 zero_division=0)),
@@ -167,7 +168,7 @@ def regression(actual: np.ndarray, values: np.ndarray, shown: list[int],
     return {
         "task": "regression", "samples": len(actual),
         "headline": fit_of(actual, values),
-        "baseline": {"strategy": f"always the mean, {mean:.6g}",
+        "baseline": {"strategy": f"always the mean of these examples, {mean:.6g}",
                      **fit_of(actual, np.full_like(actual, mean))},
         "points": {"index": sample.tolist(), "actual": actual[sample].tolist(),
                    "predicted": values[sample].tolist()},

@@ -207,7 +207,9 @@ def beside(done: Evaluation) -> dict[Path, str]:
 
 def keep(files: dict[Path, str], path: Path, record: dict[str, Any]) -> None:
     """Write `files`, then the record that names them (last: a record never names a file
-    that is not there); a write that fails removes what was written before it."""
+    that is not there); a write that fails removes what was written before it. A record
+    kept without a report removes the report of the evaluation it replaces, which would
+    no longer be of its record (and tftrain-report would link it)."""
     written: list[Path] = []
     try:
         for file, text in files.items():
@@ -218,6 +220,8 @@ def keep(files: dict[Path, str], path: Path, record: dict[str, Any]) -> None:
         for file in written:
             file.unlink(missing_ok=True)
         raise
+    for stale in set(report_paths(path).values()) - set(files):
+        stale.unlink(missing_ok=True)
 
 
 USAGE = """Usage: tftrain-eval RUN_FOLDER [split=S] [weights=W] [predictions=true] [report=false] [output=FILE] [OVERRIDES...]

@@ -3,16 +3,18 @@ throughput (Lightning's batch-size scaler doubles the batch until memory runs ou
 Ultralytics' AutoBatch fits memory against the batch size and solves for a share of it).
 
 Each power of two from 8 up is built as the run builds it (data, model, precision,
-strategy, trainer: `prepare`) and trained a few short epochs (at most 256 steps each); the
-first epoch warms up (tracing, compiling), the others are timed, each as a run's
-summary.json measures its `train_samples_per_s`, and their median taken (robust to an
-epoch slowed by another process on a shared machine). The suggestion is the knee, the smallest
-batch within 5% of the best throughput: larger ones cost generalisation and steps for
-nothing. Batches are capped by memory, measured for each (a GPU's peak from TensorFlow,
-kept under 60% of its memory, AutoBatch's share; on a CPU the process's peak, kept under
-half of what the machine has available) and fitted against the batch size, as AutoBatch
-does, so that no batch predicted to exceed the cap is tried; and by at least 50 steps an
-epoch, which the optimizer needs to make progress between validations.
+strategy, trainer: `prepare`) and trained a few epochs, each cut to 16,384 samples or 256
+steps, whichever is more (every batch size sees about as many samples, and an epoch's fixed
+costs weigh on a small batch as in the run); the first epoch warms up (tracing, compiling),
+the others are timed, each as a run's summary.json measures its `train_samples_per_s`, and
+their median is taken (an epoch slowed by another process on a shared machine moves it
+little). The suggestion is the knee, the smallest batch within 5% of the best throughput:
+larger ones cost generalisation and steps for nothing. Batches are capped by memory,
+measured for each (a GPU's peak from TensorFlow, kept under 60% of its memory, AutoBatch's
+share; on a CPU the process's peak, kept under half of what the machine has available) and
+fitted against the batch size, as AutoBatch does, so that no batch predicted to exceed the
+cap is tried; and by at least 50 steps an epoch, which the optimizer needs to make progress
+between validations.
 
 The learning rate is rescaled with the batch: linearly for SGD (Goyal et al., 2017), by the
 square root for adaptive optimizers such as Adam (Hoffer et al., 2017; Malladi et al., 2022).
@@ -37,7 +39,7 @@ TOOL = "tftrain-tune batch"
 SMALLEST = 8
 FEWEST_STEPS = 50  # an epoch's steps at the largest batch suggested
 KNEE = 0.95  # within 5% of the best throughput
-EPOCH_STEPS = 256  # at most, while measuring (dataset.limit_batches)
+EPOCH_SAMPLES, EPOCH_STEPS = 16384, 256  # an epoch while measuring: whichever is more
 SECONDS = 2.0  # timed per batch size, after the warm-up epoch, in at least
 TIMED_EPOCHS = 5  # the median's: one slowed by another process on the machine moves it little
 
@@ -62,7 +64,8 @@ def measure(overrides: list[str], batch: int, memory: Memory) -> Measured:
     cfg = tuning_config(overrides, TOOL)
     setting(cfg, "trainer.batch_size", batch)
     limit = cfg.dataset.get("limit_batches")
-    setting(cfg, "dataset.limit_batches", min(limit or EPOCH_STEPS, EPOCH_STEPS))
+    cut = max(EPOCH_STEPS, EPOCH_SAMPLES // batch)
+    setting(cfg, "dataset.limit_batches", min(limit or cut, cut))
     memory.reset()
     prepared = prepare(cfg)
     data, trainer, model = prepared.data, prepared.trainer, prepared.model

@@ -28,6 +28,12 @@ def curve(folder: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status")
+    found = re.search(r"^Threads:\s+(\d+)", status.read_text(), re.M) if status.exists() else None
+    return int(found.group(1)) if found else 0
+
+
 def only_folder(root: Path) -> Path:
     """The one dated folder under outputs/lr_find/DATE/."""
     (day,) = (root / "outputs" / "lr_find").iterdir()
@@ -144,7 +150,10 @@ def test_ctrl_c_leaves_nothing_half_written(tmp_path):
                "end=1e-3"]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    time.sleep(15)  # TensorFlow started, the ramp under way
+    started = time.monotonic()  # TensorFlow started (its thread pools), then the ramp under way
+    while threads(process.pid) < 8 and time.monotonic() - started < 90:
+        time.sleep(0.5)
+    time.sleep(8)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, out + err

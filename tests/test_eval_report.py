@@ -8,6 +8,7 @@ import csv
 import json
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +211,14 @@ def test_many_classes_give_a_table_of_top_confusions_not_a_matrix():
     assert len(top) == 10 and top[0]["count"] == counts.max()
     assert [c["count"] for c in top] == sorted(counts.ravel(), reverse=True)[:10]
     assert list(eval_figures.figures(section)) == ["reliability diagram"]
+    three = p[:5, :3] / p[:5, :3].sum(axis=1, keepdims=True)
+    one_class = eval_report.sections(Predicted({"output": three}, {"output": np.zeros(5, int)},
+                                               list("abcde")),
+                                     {"output": {"task": "classification"}})["output"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no curve to draw: no figure of none, no empty legend
+        assert list(eval_figures.figures(one_class)) == ["confusion matrix",
+                                                         "reliability diagram"]
 
 
 def test_report_false_writes_none_and_without_its_libraries_the_record_is_kept(digits,

@@ -18,13 +18,15 @@ THUMBNAIL = 96  # pixels on the longer side, at least: small images are enlarged
 
 
 def figures(section: dict[str, Any]) -> dict[str, bytes]:
-    """A section's figures by title."""
+    """A section's figures by title: a classifier's curves when some class has one (data
+    of one class has none), its matrix and curves only up to CURVE_CLASSES classes."""
     if section["task"] == "classification":
-        drawn = {"reliability diagram": lambda axes: reliability(axes, section["reliability"])}
-        if len(section["classes"]) <= CURVE_CLASSES:
-            drawn = {"confusion matrix": lambda axes: confusion(axes, section),
-                     "ROC and precision-recall curves": lambda axes: curves(axes, section),
-                     **drawn}
+        few = len(section["classes"]) <= CURVE_CLASSES
+        curved = few and any(roc["auc"] is not None for roc in section["roc"].values())
+        drawn = {"confusion matrix": lambda axes: confusion(axes, section)} if few else {}
+        if curved:
+            drawn["ROC and precision-recall curves"] = lambda axes: curves(axes, section)
+        drawn["reliability diagram"] = lambda axes: reliability(axes, section["reliability"])
         return {title: drawing(draw) for title, draw in drawn.items()}
     return {"predicted against actual, residuals against predicted":
             drawing(lambda axes: prediction_error(axes, section["points"])),

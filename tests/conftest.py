@@ -77,7 +77,7 @@ def keep_absl_off_pytest_streams() -> None:
 
 COMMANDS = {"tftrain": "tftrain.cli", "tftrain-eval": "tftrain.tools.evaluate",
             "tftrain-predict": "tftrain.tools.predict", "tftrain-report": "tftrain.tools.report",
-            "tftrain-tune": "tftrain.tools.tune"}
+            "tftrain-tune": "tftrain.tools.tune", "tftrain-export": "tftrain.tools.export"}
 
 
 def in_process(*args: str, cwd: Path, env: dict[str, str] | None = None,

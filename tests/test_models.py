@@ -88,7 +88,7 @@ def test_export_writes_a_savedmodel_that_tensorflow_serves(tmp_path):
     result = in_process("debug=smoke", "export=savedmodel", f"hydra.run.dir={tmp_path / 'run'}",
                         cwd=tmp_path)
     assert result.returncode == 0, result.output
-    served = tf.saved_model.load(str(tmp_path / "run" / "export"))
+    served = tf.saved_model.load(str(tmp_path / "run" / "export" / "saved_model"))
     p = served.serve(tf.constant(np.zeros((2, 8, 8, 1), "float32"))).numpy()
     assert p.shape == (2, 10) and float(p.sum()) == pytest.approx(2.0, abs=1e-4)  # softmax rows
 

@@ -118,13 +118,15 @@ def save_model_atomic(model: Any, path: Path) -> None:
         in_place(path, lambda tmp: model.save(tmp), suffix=".keras")
 
 
-def export_atomic(model: Any, folder: Path) -> None:
-    """A SavedModel written into a temporary folder, then put in place of `folder`."""
+def folder_in_place(folder: Path, write: Callable[[Path], None]) -> None:
+    """A folder (a SavedModel) written under a temporary name (`write(tmp)`), then put in
+    place of `folder`: a reader sees the old folder or the new one, whole."""
     with writing(folder):
-        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = staged(folder)
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            model.export(str(tmp), format="tf_saved_model", verbose=False)
+            write(tmp)
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(tmp, folder)
         finally:

@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from tftrain.errors import TftrainError, user_error
-from tftrain.config import objective
+from tftrain.config import exports, objective
 from tftrain.config.tree import join, leaves, mapped, nodes, with_targets
 
 POSITIVE = {"trainer": ("epochs", "batch_size", "steps_per_execution", "validation_freq")}
@@ -132,14 +132,21 @@ def validate(cfg: DictConfig) -> None:
     check_validation(cfg)
     check_lr_control(cfg)
     check_limits(settle(OmegaConf.to_container(cfg, resolve=False), cfg))
-    if cfg.get("export") not in (None, "savedmodel"):
-        raise TftrainError(f"export={cfg.export!r} is not valid; use savedmodel (writes export/ "
-                           "with model.export) or leave it null.")
+    check_export(cfg.get("export"))
     check_targets(cfg)
     if multi_worker(cfg) and str(trainer._target_).endswith("FitTrainer"):
         raise TftrainError("trainer=fit cannot train under distribute=multi_worker: Keras 3's fit "
                            "does not support MultiWorkerMirroredStrategy (keras-team/keras#20585). "
                            "Use trainer=custom_loop, which does.")
+
+
+def check_export(value: Any) -> None:
+    """export=: the formats and arguments tftrain-export takes (tftrain.config.exports), and
+    their packages installed, refused before the run trains rather than after."""
+    value = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    asked = exports.from_config(value)
+    if asked is not None:
+        exports.missing_packages(asked.formats)
 
 
 def multi_worker(cfg: DictConfig) -> bool:

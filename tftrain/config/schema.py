@@ -50,7 +50,7 @@ class TrainConfig:
     seed: int = 42
     deterministic: bool = False
     resume: Optional[str] = None
-    export: Optional[str] = None
+    export: Any = None  # a format, all, a list of them, or tftrain-export's arguments
     run_dir: str = "${hydra:runtime.output_dir}"
     allow_targets: List[str] = field(default_factory=list)
     logger: Any = field(default_factory=dict)

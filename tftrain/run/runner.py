@@ -32,6 +32,7 @@ from tftrain.run.signals import Signals  # noqa: E402
 from tftrain.run.summary import class_names, closing_lines, job_overrides, summarize  # noqa: E402
 from tftrain.trainers import Trainer  # noqa: E402
 
+EXPORTING = "exporting"  # the phase after a completed run: export=
 LAYER_TABLE_WIDTH = 200  # wider than any of Keras' layouts of model.summary (at most 162)
 
 
@@ -47,6 +48,11 @@ def run(cfg: DictConfig, signals: Signals | None = None, pruning: Pruning | None
     try:
         return run_stages(cfg, signals, stage, started, wall, pruning, resume_with)
     except Interrupted as error:
+        if stage.phase == EXPORTING:  # the run completed and is whole: only the export stopped
+            error.args = (f"{error} while exporting, after the run completed (its folder is "
+                          f"whole); tftrain-export {cfg.run_dir} format=... exports it",)
+            error.kept = True
+            raise
         try:
             error.args = (interrupted(cfg, stage, error, started, time.perf_counter() - wall,
                                        resume_with),)
@@ -63,6 +69,10 @@ def run(cfg: DictConfig, signals: Signals | None = None, pruning: Pruning | None
         failed = error if isinstance(error, WriteFailed) else artifacts.write_failure(error, Path(cfg.run_dir))
         if failed is None:
             raise
+        if stage.phase == EXPORTING:
+            raise WriteFailed(failed.path, failed.error, then="The run completed and its folder "
+                              f"is whole; tftrain-export {cfg.run_dir} format=... exports it "
+                              "once the folder can be written.") from error
         raise WriteFailed(failed.path, failed.error,
                           then=f"The run stopped while {stage.phase}; what it wrote before is whole "
                                "(the backup holds the last state saved). Once the folder can be "
@@ -100,17 +110,20 @@ def run_stages(cfg: DictConfig, signals: Signals, stage: Stage, started: datetim
     artifacts.remove_leftovers(run_dir)
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)
+    elif cfg.export:  # after the run is whole: an export that fails leaves a completed run
+        stage.phase = EXPORTING
+        from tftrain.run.export import export_run  # the converters load only when asked
+
+        export_run(cfg.export, model, data, summary, run_dir)
     return summary["objective"]
 
 
 def save_model(cfg: DictConfig, model: keras.Model, spec: Spec, run_dir: Path) -> None:
-    """model.keras, what its outputs mean, and the SavedModel export when asked."""
+    """model.keras and what its outputs mean."""
     artifacts.save_model_atomic(model, run_dir / artifacts.MODEL)
     write_layer_table(model, run_dir)
     if any(t.class_names for t in spec.targets):  # what the outputs mean, beside the model
         artifacts.write_json_atomic(run_dir / "class_names.json", class_names(spec))
-    if cfg.export == "savedmodel":
-        artifacts.export_atomic(model, run_dir / "export")
 
 
 def write_layer_table(model: keras.Model, run_dir: Path) -> None:

@@ -15,17 +15,16 @@ from typing import Any
 import numpy as np
 
 from tftrain.console import echo
-from tftrain.errors import UNREADABLE, TftrainError, WriteFailed, door, keyed
+from tftrain.errors import TftrainError, WriteFailed
 from tftrain.tools.evaluate import load_model, tool_command
 from tftrain.tools.outputs import not_written, output_file, run_targets, table, write_table
-from tftrain.tools.predict_inputs import read_columns, read_inputs
+from tftrain.tools.predict_artifact import is_artifact, predict_artifact
+from tftrain.tools.predict_inputs import read_model_inputs
+from tftrain.tools.shell import shell
 from tftrain.fast_exit import exits_fast
 from tftrain.run.folder import RunFolder
 
 ARGUMENTS = ("input", "output", "n", "seed")
-# The readers' parameters as predict's arguments: a file is `input=`, whatever source the run
-# read its data with (its reading options are the run's record, none of them predict's).
-READER_KEYS = {"path": "input"}
 
 
 def parse(arguments: list[str]) -> dict[str, str]:
@@ -53,20 +52,9 @@ def predict(folder: RunFolder, arguments: list[str]) -> None:
                            f"{' '.join(arguments) or 'nothing'}.")
     output = output_file(given.get("output"), folder.path / "predictions.csv", "predictions.csv")
     data = summary.get("data", {})
-    inputs, reading = data.get("inputs", {}), data.get("reading", {})
-    source = Path(given["input"])
-    with keyed(READER_KEYS), door(f"input={source}", "arrays saved by NumPy (.npy, or .npz by "
-                                  "name), CSV rows, a text file or a folder of images",
-                                  refused=UNREADABLE):
-        if len(inputs) > 1 or "delimiter" in reading:  # named inputs: a CSV's columns
-            columns, names = read_columns(source, inputs, reading)
-            x = {name: tf_strings(values) for name, values in columns.items()}
-            x = x if len(x) > 1 else next(iter(x.values()))
-        else:
-            gaps = next(iter(inputs.values()), {}).get("kind") == "numeric"
-            x, names = read_inputs(source, tuple(model.input_shape[1:]), model.inputs[0].dtype,
-                                   gaps, reading)
-            x = tf_strings(x)
+    x, names = read_model_inputs(Path(given["input"]), data.get("inputs", {}), data.get("reading", {}),
+                      tuple(model.input_shape[1:]), model.inputs[0].dtype)
+    x = {k: tf_strings(v) for k, v in x.items()} if isinstance(x, dict) else tf_strings(x)
     predictions = model.predict(x, verbose=0)
     try:
         write_table(output, table(predictions, names, run_targets(summary)))
@@ -86,6 +74,7 @@ def tf_strings(values: np.ndarray) -> Any:
 
 
 USAGE = """Usage: tftrain-predict RUN_FOLDER input=FILE [output=FILE]
+       tftrain-predict RUN_FOLDER/export/model.onnx|model.tflite|saved_model input=FILE [output=FILE]
        tftrain-predict GAN_RUN_FOLDER [n=16] [seed=0] [output=FILE.png]
 
 Predictions of RUN_FOLDER/model.keras (loaded in safe mode) for new inputs, read as the run
@@ -95,11 +84,17 @@ CSV (default RUN_FOLDER/predictions.csv): each input's name (its path in the fol
 row), then for classifiers the predicted class name and a probability per class.
 
 A GAN run generates instead: n samples from noise drawn with seed, as a grid (default
-RUN_FOLDER/samples.png) and arrays beside it (samples.npz: images in [0, 1], the noise)."""
+RUN_FOLDER/samples.png) and arrays beside it (samples.npz: images in [0, 1], the noise).
+
+An export tftrain-export wrote predicts the same way, in its own runtime (onnxruntime, the
+LiteRT interpreter, TensorFlow), by the record inside it (default output: predictions.csv
+beside it)."""
 
 
 def command(args: list[str]) -> int:
     """`tftrain-predict ARGS` in this process; its exit status."""
+    if args and is_artifact(args[0]):  # a file tftrain-export wrote, in place of the run
+        return shell(lambda: predict_artifact(Path(args[0]), args[1:]))
     return tool_command(USAGE, predict, args)
 
 

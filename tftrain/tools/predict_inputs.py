@@ -22,7 +22,25 @@ from tftrain.data.arrays import shaped
 from tftrain.data.csv_format import listing
 from tftrain.data.files import check_npz, existing, read_text
 from tftrain.data.tabular import Table, model_inputs, parsed, read_table
-from tftrain.errors import TftrainError
+from tftrain.errors import UNREADABLE, TftrainError, door, keyed
+
+# The readers' parameters as predict's arguments: a file is `input=`, whatever source the run
+# read its data with (its reading options are the run's record, none of them predict's).
+READER_KEYS = {"path": "input"}
+
+
+def read_model_inputs(source: Path, inputs: dict[str, Any], reading: dict[str, Any], shape: tuple[int, ...],
+           dtype: str) -> tuple[Any, list[str]]:
+    """The inputs in `source`, read as the run read its data (`inputs`, `reading`: its
+    record), as arrays (by name for a CSV's columns), and a name for each row."""
+    with keyed(READER_KEYS), door(f"input={source}", "arrays saved by NumPy (.npy, or .npz by "
+                                  "name), CSV rows, a text file or a folder of images",
+                                  refused=UNREADABLE):
+        if len(inputs) > 1 or "delimiter" in reading:  # named inputs: a CSV's columns
+            columns, names = read_columns(source, inputs, reading)
+            return (columns if len(columns) > 1 else next(iter(columns.values()))), names
+        gaps = next(iter(inputs.values()), {}).get("kind") == "numeric"
+        return read_inputs(source, shape, dtype, gaps, reading)
 
 
 def table_of(path: Path, reading: dict[str, Any]) -> Table:

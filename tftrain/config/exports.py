@@ -118,7 +118,8 @@ def request(given: Mapping[str, object], named: Callable[[str], str] = str,
 
 
 def takes() -> str:
-    return "; ".join(f"{name} " + (", ".join(f"{a}=" for a in f.arguments) or "nothing more")
+    """Each format's own arguments, as refusals list them: `saved_model: none; onnx: opset=; ...`."""
+    return "; ".join(f"{name}: " + (", ".join(f"{a}=" for a in f.arguments) or "none")
                      for name, f in FORMATS.items())
 
 

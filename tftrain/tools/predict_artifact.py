@@ -32,6 +32,7 @@ def predict_artifact(path: Path, arguments: list[str]) -> None:
     if "input" not in given or len(given) != len(arguments) or set(given) - {"input", "output"}:
         raise TftrainError(f"{path}: an export predicts from inputs: give input=FILE (and "
                            f"optionally output=FILE.csv); got {' '.join(arguments) or 'nothing'}.")
+    from tftrain.run import runtime  # noqa: F401  (first: quiets TensorFlow as it loads)
     from tftrain.run.export_check import predicted, runtime_of
     from tftrain.run.export_formats import read_record
 

@@ -306,3 +306,10 @@ def test_the_float32_limit_is_absolute_for_probabilities_and_relative_for_large_
 
     assert float32_limit([np.array([[0.2, 0.8]], np.float32)]) == pytest.approx(1e-4)
     assert float32_limit([np.array([[5e5], [-1e3]], np.float32)]) == pytest.approx(50.0)
+
+
+def test_a_gan_run_is_refused_naming_what_it_does_instead(train, tmp_path):
+    run = train("experiment=digits_gan", "debug=smoke")
+    result = export(str(run.path), "format=onnx", cwd=tmp_path)
+    assert_refused(result, 2, ["is a GAN run", "predicts nothing from inputs", "n=16"])
+    assert not (run.path / "export").exists()

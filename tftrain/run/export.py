@@ -80,6 +80,11 @@ def export_run(value: Any, model: Any, data: Any, summary: dict[str, Any], run_d
     request = exports.from_config(value)
     if request is None:
         return
+    try:  # not exit status 2, here and below: that says nothing was trained
+        exportable(model, run_dir)
+    except TftrainError as error:
+        raise ExportFailed(f"export={value}: {error} The run itself completed and its folder "
+                           "is whole.") from None
     split = "test" if data.test is not None else "val"
     test = examples(split, data.test if data.test is not None else data.val)
     train = (lambda: examples("train", data.train, CALIBRATION_EXAMPLES)) \
@@ -88,9 +93,19 @@ def export_run(value: Any, model: Any, data: Any, summary: dict[str, Any], run_d
         export(request, model, test, train, record_of(summary, run_dir), run_dir / FOLDER)
     except WriteFailed:
         raise
-    except TftrainError as error:  # not exit status 2: that says nothing was trained
+    except TftrainError as error:
         raise ExportFailed(f"{error} The run itself completed and its folder is whole: "
                            f"tftrain-export {run_dir} format=... exports it.") from None
+
+
+def exportable(model: Any, run: Path | str) -> None:
+    """Refuse a model an export cannot be verified for, before any data is read."""
+    from tftrain.callbacks.samples import generates
+
+    if generates(model):
+        raise TftrainError(f"{run} is a GAN run: its model generates samples from noise and "
+                           "predicts nothing from inputs, which is what an export is verified "
+                           f"on. tftrain-predict {run} n=16 draws samples.")
 
 
 def record_of(summary: dict[str, Any], run_dir: Path) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def export_folder(folder: RunFolder, arguments: list[str]) -> None:
     file = folder.model_file("tftrain-export")
     cfg = run_config(folder, [])
     from tftrain.run import runtime
-    from tftrain.run.export import Examples, export, examples, record_of
+    from tftrain.run.export import Examples, export, examples, exportable, record_of
     from tftrain.run.export_formats import CALIBRATION_EXAMPLES
     from tftrain.tools.eval_data import eval_data
 
@@ -64,9 +64,10 @@ def export_folder(folder: RunFolder, arguments: list[str]) -> None:
         data = eval_data(cfg.dataset, run, cfg.trainer.batch_size, cfg.seed, name, True)
         return examples(data.split, data.dataset, CALIBRATION_EXAMPLES if name == "train" else None)
 
+    model = load_model(folder, "tftrain-export", file)
+    exportable(model, folder.given)
     test = split(None)  # the test split, all of it (the validation split where none)
     echo(f"verifying on the run's {test.name} split ({test.samples} samples)")
-    model = load_model(folder, "tftrain-export", file)
     calibrate = (lambda: split("train")) if "int8" in request.quantize else None
     export(request, model, test, calibrate, record_of(summary, folder.path), folder.path / "export")
 

@@ -122,7 +122,8 @@ def test_every_format_agrees_with_keras_in_its_runtime_and_predicts_as_the_run(d
     np.testing.assert_allclose(served, keras_outputs(digits, x), atol=1e-5)
 
     # The record travels with each file.
-    record = json.loads((digits.path / "export" / "saved_model" / "assets.extra" / "tftrain.json").read_text())
+    record = json.loads((digits.path / "export" / "saved_model" / "assets.extra"
+                         / "tftrain.json").read_text())
     assert record["class_names"] == [str(i) for i in range(10)]
     assert record["inputs"]["input"]["shape"] == [8, 8, 1]
     assert record["weights_fingerprint"] == digits.summary["weights_fingerprint"]
@@ -137,7 +138,8 @@ def test_every_format_agrees_with_keras_in_its_runtime_and_predicts_as_the_run(d
     # tftrain-predict takes each file in place of the run folder: the same CSV.
     np.save(tmp_path / "x.npy", x)
     predicted = {}
-    for given in (digits.path, *(digits.path / "export" / n for n in ("model.onnx", "model.tflite", "saved_model"))):
+    exported = (digits.path / "export" / n for n in ("model.onnx", "model.tflite", "saved_model"))
+    for given in (digits.path, *exported):
         output = tmp_path / f"{given.name}.csv"
         done = in_process(str(given), f"input={tmp_path / 'x.npy'}", f"output={output}",
                           cwd=tmp_path, tool="tftrain-predict")
@@ -218,7 +220,8 @@ def test_export_onnx_at_the_end_of_a_training_run(train, tmp_path):
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     x = inputs()
     np.testing.assert_allclose(session.run(None, {"input": x})[0], keras_outputs(run, x), atol=1e-5)
-    record = json.loads(next(p.value for p in onnx.load(str(path)).metadata_props if p.key == "tftrain"))
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    record = json.loads(props["tftrain"])
     assert record["class_names"] == [str(i) for i in range(10)]
     assert record["weights_fingerprint"] == run.summary["weights_fingerprint"]
     assert run.summary["status"] == "completed"
@@ -265,7 +268,8 @@ def test_string_lookups_refuse_onnx_naming_the_layer_and_litert_carries_them(tra
     assert done.returncode == 0, done.output
     found = rows(run)
     assert found["saved_model"]["top1_agreement"] == 1.0 and found["model.tflite"]["verdict"] == "ok"
-    record = json.loads((run.path / "export" / "saved_model" / "assets.extra" / "tftrain.json").read_text())
+    record = json.loads((run.path / "export" / "saved_model" / "assets.extra"
+                         / "tftrain.json").read_text())
     assert record["inputs"]["class"]["argument"] == "class_"  # a keyword, as the signature names it
     rows_ = (titanic.read_text().splitlines())[:21]
     (tmp_path / "new.csv").write_text("\n".join(rows_) + "\n")

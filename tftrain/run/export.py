@@ -112,7 +112,8 @@ def record_of(summary: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """What travels inside every artifact: where it came from, what its inputs and outputs
     mean, the versions that made it and the fingerprints that identify weights and data."""
     data = summary.get("data", {})
-    inputs = {name: {**spec, "argument": identifier(name)} for name, spec in data.get("inputs", {}).items()}
+    inputs = {name: {**spec, "argument": identifier(name)}
+              for name, spec in data.get("inputs", {}).items()}
     return {"run": str(run_dir), "task": data.get("task"), "inputs": inputs,
             "targets": data.get("targets", {}), "class_names": data.get("class_names", []),
             "reading": data.get("reading", {}),
@@ -212,10 +213,12 @@ def written(name: str, quantize: str, model: Any, path: Path, record: dict[str, 
             request: Request, calibration: Callable[[], Iterator[Any]] | None) -> None:
     """One artifact, whole or not at all."""
     if name == "saved_model":
-        artifacts.folder_in_place(path, lambda tmp: export_formats.write_saved_model(model, tmp, record))
+        artifacts.folder_in_place(
+            path, lambda tmp: export_formats.write_saved_model(model, tmp, record))
     elif name == "onnx":
-        artifacts.in_place(path, lambda tmp: export_formats.write_onnx(model, tmp, record, request.opset),
-                           suffix=".onnx")
+        artifacts.in_place(
+            path, lambda tmp: export_formats.write_onnx(model, tmp, record, request.opset),
+            suffix=".onnx")
     else:
         artifacts.in_place(path, lambda tmp: export_formats.write_litert(
             model, tmp, record, quantize, request.flex, calibration), suffix=".tflite")

@@ -124,7 +124,8 @@ def metric(outputs: np.ndarray, y: np.ndarray, classifies: bool) -> float:
     error: the figure a user reads to see what the export costs."""
     if classifies:
         return float(np.mean(top1(outputs) == np.asarray(y).reshape(-1).astype(np.int64)))
-    return float(np.mean(np.abs(outputs.reshape(len(outputs), -1) - np.asarray(y).reshape(len(outputs), -1))))
+    count_ = len(outputs)
+    return float(np.mean(np.abs(outputs.reshape(count_, -1) - np.asarray(y).reshape(count_, -1))))
 
 
 def top1(outputs: np.ndarray) -> np.ndarray:

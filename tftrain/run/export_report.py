@@ -53,8 +53,8 @@ def cells_of(r: dict[str, Any], full: bool) -> list[str]:
     if lat is None:  # unverified
         return [label, megabytes(r["size_bytes"]), *[""] * (5 if full else 4), r["verdict"]]
     agree = "" if r["top1_agreement"] is None else f"{r['top1_agreement']:.3f}"
-    timing = [f"{lat['b1_p50']:.2f}/{lat['b1_p95']:.2f}", f"{lat['b32_p50']:.2f}/{lat['b32_p95']:.2f}"] \
-        if full else [f"{lat['b1_p50']:.2f}/{lat['b32_p50']:.2f}"]
+    timing = [f"{lat[f'b{b}_p50']:.2f}/{lat[f'b{b}_p95']:.2f}" for b in (1, 32)] if full else \
+        [f"{lat['b1_p50']:.2f}/{lat['b32_p50']:.2f}"]
     return [label, megabytes(r["size_bytes"]), f"{r['max_abs_diff']:.0e}", agree,
             number(r["metric"]), *timing,
             {"reference": "-", "FAILED": "FAIL"}.get(r["verdict"], r["verdict"])

@@ -36,7 +36,8 @@ METRIC_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
     pytest.param(("optimizer.clipvalue=0.02",), marks=pytest.mark.slow),
     pytest.param(("optimizer.global_clipnorm=0.5", "lr_schedule=warmup_cosine"), marks=pytest.mark.slow),
     ("optimizer.gradient_accumulation_steps=3",),
-], ids=["plain", "clipped-by-value", "clipped-by-norm-with-schedule", "accumulated"])
+    ("trainer.class_weight={0: 3.0, 7: 0.5}",),  # sample weights gathered with the batches
+], ids=["plain", "clipped-by-value", "clipped-by-norm-with-schedule", "accumulated", "class-weighted"])
 def test_fit_and_custom_loop_give_the_same_losses(both_trainers, case):
     runs = both_trainers(*QUICK, *case)
     fit, loop = runs["fit"].metrics, runs["custom_loop"].metrics

@@ -14,7 +14,9 @@ from tftrain.config.schema import DatasetConfig
 from tftrain.data.forms import Data, Source, Stream
 from tftrain.errors import UNREADABLE, TftrainError, door, keyed
 
-PIPELINE_KEYS = {f.name for f in fields(DatasetConfig)} - {"_target_"}
+# The pipeline's keys: those every source shares, and a CSV's column of weights, which the
+# pipeline takes out of the columns the source read (tftrain.data.weights).
+PIPELINE_KEYS = {f.name for f in fields(DatasetConfig)} - {"_target_"} | {"sample_weight"}
 
 
 def options_of(node: DictConfig) -> tuple[dict[str, Any], dict[str, Any], str]:
@@ -47,15 +49,50 @@ def augment_layers(nodes: Any) -> tuple[Any, ...]:
                  for index, node in enumerate(nodes or ()))
 
 
-def build_data(node: DictConfig, batch_size: int, seed: int) -> Data:
+def build_data(node: DictConfig, batch_size: int, seed: int,
+               trainer: DictConfig | None = None) -> Data:
     """The data door: read the source a dataset config names, split it, fit the encodings,
     build the datasets. A library's refusal of the user's data (numpy, Keras, tf.data) is one
     TftrainError naming `dataset.path` (or the source), and what the data layer refuses
-    names its parameter as a `dataset.` key; a failure of ours keeps its traceback."""
+    names its parameter as a `dataset.` key; a failure of ours keeps its traceback.
+    `trainer`: the trainer config, whose `class_weight` the pipeline applies."""
     from tftrain.data.pipeline import assemble  # TensorFlow: only once data is built
 
     options, pipeline, name = options_of(node)
-    # the data names the batch size it is given: trainer.batch_size
-    with keyed("dataset"), keyed({"batch_size": "trainer.batch_size"}), door(name, refused=UNREADABLE):
+    pipeline["class_weight"] = class_weight(trainer)
+    not_a_label(pipeline.get("sample_weight"), options.get("label"))
+    with keyed("dataset"), keyed(OTHER_KEYS), door(name, refused=UNREADABLE):
         pipeline["augment"] = augment_layers(pipeline.get("augment"))
         return assemble(read_source(options, seed), pipeline, batch_size, seed, name)
+
+
+# The data's parameters that are no dataset keys: the batch size and the class weights it is
+# given, and the metrics it advises.
+OTHER_KEYS = {"batch_size": "trainer.batch_size", "class_weight": "trainer.class_weight",
+              "metrics": "metrics"}
+
+
+def not_a_label(column: str | None, label: Any) -> None:
+    """`dataset.sample_weight` names a column beside the label: the source reads the label
+    apart from its inputs, where the weights are looked for."""
+    labels = label if isinstance(label, list) else [label]
+    if column is not None and column in map(str, labels):
+        raise TftrainError(f"dataset.sample_weight={column} is the label (dataset.label="
+                           f"{label}); a column of weights is another column of the file, each "
+                           "row's weight in the loss (a number >= 0).")
+
+
+def class_weight(trainer: DictConfig | None) -> Any:
+    """`trainer.class_weight` as a plain value: None, `balanced`, or {class: weight} (class
+    names as strings, as the data names its classes; several targets: {target: either})."""
+    value = None if trainer is None else trainer.get("class_weight")
+    value = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    return names_as_text(value)
+
+
+def names_as_text(value: Any) -> Any:
+    """Keys as the user meant them: the command line reads `{0: 5}` with an integer key,
+    `{True: 5}` with a boolean one; the data's class names are text."""
+    if not isinstance(value, dict):
+        return value
+    return {str(key): names_as_text(weight) for key, weight in value.items()}

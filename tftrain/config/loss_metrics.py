@@ -12,6 +12,7 @@ from tftrain.data import Spec, Target
 from tftrain.errors import TftrainError, did_you_mean
 from tftrain.config.instantiate import instantiate, keras_names, locate, parameters, unknown_argument
 from tftrain.models.losses import FunctionLoss
+from tftrain.models.metrics import CLASS_METRICS
 
 # Names Keras' compile understands beyond its metrics' own (it picks the variant the loss needs).
 METRIC_ALIASES = ("accuracy", "acc", "crossentropy", "ce")
@@ -46,7 +47,8 @@ def known_name(name: str, wrapper: type, where: str) -> str:
     try:
         module.get(name)
     except (ValueError, TypeError):
-        known = sorted({*keras_names(module), *(METRIC_ALIASES if kind == "metric" else ())})
+        known = sorted({*keras_names(module),
+                        *((*METRIC_ALIASES, *CLASS_METRICS) if kind == "metric" else ())})
         raise TftrainError(f"{where}={name!r} is not a Keras {kind}.{did_you_mean(name, known)} "
                            f"Give a Keras name (such as {', '.join(known[:4])}, ...) or a node "
                            f"{{_target_: keras.{module.__name__.rsplit('.', 1)[-1]}.SomeClass, "
@@ -70,13 +72,25 @@ def loss_and_metrics(loss: Any, metrics: Any, spec: Spec,
 
     chosen = {t.name: (resolve(pick(loss, t.name, default_loss(t, t.name in binary)), FunctionLoss,
                                where("loss", t.name, loss)),
-                       [resolve(m, keras.metrics.MeanMetricWrapper,
-                                f"{where('metrics', t.name, metrics)}.{index}")
+                       [metric(m, t, f"{where('metrics', t.name, metrics)}.{index}")
                         for index, m in enumerate(pick(metrics, t.name, default_metrics(t)))])
               for t in spec.targets}
     if not spec.multi_output:
         return chosen[spec.targets[0].name]
     return {n: pair[0] for n, pair in chosen.items()}, {n: pair[1] for n, pair in chosen.items()}
+
+
+def metric(node: Any, target: Target, where: str) -> Any:
+    """One metric of a target: tftrain's own class metrics by name (balanced_accuracy,
+    macro_f1: a confusion matrix sized by the target's classes), else as `resolve` takes it."""
+    if not (isinstance(node, str) and node in CLASS_METRICS):
+        return resolve(node, keras.metrics.MeanMetricWrapper, where)
+    if target.task != "classification" or not target.num_classes:
+        which = "the label" if target.name == "output" else f"the target '{target.name}'"
+        raise TftrainError(f"{where}={node!r} scores the classes of a classifier, and {which} is a "
+                           f"{target.task} target; for it use {', '.join(default_metrics(target))} "
+                           "or another regression metric.")
+    return CLASS_METRICS[node](num_classes=target.num_classes, name=node)
 
 
 def per_target(setting: Any) -> bool:

@@ -68,6 +68,9 @@ class TrainerConfig:
     validation_freq: int = 1
     jit_compile: Any = "auto"
     initial_epoch: int = 0
+    # balanced | {class: weight}: each training example weighs its class's weight in the loss
+    # (sample weights the data pipeline gathers with the batches, so both trainers see them)
+    class_weight: Any = None
 
 
 @dataclass
@@ -159,6 +162,7 @@ class CsvConfig(DatasetConfig):
     header: Optional[bool] = None  # null: detected (a first row of numbers is data)
     decimal: Optional[str] = None  # null: '.', or ',' detected in a file not separated by commas
     in_memory: bool = True  # false: stream the rows from the files (larger than memory)
+    sample_weight: Optional[str] = None  # a column of each row's weight in the loss (not an input)
 
 
 @dataclass

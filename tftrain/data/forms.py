@@ -58,6 +58,7 @@ class Source:
     one_class: str | None = None  # labels of one class: what training is told (labels.one_class)
     ids: np.ndarray | None = None  # each row's identity (an image's path in its folder); None: its index
     reading: dict[str, Any] = field(default_factory=dict)  # how the data was read (Spec.reading)
+    weights: np.ndarray | None = None  # each row's weight in the loss (a column), float32
 
     def targets(self) -> list[tuple[str, str, list[str] | None]]:
         """(name, task, class names) of each target; a lone target is called `output`."""

@@ -26,22 +26,42 @@ import numpy as np
 import tensorflow as tf
 
 from tftrain.console import echo
-from tftrain.data.batches import (Epochs, UNTUNED, augmentation, check_splits, epochs, split,
-                                  steps_per_epoch)
+from tftrain.data.batches import (Epochs, UNTUNED, augmentation, check_splits, epochs, rows,
+                                  split_indices, steps_per_epoch)
 from tftrain.data.features import as_columns, fit_features
 from tftrain.data.forms import Arrays, Data, Source, Stream, check_lengths, rows_in
 from tftrain.data.spec import Spec, Target, learnable
 from tftrain.data.streaming import stream_data
+from tftrain.data.weights import sample_weights, with_row_weights
 from tftrain.errors import TftrainError, param
 
 def assemble(source: Source | Stream, pipeline: dict[str, Any], batch_size: int, seed: int,
              name: str) -> Data:
     """The Data of what a source read: split, encodings fitted on the training split,
     datasets. `pipeline`: the pipeline's settings as plain values (splits, shuffling,
-    caching, `augment`: the augmentation layers, ...); `name`: how messages name the data."""
+    caching, `augment`: the augmentation layers, `class_weight`: the classes' weights in
+    the loss, `sample_weight`: a column of row weights, ...); `name`: how messages name the
+    data."""
     if isinstance(source, Stream):
+        in_memory_only(pipeline, name)
         return stream_data(source, pipeline, batch_size, seed)
     return memory_data(source, pipeline, batch_size, seed, name)
+
+
+def in_memory_only(pipeline: dict[str, Any], name: str) -> None:
+    """Weights and folds are cut from labels held in memory: class weights are counted on
+    the training split's labels before training, a column of weights travels with the rows
+    the pipeline gathers, folds are dealt from all the rows; a stream's are read as it
+    trains (its splits are drawn record by record)."""
+    asked = [f"{param(key)}={pipeline[key] if key != 'folds' else pipeline[key].count}"
+             for key in ("class_weight", "sample_weight", "folds") if pipeline.get(key) is not None]
+    if asked:
+        raise TftrainError(f"{' and '.join(asked)}: {name} streams from its files, and weights "
+                           "and folds are drawn from data read in memory. Read it in memory "
+                           f"({param('in_memory')}=true, the default for CSVs and image folders), "
+                           "or leave them unset; for data larger than memory, a TFRecord or CSV "
+                           "holding the rows of each class in the proportions to learn from "
+                           "(fewer of the large classes) weighs them without weights.")
 
 
 def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed: int,
@@ -54,7 +74,9 @@ def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed:
     check_lengths(source.x, source.y, "the data")
     if pipeline["channel_axis"]:
         source = with_channel_axis(source)
-    (x_train, y_train), val, test = split(source, pipeline["val_split"], pipeline["test_split"], seed)
+    source = with_row_weights(source, pipeline.get("sample_weight"))
+    index = split_indices(source, pipeline["val_split"], pipeline["test_split"], seed)
+    (x_train, y_train), val, test = split_at(source, index)
     check_splits({"train": rows_in(y_train), "val": rows_in(val[1]), "test": rows_in(test[1])},
                  pipeline["val_split"], pipeline["test_split"], ("test",) if source.test is not None else ())
     limit = pipeline["limit_batches"]
@@ -63,13 +85,16 @@ def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed:
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
     augment_layers = tuple(pipeline["augment"] or ())
     in_model = pipeline["augment_in"] == "model"
+    fitted = targets(source, y_train, pipeline["standardize_target"])
+    weights = sample_weights(pipeline.get("class_weight"), fitted, y_train,
+                             None if source.weights is None else source.weights[index[0]])
     train, train_epochs = train_dataset(x_train, y_train, batch_size, seed, epoch,
                                         pipeline["shuffle"], pipeline["drop_remainder"], steps,
-                                        None if in_model else augmentation(augment_layers))
+                                        None if in_model else augmentation(augment_layers), weights)
     return Data(
         spec=Spec(
             inputs=fit_features(as_columns(x_train), source.kinds, pipeline["normalize"], source.text),
-            targets=targets(source, y_train, pipeline["standardize_target"]),
+            targets=fitted,
             augment=augment_layers if in_model else (),
             reading=source.reading,
         ),
@@ -84,6 +109,14 @@ def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed:
         fingerprint=fingerprint(x_train, y_train),
         source_fingerprint=source_fingerprint(source),
     )
+
+
+def split_at(source: Source, index: tuple[np.ndarray, np.ndarray, np.ndarray]):
+    """The rows of each split (`split_indices`) as arrays; a source's own test split kept."""
+    train, val, test = index
+    held_out = source.test if source.test is not None else (rows(source.x, test), rows(source.y, test))
+    return ((rows(source.x, train), rows(source.y, train)),
+            (rows(source.x, val), rows(source.y, val)), held_out)
 
 
 def with_channel_axis(source: Source) -> Source:
@@ -127,20 +160,23 @@ def target_moments(y: np.ndarray, task: str, standardize: bool) -> tuple[float, 
 
 
 def train_dataset(x: Arrays, y: Arrays, batch_size: int, seed: int, epoch: tf.Variable,
-                  shuffle: bool, drop_remainder: bool, steps: int, augment=None) -> Epochs:
+                  shuffle: bool, drop_remainder: bool, steps: int, augment=None,
+                  weights: Arrays | None = None) -> Epochs:
+    """Batches `(x, y)`, or `(x, y, sample_weight)` with `weights`, each gathered by index."""
     n = rows_in(y)
     # Host variables, not constants: a dataset function captures a constant by value and
     # copies it into every new iterator (50 ms per epoch for 60 MB), a variable by handle.
     with tf.device("/cpu:0"):
         features = tf.nest.map_structure(lambda a: tf.Variable(a, trainable=False), x)
-        labels = tf.nest.map_structure(lambda a: tf.Variable(a, trainable=False), y)
+        labels = tf.nest.map_structure(lambda a: tf.Variable(a, trainable=False),
+                                       y if weights is None else (y, weights))
     whole = min(steps, n // batch_size)  # full batches this epoch; then 0 or 1 smaller one
     partial = steps - whole
     # Rows are gathered a chunk of batches at a time (up to 16 MB, 64 batches), then split
     # into batches without a function call: a tf.data function call per batch cost 0.1-0.3
     # ms (as much as a small model's step) and competed with training for the cores.
     row_bytes = sum(64 if a.dtype.kind == "O" else a[:1].nbytes
-                    for a in map(np.asarray, tf.nest.flatten((x, y))))
+                    for a in map(np.asarray, tf.nest.flatten((x, y, weights))) if a.ndim)
     chunk = int(np.clip((16 << 20) // max(1, row_bytes * batch_size), 1, 64))
 
     def chunks_of_epoch(number: tf.Tensor) -> tf.data.Dataset:
@@ -156,13 +192,13 @@ def train_dataset(x: Arrays, y: Arrays, batch_size: int, seed: int, epoch: tf.Va
         return chunks
 
     def gather(index: tf.Tensor):  # [batches, batch_size] indices -> that many batches
-        return (tf.nest.map_structure(lambda t: tf.gather(t, index), features),
-                tf.nest.map_structure(lambda t: tf.gather(t, index), labels))
+        taken = tf.nest.map_structure(lambda t: tf.gather(t, index), (features, labels))
+        return taken if weights is None else (taken[0], *taken[1])
 
     def batches(chunks: tf.data.Dataset) -> tf.data.Dataset:
         dataset = chunks.map(gather).unbatch()
         if augment:
-            dataset = dataset.map(lambda batch, targets: (augment(batch, training=True), targets),
+            dataset = dataset.map(lambda batch, *rest: (augment(batch, training=True), *rest),
                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return dataset
 

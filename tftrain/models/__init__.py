@@ -9,7 +9,7 @@ import warnings
 
 import keras
 
-from tftrain.models import layers, zoo  # noqa: F401  (registers tftrain's serializable classes)
+from tftrain.models import layers, metrics, zoo  # noqa: F401  (registers tftrain's serializable classes)
 from tftrain.models.build import build
 from tftrain.models.functional import functional
 from tftrain.models.inputs import keyed_by_column_names

@@ -80,7 +80,7 @@ def prepare(cfg: DictConfig, signals: Signals | None = None, stage: Stage | None
     folder = RunFolder(cfg.resume, "resume") if cfg.resume else None
     first_epoch, first_step = resume_point(cfg, trainer.initial_epoch, trainer.epochs, folder)
     stage.phase = "loading the data"
-    data = build_data(cfg.dataset, trainer.batch_size, cfg.seed)
+    data = build_data(cfg.dataset, trainer.batch_size, cfg.seed, cfg.trainer)
     if first_step:
         check_epoch_length(cfg, folder, first_step, data.steps_per_epoch)
     cfg.data_facts = facts(data)

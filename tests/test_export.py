@@ -317,3 +317,18 @@ def test_a_gan_run_is_refused_naming_what_it_does_instead(train, tmp_path):
     result = export(str(run.path), "format=onnx", cwd=tmp_path)
     assert_refused(result, 2, ["is a GAN run", "predicts nothing from inputs", "n=16"])
     assert not (run.path / "export").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["experiment=image_augmentation", "model=resnet"])
+def test_augmentation_layers_and_subclassed_models_export_as_they_predict(train, model):
+    """Augmentation layers are left out of every file (exported, a SavedModel served
+    augmented predictions and ONNX could not carry their random ops); a subclassed model
+    (no Keras inputs) exports as a functional one does."""
+    run = train("debug=smoke", model, "export=all")
+    found = rows(run)
+    for name in ("saved_model", "model.onnx", "model.tflite"):
+        assert found[name]["verdict"] == "ok" and found[name]["top1_agreement"] == 1.0, found[name]
+    record = json.loads((run.path / "export" / "saved_model" / "assets.extra"
+                         / "tftrain.json").read_text())
+    assert record["weights_fingerprint"] == run.summary["weights_fingerprint"]

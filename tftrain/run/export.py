@@ -31,7 +31,7 @@ from tftrain.config.exports import Request, file_name
 from tftrain.errors import TftrainError, WriteFailed
 from tftrain.run import export_check, export_formats
 from tftrain.run.export_report import report
-from tftrain.run.export_formats import CALIBRATION_EXAMPLES, carried, float32_model, identifier
+from tftrain.run.export_formats import CALIBRATION_EXAMPLES, carried, identifier, inference_model
 
 FOLDER = "export"
 CONVERTERS = ("tf2onnx", "onnx", "onnxruntime", "ai-edge-litert")
@@ -147,10 +147,10 @@ def export(request: Request, model: Any, test: Examples, train: Callable[[], Exa
 
 def verified(request: Request, model: Any, test: Examples, train: Callable[[], Examples] | None,
              record: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
-    model = float32_model(model)
+    record = {**record, "weights_fingerprint": artifacts.weights_fingerprint(model)}  # the run's
+    model = inference_model(model)
     for name in request.formats:  # before anything is converted
         carried(model, name)
-    record = {**record, "weights_fingerprint": artifacts.weights_fingerprint(model)}
     classifies = first_task(record) == "classification"
     keras = export_check.keras_runtime(model)
     reference = export_check.predicted(keras, test.x)

@@ -52,6 +52,8 @@ def input_names(model: keras.Model) -> dict[str, str]:
     struct = getattr(model, "_inputs_struct", None)
     if isinstance(struct, dict):
         return {key: identifier(key) for key in struct}
+    if not hasattr(model, "inputs"):  # a subclassed model (model=resnet): one input
+        return {"input": "input"}
     return {tensor.name: identifier(tensor.name) for tensor in model.inputs}
 
 
@@ -70,6 +72,31 @@ def signature(model: keras.Model) -> list[Any]:
     if len(found) == 1 and isinstance(found[0], dict):
         return [{key: spec(item, key) for key, item in found[0].items()}]
     return [spec(item, name) for item, name in zip(found, names)]
+
+
+def inference_model(model: keras.Model) -> keras.Model:
+    """The model as it predicts: float32 (float32_model), its augmentation layers (RandomFlip,
+    RandomRotation, ..., active in training only) left out. Exported with them, the random
+    ops stay in the graph: a SavedModel served augmented predictions, and ONNX could not
+    carry them at all."""
+    model = float32_model(model)
+    if not any(augments(layer) for layer in model.layers):
+        return model
+    if not hasattr(model, "inputs"):  # subclassed: its layers cannot be swapped from outside
+        return model
+
+    def swapped(layer: Any) -> Any:  # the others are the model's own, weights shared
+        return keras.layers.Identity(name=layer.name) if augments(layer) else layer
+
+    return keras.models.clone_model(model, clone_function=swapped)
+
+
+def augments(layer: Any) -> bool:
+    """A random augmentation layer (keras.layers.Random*), or a model of nothing else."""
+    inner = getattr(layer, "layers", None)
+    if inner:
+        return all(augments(each) for each in inner)
+    return type(layer).__name__.startswith("Random") and type(layer).__module__.startswith("keras")
 
 
 def float32_model(model: keras.Model) -> keras.Model:

@@ -27,8 +27,8 @@ import tensorflow as tf
 
 from tftrain import artifacts
 from tftrain.config import exports
-from tftrain.config.exports import Request, file_name
-from tftrain.errors import TftrainError, WriteFailed
+from tftrain.config.exports import FORMATS, Request, file_name
+from tftrain.errors import TftrainError, WriteFailed, raised_in_tftrain, said
 from tftrain.run import export_check, export_formats
 from tftrain.run.export_report import report
 from tftrain.run.export_formats import CALIBRATION_EXAMPLES, carried, identifier, inference_model
@@ -170,10 +170,10 @@ def verified(request: Request, model: Any, test: Examples, train: Callable[[], E
         try:
             checked = export_check.check(export_check.runtime_of(name, path), test.x, test.y,
                                          reference, classifies)
-        except RuntimeError as error:
-            if not (request.flex and "Select TensorFlow op" in str(error)):
+        except Exception as error:  # the runtime refusing the file (a bug of ours keeps its traceback)
+            if raised_in_tftrain(error):
                 raise
-            rows.append(unverified(name, quantize, path))
+            rows.append(unrunnable(name, quantize, path, error, request.flex))
             continue
         rows.append(row(name, quantize, path, checked, (request.tolerance, limit), classifies))
     report(rows, request.tolerance, (test.name, test.samples), record, folder, classifies)
@@ -249,15 +249,19 @@ def float32_limit(reference: list[np.ndarray]) -> float:
     return exports.FLOAT32_TOLERANCE * max(1.0, largest)
 
 
-def unverified(name: str, quantize: str, path: Path) -> dict[str, Any]:
-    """A flex=true file that uses TensorFlow ops: the Python LiteRT interpreter has no
-    Flex delegate to run it, so it is written, said to be unverified, and not failed."""
-    return {"format": name, "quantize": quantize, "file": path.name, "size_bytes": size(path),
-            "max_abs_diff": None, "top1_agreement": None, "metric": None, "keras_metric": None,
-            "latency_ms": None, "metric_drop_points": None, "verdict": "unverified",
-            "why": None, "note": "uses TensorFlow ops (flex=true), which the Python LiteRT "
-            "interpreter cannot run (no Flex delegate): not verified here; an app linking the "
-            "Flex delegate runs it"}
+def unrunnable(name: str, quantize: str, path: Path, error: Exception, flex: bool) -> dict[str, Any]:
+    """A file its runtime would not load or run: failed, saying what the runtime said. A
+    flex=true file using TensorFlow ops is the exception: the Python LiteRT interpreter has
+    no Flex delegate to run it, so it is said to be unverified, not failed."""
+    found = {"format": name, "quantize": quantize, "file": path.name, "size_bytes": size(path),
+             "max_abs_diff": None, "top1_agreement": None, "metric": None, "keras_metric": None,
+             "latency_ms": None, "metric_drop_points": None}
+    if flex and "Select TensorFlow op" in str(error):
+        return {**found, "verdict": "unverified", "why": None, "note": "uses TensorFlow ops "
+                "(flex=true), which the Python LiteRT interpreter cannot run (no Flex delegate): "
+                "not verified here; an app linking the Flex delegate runs it"}
+    runtime = FORMATS[name].runtime
+    return {**found, "verdict": "FAILED", "why": f"cannot be run by {runtime}: {said(error)}"}
 
 
 def failure(diff: float, drop: float | None, limits: tuple[float, float],

@@ -50,8 +50,9 @@ def cells_of(r: dict[str, Any], full: bool) -> list[str]:
     label = {"model.keras": "keras", "saved_model": "saved_model"}.get(r["file"], r["format"])
     label += {"none": "", "float16": " f16", "dynamic": " dyn"}.get(r["quantize"], f" {r['quantize']}")
     drop, lat = r["metric_drop_points"], r["latency_ms"]
-    if lat is None:  # unverified
-        return [label, megabytes(r["size_bytes"]), *[""] * (5 if full else 4), r["verdict"]]
+    if lat is None:  # not run: unverified (flex), or its runtime refused it
+        return [label, megabytes(r["size_bytes"]), *[""] * (5 if full else 4),
+                {"FAILED": "FAIL"}.get(r["verdict"], r["verdict"])]
     agree = "" if r["top1_agreement"] is None else f"{r['top1_agreement']:.3f}"
     timing = [f"{lat[f'b{b}_p50']:.2f}/{lat[f'b{b}_p95']:.2f}" for b in (1, 32)] if full else \
         [f"{lat['b1_p50']:.2f}/{lat['b32_p50']:.2f}"]

@@ -345,3 +345,15 @@ def test_augmentation_layers_and_subclassed_models_export_as_they_predict(train,
     assert "model.onnx cannot be run by onnxruntime" in result.stderr
     assert "StatelessRandomUniform" in result.stderr and "Traceback" not in result.output
     assert rows(run)["model.onnx"]["verdict"] == "FAILED"
+
+
+def test_a_run_without_a_held_out_split_has_nothing_to_verify_on(tmp_path):
+    folder = tmp_path / "run"
+    trained = in_process("debug=smoke", "dataset.val_split=0", "dataset.test_split=0",
+                         "export=onnx", f"hydra.run.dir={folder}", cwd=tmp_path)
+    assert trained.returncode == 1, trained.output
+    assert "no test or validation split" in trained.stderr and "Traceback" not in trained.output
+    assert RunFolder(folder).summary["status"] == "completed"
+    result = export(str(folder), "format=onnx", cwd=tmp_path)
+    assert_refused(result, 2, ["no test or validation split", "dataset.test_split=0.2"])
+    assert not (folder / "export").exists()

@@ -86,7 +86,12 @@ def export_run(value: Any, model: Any, data: Any, summary: dict[str, Any], run_d
         raise ExportFailed(f"export={value}: {error} The run itself completed and its folder "
                            "is whole.") from None
     split = "test" if data.test is not None else "val"
-    test = examples(split, data.test if data.test is not None else data.val)
+    held_out = data.test if data.test is not None else data.val
+    if held_out is None:
+        raise ExportFailed(f"export={value}: the run kept no test or validation split to "
+                           "verify the exports on; give it one (dataset.test_split=0.2). The "
+                           "run itself completed and its folder is whole.")
+    test = examples(split, held_out)
     train = (lambda: examples("train", data.train, CALIBRATION_EXAMPLES)) \
         if "int8" in request.quantize and "litert" in request.formats else None
     try:

@@ -50,6 +50,11 @@ def export_folder(folder: RunFolder, arguments: list[str]) -> None:
     request = parsed(arguments)  # the arguments, then the packages, then the run folder
     exports.missing_packages(request.formats)
     summary = folder.summary("tftrain-export")
+    sizes = summary.get("data", {}).get("sizes", {})
+    if sizes and not sizes.get("test") and not sizes.get("val"):
+        raise TftrainError(f"{folder.given} kept no test or validation split to verify the "
+                           f"exports on (train {sizes.get('train')}, val 0, test 0); train it "
+                           "with one (dataset.test_split=0.2).")
     file = folder.model_file("tftrain-export")
     cfg = run_config(folder, [])
     from tftrain.run import runtime

@@ -54,8 +54,10 @@ def help_text(source: Source = PACKAGED) -> str:
         "",
         "Runs write outputs/YYYY-MM-DD/HH-MM-SS/ (move it with hydra.run.dir=PATH).",
         "Hydra's own flags: tftrain --hydra-help. Versions: tftrain --version.",
+        "Before a long run: tftrain-tune lr OVERRIDES | tftrain-tune batch OVERRIDES",
         "Afterwards: tftrain-report outputs/ | tftrain-eval RUN_FOLDER | "
         "tftrain-predict RUN_FOLDER input=FILE",
+        "            tftrain-export RUN_FOLDER format=all   (each command: --help)",
     ]
     return "\n".join(lines)
 

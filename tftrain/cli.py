@@ -28,6 +28,7 @@ from tftrain.sweeps import multirun
 from tftrain.tools.shell import prepared
 from tftrain.config.describe import help_text, version_line
 from tftrain.sweeps.trial import check_sweeper
+from tftrain.sweeps.cv import sweep_of_folds
 from tftrain.config.compose import command_overrides, compose, layered, resolved_as_far_as_known
 from tftrain.config.preflight import preflight
 from tftrain.config.sources import (PRIMARY, flag_values, flags_of_run, packaged,
@@ -259,6 +260,7 @@ def command(argv: list[str]) -> int:
                 problem = preflight(argv, check_sweeper)
                 if problem:
                     raise TftrainError(problem)
+                argv = sys.argv[1:] = sweep_of_folds(argv)  # cv.folds=K: a sweep of K folds
                 kept = claim_folder(argv, typed)
                 hydra.main(version_base="1.3", config_path=str(packaged()),
                            config_name=PRIMARY)(_task)()

@@ -9,6 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from tftrain.config.cv import CV_KEYS, folds_of, group_of
 from tftrain.config.instantiate import call, instantiate, locate
 from tftrain.config.schema import DatasetConfig
 from tftrain.data.forms import Data, Source, Stream
@@ -24,6 +25,8 @@ def options_of(node: DictConfig) -> tuple[dict[str, Any], dict[str, Any], str]:
     the name errors give the data: `dataset.path=...`, or the source)."""
     options = OmegaConf.to_container(node, resolve=True)
     pipeline = {key: options.pop(key) for key in PIPELINE_KEYS if key in options}
+    pipeline["folds"] = folds_of(node)  # cv.*: a fold of cross-validation, or None
+    pipeline["group"] = group_of(node) if pipeline["folds"] else None
     name = f"dataset.path={options['path']}" if options.get("path") else f"dataset ({options['_target_']})"
     return options, pipeline, name
 
@@ -40,6 +43,24 @@ def read_source(options: dict[str, Any], seed: int, **extra: Any) -> Source | St
                            "a data source returns a tftrain.data.forms.Source (arrays in "
                            "memory) or a Stream (examples read from files).")
     return source
+
+
+def read_grouped(options: dict[str, Any], pipeline: dict[str, Any], seed: int,
+                 **extra: Any) -> Source | Stream:
+    """The source; with folds grouped by a column (cv.group), its rows grouped, the column
+    read beside the source and no input of the model (only a CSV names columns)."""
+    group = pipeline.get("group")
+    if group is None:
+        return read_source(options, seed, **extra)
+    if "label" not in options or "drop" not in options:
+        raise TftrainError(f"cv.group={group}: groups are a column of a CSV (dataset=csv), and "
+                           f"{options['_target_']} reads no columns; leave cv.group unset.")
+    from tftrain.data.groups import group_column, with_groups
+
+    groups = group_column(options["path"], group, options["label"], options.get("encoding"),
+                          options.get("delimiter"), options.get("header"))
+    source = read_source({**options, "drop": [*options["drop"], group]}, seed, **extra)
+    return with_groups(source, groups) if isinstance(source, Source) else source
 
 
 def augment_layers(nodes: Any) -> tuple[Any, ...]:
@@ -61,9 +82,9 @@ def build_data(node: DictConfig, batch_size: int, seed: int,
     options, pipeline, name = options_of(node)
     pipeline["class_weight"] = class_weight(trainer)
     not_a_label(pipeline.get("sample_weight"), options.get("label"))
-    with keyed("dataset"), keyed(OTHER_KEYS), door(name, refused=UNREADABLE):
+    with keyed("dataset"), keyed(OTHER_KEYS), keyed(CV_KEYS), door(name, refused=UNREADABLE):
         pipeline["augment"] = augment_layers(pipeline.get("augment"))
-        return assemble(read_source(options, seed), pipeline, batch_size, seed, name)
+        return assemble(read_grouped(options, pipeline, seed), pipeline, batch_size, seed, name)
 
 
 # The data's parameters that are no dataset keys: the batch size and the class weights it is
@@ -96,3 +117,18 @@ def names_as_text(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
     return {str(key): names_as_text(weight) for key, weight in value.items()}
+
+
+def check_folds(node: DictConfig, seed: int) -> None:
+    """Before a sweep of folds starts: the data read and cut as each fold's run will cut it,
+    so that what would refuse every fold (a class of fewer rows than folds, a group column
+    that is not there, a streamed source) is refused once, before the sweep's folder exists."""
+    from tftrain.data.batches import fold_cut
+    from tftrain.data.pipeline import in_memory_only
+
+    options, pipeline, name = options_of(node)
+    with keyed("dataset"), keyed(CV_KEYS), door(name, refused=UNREADABLE):
+        source = read_grouped(options, pipeline, seed)
+        if isinstance(source, Stream):
+            in_memory_only({"folds": pipeline["folds"]}, name)
+        fold_cut(source, pipeline["test_split"], seed, pipeline["folds"].count)

@@ -32,6 +32,16 @@ class PrecisionConfig:
 
 
 @dataclass
+class CvConfig:
+    """k-fold cross-validation (tftrain.config.cv): `folds` runs, one per fold, as a sweep;
+    `fold` is the job's (the sweep sets it), `group` a column whose rows share a fold."""
+
+    folds: Optional[int] = None
+    fold: Optional[int] = None
+    group: Optional[str] = None
+
+
+@dataclass
 class TrainConfig:
     """The root of a run. Groups stay ``Any`` here; each option brings its own schema."""
 
@@ -42,6 +52,7 @@ class TrainConfig:
     callbacks: Any = field(default_factory=dict)
     trainer: Any = MISSING
     precision: PrecisionConfig = field(default_factory=PrecisionConfig)
+    cv: CvConfig = field(default_factory=CvConfig)
     distribute: Any = MISSING
     loss: Any = None
     metrics: Any = None

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tftrain.console import echo
+from tftrain.data.folds import Folds, fold_ids, grouped_test, said
 from tftrain.data.forms import Arrays, Source, rows_in
 from tftrain.errors import TftrainError, param
 
@@ -59,21 +60,28 @@ def rows(x: Arrays, index: np.ndarray) -> Arrays:
     return {k: v[index] for k, v in x.items()} if isinstance(x, dict) else x[index]
 
 
-def split(source: Source, val: float, test: float, seed: int) -> tuple[Split, Split, Split]:
-    """Seeded train/val/test splits, stratified by class for classification.
+def split(source: Source, val: float, test: float, seed: int,
+          folds: Folds | None = None) -> tuple[Split, Split, Split]:
+    """Seeded train/val/test splits, stratified by class for classification (`folds`:
+    validation is that fold of the rows beside the test split).
 
     A source with its own test split (keras.datasets, an .npz with x_test) keeps it and
     takes only the validation split from its training data.
     """
+    return split_at(source, split_indices(source, val, test, seed, folds))
+
+
+def split_at(source: Source, index: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[Split, Split, Split]:
+    """The rows of each split (`split_indices`) as arrays; a source's own test split kept."""
     y = source.y
-    train, val_idx, test_idx = split_indices(source, val, test, seed)
+    train, val_idx, test_idx = index
     held_out = source.test if source.test is not None else (rows(source.x, test_idx), rows(y, test_idx))
     return ((rows(source.x, train), rows(y, train)), (rows(source.x, val_idx), rows(y, val_idx)),
             held_out)
 
 
-def split_indices(source: Source, val: float, test: float,
-                  seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_indices(source: Source, val: float, test: float, seed: int,
+                  folds: Folds | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows of `source.x` in each split (train, val, test), in split order: what `split`
     takes, and what tftrain-eval follows to name each example it scores. The test rows
     are none when the source has its own test split.
@@ -81,7 +89,10 @@ def split_indices(source: Source, val: float, test: float,
     Stratified by class where every split asked for then gets rows: each class gives a
     split round(rows x fraction) of its rows, so classes too small for that (a label unique
     to each row) would leave the split empty; the split is then drawn at random, said with
-    the counts (a class of one row cannot be in two splits either way)."""
+    the counts (a class of one row cannot be in two splits either way). With `folds` the
+    validation split is a fold instead (`in_folds`)."""
+    if folds is not None:
+        return in_folds(source, test, seed, folds)
     test = 0.0 if source.test is not None else test
     by = source.strata()
     if by is None:
@@ -101,6 +112,35 @@ def split_indices(source: Source, val: float, test: float,
          f"{len(drawn[0]):,} train / {len(drawn[1]):,} val / {len(drawn[2]):,} test (a class found "
          "only in validation or test is never trained on)")
     return drawn
+
+
+def in_folds(source: Source, test: float, seed: int,
+             folds: Folds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cross-validation's splits: the test split as without folds (whole groups, when the
+    data names them), the other rows cut into folds (`fold_cut`), one validating."""
+    rest, ids, test_idx = fold_cut(source, test, seed, folds.count)
+    rng = np.random.default_rng(seed)
+    train, val = (rng.permutation(rest[ids != folds.index]), rng.permutation(rest[ids == folds.index]))
+    strata, groups = source.strata(), source.groups
+    said(folds, len(train), len(val), None if strata is None else strata[rest],
+         None if groups is None else groups[rest])
+    return train, val, test_idx
+
+
+def fold_cut(source: Source, test: float, seed: int,
+             count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the rows beside the test split, sorted; the fold of each; the test rows): the same
+    for every fold's run, and for the check made before a sweep of folds starts."""
+    strata, groups = source.strata(), source.groups
+    if groups is None:
+        rest, _, test_idx = split_indices(source, 0.0, test, seed)
+    else:
+        test_idx = grouped_test(groups, 0.0 if source.test is not None else test, seed)
+        rest = np.setdiff1d(np.arange(rows_in(source.y)), test_idx)
+    rest = np.sort(rest)  # the folds depend on the rows, not on the order the split drew
+    ids = fold_ids(None if strata is None else strata[rest], None if groups is None else groups[rest],
+                   count, seed)
+    return rest, ids, test_idx
 
 
 def at_random(rows: int, val: float, test: float,

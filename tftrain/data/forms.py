@@ -59,6 +59,7 @@ class Source:
     ids: np.ndarray | None = None  # each row's identity (an image's path in its folder); None: its index
     reading: dict[str, Any] = field(default_factory=dict)  # how the data was read (Spec.reading)
     weights: np.ndarray | None = None  # each row's weight in the loss (a column), float32
+    groups: np.ndarray | None = None  # each row's group: folds keep a group's rows together
 
     def targets(self) -> list[tuple[str, str, list[str] | None]]:
         """(name, task, class names) of each target; a lone target is called `output`."""

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tftrain.console import echo
-from tftrain.data.batches import (Epochs, UNTUNED, augmentation, check_splits, epochs, rows,
+from tftrain.data.batches import (Epochs, UNTUNED, augmentation, check_splits, epochs, split_at,
                                   split_indices, steps_per_epoch)
 from tftrain.data.features import as_columns, fit_features
 from tftrain.data.forms import Arrays, Data, Source, Stream, check_lengths, rows_in
@@ -39,9 +39,9 @@ def assemble(source: Source | Stream, pipeline: dict[str, Any], batch_size: int,
              name: str) -> Data:
     """The Data of what a source read: split, encodings fitted on the training split,
     datasets. `pipeline`: the pipeline's settings as plain values (splits, shuffling,
-    caching, `augment`: the augmentation layers, `class_weight`: the classes' weights in
-    the loss, `sample_weight`: a column of row weights, ...); `name`: how messages name the
-    data."""
+    caching, `augment`: the augmentation layers, `folds`: a fold of cross-validation or
+    None, `class_weight`: the classes' weights in the loss, `sample_weight`: a column of
+    row weights, ...); `name`: how messages name the data."""
     if isinstance(source, Stream):
         in_memory_only(pipeline, name)
         return stream_data(source, pipeline, batch_size, seed)
@@ -75,7 +75,8 @@ def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed:
     if pipeline["channel_axis"]:
         source = with_channel_axis(source)
     source = with_row_weights(source, pipeline.get("sample_weight"))
-    index = split_indices(source, pipeline["val_split"], pipeline["test_split"], seed)
+    index = split_indices(source, pipeline["val_split"], pipeline["test_split"], seed,
+                          pipeline.get("folds"))
     (x_train, y_train), val, test = split_at(source, index)
     check_splits({"train": rows_in(y_train), "val": rows_in(val[1]), "test": rows_in(test[1])},
                  pipeline["val_split"], pipeline["test_split"], ("test",) if source.test is not None else ())
@@ -109,14 +110,6 @@ def memory_data(source: Source, pipeline: dict[str, Any], batch_size: int, seed:
         fingerprint=fingerprint(x_train, y_train),
         source_fingerprint=source_fingerprint(source),
     )
-
-
-def split_at(source: Source, index: tuple[np.ndarray, np.ndarray, np.ndarray]):
-    """The rows of each split (`split_indices`) as arrays; a source's own test split kept."""
-    train, val, test = index
-    held_out = source.test if source.test is not None else (rows(source.x, test), rows(source.y, test))
-    return ((rows(source.x, train), rows(source.y, train)),
-            (rows(source.x, val), rows(source.y, val)), held_out)
 
 
 def with_channel_axis(source: Source) -> Source:

@@ -172,6 +172,7 @@ class SweepEnd(Callback):
         atexit.register(discard_if_unused, str(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from tftrain.sweeps import cv
         from tftrain.tools import report
 
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -180,6 +181,7 @@ class SweepEnd(Callback):
             return
         written = report.write_all(runs, sweep_dir)
         report.show(runs, title=f"sweep {sweep_dir}")
+        written += cv.summarize(sweep_dir, runs)  # a sweep of folds: their mean, std, predictions
         console().print(f"report: {', '.join(map(str, written))}", markup=False)
         outcome["sweep_dir"] = str(sweep_dir)
         outcome["failed"] = [f"{run.name} ({run.status})" for run in runs

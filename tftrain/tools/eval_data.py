@@ -20,8 +20,9 @@ from omegaconf import DictConfig
 
 from tftrain.data.batches import UNTUNED, rows, split_indices
 from tftrain.data.features import as_columns
+from tftrain.data.folds import Folds
 from tftrain.data.forms import Arrays, Source, Stream, rows_in
-from tftrain.config.dataset import options_of, read_source
+from tftrain.config.dataset import options_of, read_grouped
 from tftrain.data.pipeline import fingerprint, source_fingerprint, with_channel_axis
 from tftrain.errors import UNREADABLE, TftrainError, door, keyed
 from tftrain.tools.conform import EvalSet, check_shapes, chosen_split, conformed_inputs, label_recoder
@@ -43,7 +44,8 @@ def eval_data(cfg: DictConfig, run: dict[str, Any], batch_size: int, seed: int,
             options[key] = reading[key]
     kinds = {n: spec.get("kind", "raw") for n, spec in run["inputs"].items()}
     with keyed("dataset"), keyed({"batch_size": "trainer.batch_size"}), door(name, refused=UNREADABLE):
-        source = read_source(options, seed, run_kinds=kinds)
+        # a fold of a run grouped by a column (cv.group): its own data's rows grouped as it cut them
+        source = read_grouped(options, pipeline if own else {}, seed, run_kinds=kinds)
         if isinstance(source, Stream):
             return streamed(source, pipeline, run, batch_size, seed, name, split, own)
         return in_memory(source, pipeline, run, batch_size, seed, name, split, own)
@@ -59,7 +61,8 @@ def in_memory(source: Source, pipeline: dict[str, Any], run: dict[str, Any], bat
         source = with_channel_axis(source)
     check_shapes(as_columns(source.x), run["inputs"], name)
     recode = label_recoder(source.targets(), run["targets"], name)
-    parts = split_parts(source, pipeline["val_split"], pipeline["test_split"], seed)
+    parts = split_parts(source, pipeline["val_split"], pipeline["test_split"], seed,
+                        pipeline["folds"] if own else None)  # other data is not the run's folds
     sizes = {part: len(ids) for part, (_, _, ids) in parts.items()}
     which = chosen_split(split, sizes, own)
     x, y, ids = parts[which]
@@ -68,14 +71,16 @@ def in_memory(source: Source, pipeline: dict[str, Any], run: dict[str, Any], bat
                    sizes, fingerprint(*parts["train"][:2]), source_fingerprint(source))
 
 
-def split_parts(source: Source, val: float, test: float, seed: int) -> dict[str, Part]:
-    """Each split's rows as training cuts them (the same seeded draw), and all of them in
-    the source's order, each row with its identity: the source's (a file's path), else
-    its number; a source's own test rows are `test:0`, `test:1`, ..."""
+def split_parts(source: Source, val: float, test: float, seed: int,
+                folds: Folds | None = None) -> dict[str, Part]:
+    """Each split's rows as training cuts them (the same seeded draw; `folds`: a fold of
+    cross-validation validates), and all of them in the source's order, each row with its
+    identity: the source's (a file's path), else its number; a source's own test rows are
+    `test:0`, `test:1`, ..."""
     ids = source.ids if source.ids is not None else np.arange(rows_in(source.y)).astype(str)
     parts = {name: (rows(source.x, index), rows(source.y, index), ids[index])
              for name, index in zip(("train", "val", "test"),
-                                    split_indices(source, val, test, seed))}
+                                    split_indices(source, val, test, seed, folds))}
     whole: Part = (source.x, source.y, ids)
     if source.test is not None:
         tx, ty = source.test

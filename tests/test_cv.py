@@ -1,0 +1,168 @@
+"""k-fold cross-validation through the real `tftrain cv.folds=K`: a sweep of one run per fold,
+the folds' mean and std and the out-of-fold predictions at its end, the test split kept out
+of the folds, the mistakes refused before any folder exists, resume after Ctrl-C."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shlex
+import signal
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import RunFolder, assert_refused, in_process, tftrain_command
+from tftrain.data.folds import fold_ids
+
+TITANIC = Path("/work/shared/data/titanic.csv")
+
+
+def small_csv(folder: Path, rows: int = 90) -> Path:
+    """A CSV of two classes (one twice the other) and a column of 15 groups."""
+    rng = np.random.default_rng(0)
+    path = folder / "small.csv"
+    lines = ["x1,x2,site,label"]
+    for i in range(rows):
+        label = "yes" if i % 3 == 0 else "no"
+        lines.append(f"{rng.normal() + (label == 'yes'):.3f},{rng.normal():.3f},s{i % 15},{label}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def csv_args(path: Path) -> list[str]:
+    return ["dataset=csv", f"dataset.path={path}", "dataset.label=label", "trainer.epochs=1",
+            "model.layers.1.units=8", "model.layers.3.units=8"]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_folds_are_stratified_seeded_and_keep_groups_whole():
+    strata = np.array([0] * 60 + [1] * 30)
+    ids = fold_ids(strata, None, 5, seed=3)
+    assert (ids == fold_ids(strata, None, 5, seed=3)).all()
+    assert not (ids == fold_ids(strata, None, 5, seed=4)).all()
+    for fold in range(5):  # each fold 12 of class 0 and 6 of class 1
+        assert np.bincount(strata[ids == fold]).tolist() == [12, 6]
+    groups = np.array([f"g{i % 15}" for i in range(90)])
+    grouped = fold_ids(strata, groups, 5, seed=3)
+    assert all(len(set(grouped[groups == g])) == 1 for g in set(groups))
+    assert sorted(set(grouped)) == [0, 1, 2, 3, 4]
+
+
+def test_cv_folds_trains_a_run_per_fold_and_writes_mean_std_and_out_of_fold_predictions(tmp_path):
+    data = small_csv(tmp_path)
+    sweep = tmp_path / "sweep"
+    result = in_process(*csv_args(data), "cv.folds=3", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    jobs = [RunFolder(sweep / str(i)) for i in range(3)]
+    assert [j.summary["overrides"][-1] for j in jobs] == ["cv.fold=0", "cv.fold=1", "cv.fold=2"]
+    record = json.loads((sweep / "cv.json").read_text())["cross_validation"]
+    assert len(record) == 1 and record[0]["folds"] == 3 and record[0]["completed"] == [0, 1, 2]
+    objectives = [j.summary["objective"] for j in jobs]
+    stats = record[0]["metrics"]["objective"]
+    assert stats["mean"] == pytest.approx(statistics.fmean(objectives))
+    assert stats["std"] == pytest.approx(statistics.stdev(objectives))
+    assert record[0]["metrics"]["test.accuracy"]["values"] == \
+        [j.summary["test"]["accuracy"] for j in jobs]
+    assert "cross-validation, 3 of 3 folds" in result.stdout and "mean ± std" in result.stdout
+    # every row beside the test split once, in the fold that validated it, with its row number
+    # and its label; the test rows in none
+    oof = read_csv(sweep / "oof.csv")
+    given = read_csv(data)
+    test_rows = 90 - sum(sum(j.summary["data"]["sizes"][s] for s in ("val",)) for j in jobs)
+    assert len(oof) == 90 - test_rows == len({r["input"] for r in oof})
+    assert all(given[int(r["input"])]["label"] == r["label"] for r in oof)
+    for job, fold in zip(jobs, range(3)):
+        assert sum(r["fold"] == str(fold) for r in oof) == job.summary["data"]["sizes"]["val"]
+        assert job.summary["data"]["sizes"]["test"] == test_rows  # the same test split in each
+    assert (sweep / "cv.md").read_text().startswith("## cross-validation: 3 of 3 folds")
+    report = in_process(str(sweep), cwd=tmp_path, tool="tftrain-report")
+    assert report.returncode == 0 and report.stdout.count("completed") == 3, report.output
+    # tftrain-eval of a fold's run, split=val: that fold's rows, the run's own number
+    evaluated = in_process(str(sweep / "1"), "split=val", cwd=tmp_path,
+                           tool="tftrain-eval")
+    assert evaluated.returncode == 0, evaluated.output
+    scored = json.loads((sweep / "1" / "eval" / "run.val.json").read_text())
+    assert scored["samples"] == sum(r["fold"] == "1" for r in oof)
+    assert scored["metrics"]["accuracy"] == pytest.approx(jobs[1].summary["best"]["val_accuracy"],
+                                                          abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_fold_named_trains_that_fold_alone_as_one_run(tmp_path):
+    data = small_csv(tmp_path)
+    run = tmp_path / "run"
+    result = in_process(*csv_args(data), "cv.folds=3", "cv.fold=1", f"hydra.run.dir={run}",
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    assert "fold 2 of cv.folds=3 validates" in result.stdout
+    assert not (tmp_path / "outputs").exists() and (run / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("extra, said", [
+    (["cv.folds=1"], ["cv.folds=1", "at least 2 folds"]),
+    (["cv.folds=3", "cv.fold=3"], ["cv.fold=3", "0 to 2"]),
+    (["cv.fold=1"], ["cv.fold=1 without cv.folds"]),
+    (["cv.folds=40"], ["cv.folds=40", "smallest class", "lower cv.folds"]),
+    (["cv.folds=3", "cv.group=place"], ["cv.group=place", "no column 'place'", "site"]),
+    (["cv.folds=3", "cv.group=label"], ["cv.group=label is the label"]),
+    (["cv.folds=20", "cv.group=site"], ["cv.folds=20", "12 groups", "cv.group"]),  # 3 in test
+    (["cv.folds=3", "dataset.in_memory=false"], ["cv.folds=3", "streams", "dataset.in_memory=true"]),
+    (["-m", "cv.folds=3", "hparams_search=optuna"], ["hparams_search=optuna", "not supported"]),
+    (["-m", "cv.folds=2,3"], ["cv.folds=2,3", "give one cv.folds"]),
+])
+def test_cross_validation_mistakes_are_refused_before_any_folder_exists(tmp_path, extra, said):
+    data = small_csv(tmp_path)
+    result = in_process(*csv_args(data), *extra, cwd=tmp_path)
+    assert_refused(result, 2, said)
+    assert not (tmp_path / "outputs").exists()
+
+
+def wait_for(process: subprocess.Popen, ready, timeout: float = 240) -> None:
+    started = time.monotonic()
+    while not ready() and process.poll() is None:
+        assert time.monotonic() - started < timeout, "never got there"
+        time.sleep(0.05)
+    assert process.poll() is None, process.communicate()
+
+
+@pytest.mark.slow
+def test_titanic_cross_validation_resumes_after_ctrl_c_with_the_command_it_prints(tmp_path):
+    """The issue's Done-when: cv.folds=5 on titanic, Ctrl-C inside fold 1, the printed
+    command resumes fold 1 and runs the rest (fold 0 not trained again); the same command
+    once more trains nothing and writes the same mean and std."""
+    args = ["dataset=csv", f"dataset.path={TITANIC}", "dataset.label=survived",
+            "dataset.drop=[alive]", "cv.folds=5", "trainer.epochs=40",
+            "callbacks.early_stopping.patience=40"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    process = subprocess.Popen([*tftrain_command(), *args], cwd=tmp_path, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    metrics = lambda: next(tmp_path.glob("outputs/multirun/*/*/1/metrics.csv"), None)  # noqa: E731
+    wait_for(process, lambda: metrics() is not None and len(metrics().read_text().splitlines()) > 3)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    command = shlex.split(err.split("Resume with: ", 1)[1].splitlines()[0])
+    assert command[:2] == ["tftrain", "-m"] and "cv.fold=range(0,5)" in " ".join(command), err
+    sweep = metrics().parent.parent
+    zero = (sweep / "0" / "metrics.csv").stat().st_mtime_ns
+    again = in_process(*command[1:], cwd=tmp_path)
+    assert again.returncode == 0, again.output
+    assert "job 0: already completed" in again.stdout and "resuming" in again.stdout
+    assert (sweep / "0" / "metrics.csv").stat().st_mtime_ns == zero
+    first = json.loads((sweep / "cv.json").read_text())["cross_validation"][0]
+    assert first["completed"] == [0, 1, 2, 3, 4] and first["out_of_fold_rows"] == 713
+    assert 0.7 < first["metrics"]["objective"]["mean"] < 0.9 and first["metrics"]["objective"]["std"] > 0
+    once_more = in_process(*command[1:], cwd=tmp_path)
+    assert once_more.returncode == 0 and once_more.stdout.count("already completed") == 5
+    assert json.loads((sweep / "cv.json").read_text())["cross_validation"][0]["metrics"] == \
+        first["metrics"]

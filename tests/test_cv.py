@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import RunFolder, assert_refused, in_process, tftrain_command
-from tftrain.data.folds import fold_ids
+from tftrain.data.folds import fold_ids, grouped_test
 
 TITANIC = Path("/work/shared/data/titanic.csv")
 
@@ -56,6 +56,16 @@ def test_folds_are_stratified_seeded_and_keep_groups_whole():
     grouped = fold_ids(strata, groups, 5, seed=3)
     assert all(len(set(grouped[groups == g])) == 1 for g in set(groups))
     assert sorted(set(grouped)) == [0, 1, 2, 3, 4]
+
+
+def test_the_test_split_of_grouped_folds_takes_whole_groups_near_its_size():
+    """Groups of 644, 168, 77 and 2 rows, 20% for test: never the 644 (whatever the draw)."""
+    groups = np.repeat(np.array(["S", "C", "Q", "-"]), [644, 168, 77, 2])
+    for seed in range(8):
+        test = grouped_test(groups, 0.2, seed)
+        assert 150 <= len(test) <= 250, (seed, len(test))
+        taken = set(groups[test])
+        assert all((groups == g).sum() == (groups[test] == g).sum() for g in taken)
 
 
 def test_cv_folds_trains_a_run_per_fold_and_writes_mean_std_and_out_of_fold_predictions(tmp_path):

@@ -78,15 +78,20 @@ def grouped(strata: np.ndarray | None, groups: np.ndarray, count: int,
 
 
 def grouped_test(groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Whole groups drawn at random (seeded) for the test split until it holds its fraction
-    of the rows: a group's rows on both sides of it would leak as they would across folds."""
+    """Whole groups drawn at random (seeded) for the test split, each taken when it brings
+    the split nearer its fraction of the rows (a large group first would make a test split
+    of most of the data): a group's rows on both sides of it would leak as across folds."""
     needed = round(len(groups) * fraction)
     if needed == 0:
         return np.zeros(0, np.int64)
     names, group_of = np.unique(groups, return_inverse=True)
-    order = np.random.default_rng(seed).permutation(len(names))
-    sizes = np.bincount(group_of)[order]
-    taken = order[:int(np.searchsorted(np.cumsum(sizes), needed)) + 1]
+    sizes = np.bincount(group_of)
+    taken, total = [], 0
+    for group in np.random.default_rng(seed).permutation(len(names)):
+        if abs(total + sizes[group] - needed) < abs(total - needed):
+            taken.append(group)
+            total += sizes[group]
+    taken = taken or [int(np.argmin(sizes))]  # every group larger than twice the split
     return np.flatnonzero(np.isin(group_of, taken))
 
 

@@ -89,8 +89,9 @@ def export_run(value: Any, model: Any, data: Any, summary: dict[str, Any], run_d
     held_out = data.test if data.test is not None else data.val
     if held_out is None:
         raise ExportFailed(f"export={value}: the run kept no test or validation split to "
-                           "verify the exports on; give it one (dataset.test_split=0.2). The "
-                           "run itself completed and its folder is whole.")
+                           "verify the exports on; train it with one (its dataset's "
+                           "test_split, such as 0.2). The run itself completed and its folder "
+                           "is whole.")
     test = examples(split, held_out)
     train = (lambda: examples("train", data.train, CALIBRATION_EXAMPLES)) \
         if "int8" in request.quantize and "litert" in request.formats else None

@@ -163,10 +163,10 @@ def discard_untrained(run_dir: Path) -> None:
         folder = folder.parent
 
 
-def interrupted_outside_a_run() -> str:
+def interrupted_outside_a_run(ended: multirun.Outcome) -> str:
     """Ctrl-C before a run started, or between the jobs of a sweep (the sweeper's own loop)."""
-    if multirun.outcome["sweep_dir"]:
-        folder = Path(multirun.outcome["sweep_dir"])
+    if ended.sweep_dir:
+        folder = Path(ended.sweep_dir)
         if folder.is_dir() and any(p.is_dir() for p in folder.iterdir()):
             return (f"interrupted between the jobs of the sweep in {folder}; the jobs that ran "
                     f"keep their folders. Continue it with: {multirun.sweep_command(folder)}")
@@ -238,7 +238,6 @@ def command(argv: list[str]) -> int:
     that TensorFlow starts once per worker instead of once per test.
     """
     prepared()  # as every tftrain command: the user's modules import from the working folder
-    multirun.start()
     detach_log_file()
     if "--help" in argv or "-h" in argv:
         try:
@@ -251,6 +250,12 @@ def command(argv: list[str]) -> int:
         return 0
     if {"--cfg", "job", "--resolve"} <= set(argv):  # Hydra's own stops at the run's folder
         return print_resolved(argv)
+    with multirun.tracked() as ended:
+        return run_command(argv, ended)
+
+
+def run_command(argv: list[str], ended: multirun.Outcome) -> int:
+    """Compose and run the command line's jobs (`ended`: what its sweep comes to)."""
     kept, typed, held = Bookkeeping(), shlex.join(["tftrain", *argv]), Held()
     try:
         with held:  # a signal outside a run waits for the run (tftrain.run.signals)
@@ -267,7 +272,7 @@ def command(argv: list[str]) -> int:
     except TftrainError as error:
         return refuse(error)
     except KeyboardInterrupt:  # outside a run (each run handles its own signals)
-        fail(interrupted_outside_a_run())
+        fail(interrupted_outside_a_run(ended))
         return 130
     except SystemExit as stop:  # a run that failed, or Hydra's own usage errors
         code = stop.code if isinstance(stop.code, int) else 1 if stop.code else 0
@@ -280,9 +285,9 @@ def command(argv: list[str]) -> int:
             kept.release()
             lock.release_all()  # a sweep's folder held for its jobs
     if held.received:  # after the last job, while Hydra ended the sweep
-        fail(interrupted_outside_a_run())
+        fail(interrupted_outside_a_run(ended))
         return 128 + held.received
-    return multirun.exit_status()
+    return multirun.exit_status(ended)
 
 if __name__ == "__main__":
     main()

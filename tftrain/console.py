@@ -10,6 +10,7 @@ import io
 import logging
 import sys
 import traceback
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -19,14 +20,15 @@ from tftrain.errors import as_keyed, full_error, rendered
 
 log = logging.getLogger("tftrain")
 log.addHandler(logging.NullHandler())  # outside a run (no train.log yet) log nothing
-_job_label: list[str] = []  # set when jobs of a sweep run in parallel on one terminal
+# Set in a launcher's worker when jobs of a sweep run in parallel on one terminal.
+JOB_LABEL: ContextVar[str | None] = ContextVar("job_label", default=None)
 
 
 def label_lines(label: str | None) -> None:
     """Parallel jobs share the terminal: each console line names its job, and no job draws a
     live display (two would overwrite each other). train.log stays unlabelled: it is per job.
     None: lines are not labelled."""
-    _job_label[:] = [label] if label else []
+    JOB_LABEL.set(label or None)
 
 
 @lru_cache(maxsize=None)
@@ -44,7 +46,8 @@ def echo(message: str) -> None:
     """One line to the console and train.log; a parameter a component names in it (`param`)
     reads as the boundaries around it key it (`keyed`)."""
     message = as_keyed(message)
-    console().print(f"[{_job_label[0]}] {message}" if _job_label else message, markup=False)
+    label = JOB_LABEL.get()
+    console().print(f"[{label}] {message}" if label else message, markup=False)
     log.info(message)
 
 
@@ -86,7 +89,7 @@ def refuse(error: BaseException) -> int:
 
 
 def interactive() -> bool:
-    return not _job_label and console().is_terminal and sys.stdout.isatty()
+    return JOB_LABEL.get() is None and console().is_terminal and sys.stdout.isatty()
 
 
 def detach_log_file() -> None:

@@ -9,12 +9,15 @@ imports TensorFlow.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import math
 import shlex
 import traceback
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
@@ -28,18 +31,39 @@ from tftrain.run.folder_lock import remove_if_empty
 from tftrain.errors import TftrainError
 
 log = logging.getLogger("tftrain")
-# The sweep that just ended (in the process that ran Hydra): its folder and the jobs in it
-# that did not complete, for the command's exit status.
-# `replaced`: job folders of Optuna trials a stopped search left and a new trial replaced.
-outcome: dict[str, Any] = {"sweep_dir": None, "failed": [], "replaced": []}
 # What Hydra and the Optuna search write into a sweep folder before any job has run.
 SWEEP_BOOKKEEPING = {"multirun.yaml", "optuna.db"}
 
 
-def start() -> None:
-    """A new command: no sweep has ended yet, no job is labelled."""
-    outcome.update(sweep_dir=None, failed=[], replaced=[])
-    label_lines(None)
+@dataclass
+class Outcome:
+    """What one command's sweep came to, for its exit status: its folder (known once a job
+    starts: a Ctrl-C between jobs names it), the jobs that did not complete, and the job
+    folders of Optuna trials a stopped search left and a new trial replaced."""
+
+    sweep_dir: str | None = None
+    failed: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+
+
+# Hydra calls the job, its callbacks and the sweeper, never tftrain's command, so what they
+# learn reaches the command through the outcome it made for itself (`tracked`); elsewhere (a
+# launcher's worker process) what they note goes to a throwaway one.
+OUTCOME: ContextVar[Outcome | None] = ContextVar("sweep_outcome", default=None)
+
+
+@contextlib.contextmanager
+def tracked() -> Iterator[Outcome]:
+    """One command's outcome, filled in by its jobs and its sweep's end."""
+    token = OUTCOME.set(Outcome())
+    try:
+        yield OUTCOME.get()
+    finally:
+        OUTCOME.reset(token)
+
+
+def outcome() -> Outcome:
+    return OUTCOME.get() or Outcome()
 
 
 def discard_if_unused(folder: str) -> None:
@@ -100,7 +124,7 @@ def job_started() -> None:
     the job's lines are labelled where another launcher than Hydra's in-process one may run
     jobs at the same time."""
     hydra = HydraConfig.get()
-    outcome["sweep_dir"] = str(hydra.sweep.dir)
+    outcome().sweep_dir = str(hydra.sweep.dir)
     if "BasicLauncher" not in str(hydra.launcher.get("_target_", "")):
         label_lines(f"job {hydra.job.num}")
 
@@ -183,20 +207,20 @@ class SweepEnd(Callback):
         report.show(runs, title=f"sweep {sweep_dir}")
         written += cv.summarize(sweep_dir, runs)  # a sweep of folds: their mean, std, predictions
         console().print(f"report: {', '.join(map(str, written))}", markup=False)
-        outcome["sweep_dir"] = str(sweep_dir)
-        outcome["failed"] = [f"{run.name} ({run.status})" for run in runs
-                             if run.status not in ("completed", "pruned")
-                             and run.name not in outcome["replaced"]]
+        ended = outcome()
+        ended.sweep_dir = str(sweep_dir)
+        ended.failed = [f"{run.name} ({run.status})" for run in runs
+                        if run.status not in ("completed", "pruned") and run.name not in ended.replaced]
 
 
-def exit_status() -> int:
+def exit_status(ended: Outcome) -> int:
     """0 when every job completed; else 1, after naming the jobs that did not."""
-    failed = outcome["failed"]
+    failed = ended.failed
     if not failed:
         return 0
-    fail(f"{len(failed)} job(s) of the sweep in {outcome['sweep_dir']} did not complete: "
+    fail(f"{len(failed)} job(s) of the sweep in {ended.sweep_dir} did not complete: "
          f"{', '.join(failed)}. Each job folder's summary.json and train.log say why. Re-running "
-         f"the sweep ({sweep_command(Path(outcome['sweep_dir']))}) runs only the jobs that did "
+         f"the sweep ({sweep_command(Path(ended.sweep_dir))}) runs only the jobs that did "
          f"not complete (an Optuna search continues its study instead: a failed trial counts "
          f"toward n_trials and is not run again).")
     return 1

@@ -88,7 +88,8 @@ class Search:
             else:
                 study._storage.set_trial_system_attr(trial._trial_id, STALE, True)
                 study.tell(trial.number, state=State.FAIL)
-        multirun.outcome["replaced"] = [str(t.number) for t in study.trials if t.system_attrs.get(STALE)]
+        multirun.outcome().replaced = [str(t.number) for t in study.trials
+                                       if t.system_attrs.get(STALE)]
         return resumed
 
     @property

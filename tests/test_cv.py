@@ -1,6 +1,7 @@
 """k-fold cross-validation through the real `tftrain cv.folds=K`: a sweep of one run per fold,
 the folds' mean and std and the out-of-fold predictions at its end, the test split kept out
-of the folds, the mistakes refused before any folder exists, resume after Ctrl-C."""
+of the folds, the mistakes refused before any folder exists, resume after Ctrl-C; inside an
+Optuna search, a trial that runs its folds and reports their mean."""
 
 from __future__ import annotations
 
@@ -127,7 +128,6 @@ def test_a_fold_named_trains_that_fold_alone_as_one_run(tmp_path):
     (["cv.folds=3", "cv.group=label"], ["cv.group=label is the label"]),
     (["cv.folds=20", "cv.group=site"], ["cv.folds=20", "12 groups", "cv.group"]),  # 3 in test
     (["cv.folds=3", "dataset.in_memory=false"], ["cv.folds=3", "streams", "dataset.in_memory=true"]),
-    (["-m", "cv.folds=3", "hparams_search=optuna"], ["hparams_search=optuna", "not supported"]),
     (["-m", "cv.folds=2,3"], ["cv.folds=2,3", "give one cv.folds"]),
 ])
 def test_cross_validation_mistakes_are_refused_before_any_folder_exists(tmp_path, extra, said):
@@ -176,3 +176,76 @@ def test_titanic_cross_validation_resumes_after_ctrl_c_with_the_command_it_print
     assert once_more.returncode == 0 and once_more.stdout.count("already completed") == 5
     assert json.loads((sweep / "cv.json").read_text())["cross_validation"][0]["metrics"] == \
         first["metrics"]
+
+
+SEARCH = ("-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "cv.folds=2",
+          "objective.metric=val_loss", "trainer.batch_size=16",
+          "optimizer.learning_rate=tag(log, interval(0.001, 0.3))")
+
+
+def study_of(sweep: Path):
+    import optuna
+
+    return optuna.load_study(study_name="tftrain", storage=f"sqlite:///{sweep / 'optuna.db'}")
+
+
+def test_an_optuna_trial_runs_its_folds_and_reports_their_mean(tmp_path):
+    pytest.importorskip("optuna", reason="pip install tftrain[optuna]")
+    data = small_csv(tmp_path)
+    sweep = tmp_path / "sweep"
+    result = in_process(*SEARCH, *csv_args(data), f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    study = study_of(sweep)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    for trial in study.trials:
+        folder = sweep / str(trial.number)
+        folds = [RunFolder(folder / f"fold_{k}") for k in range(2)]
+        objectives = [f.summary["objective"] for f in folds]
+        assert [f.summary["status"] for f in folds] == ["completed", "completed"]
+        assert trial.value == pytest.approx(statistics.fmean(objectives))
+        summary = RunFolder(folder).summary
+        assert summary["objective"] == pytest.approx(trial.value)
+        assert summary["folds"]["objectives"] == objectives and summary["objective_metric"] == "val_loss"
+        # each fold validated on its own rows; the trial's folds' table and predictions beside
+        assert folds[0].summary["best"]["val_loss"] != folds[1].summary["best"]["val_loss"]
+        record = json.loads((folder / "cv.json").read_text())["cross_validation"][0]
+        assert record["completed"] == [0, 1] and (folder / "oof.csv").is_file()
+    best = min(study.trials, key=lambda t: t.value)
+    assert study.best_trial.number == best.number
+    assert not (sweep / "cv.json").exists()  # the search's trials are its settings, not folds
+    # the sweep's report and tftrain-report: a trial is one run, its folds inside it
+    report = in_process(str(sweep), cwd=tmp_path, tool="tftrain-report")
+    assert report.returncode == 0 and report.stdout.count("completed") == 2, report.output
+    assert "fold_0" not in (sweep / "report.csv").read_text()
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_trials_fold_resumes_that_fold_with_the_search(tmp_path):
+    """Ctrl-C inside trial 0's second fold: the trial is interrupted, the printed command
+    (the search's) resumes that fold, fold 0 is not trained again, and the study completes."""
+    pytest.importorskip("optuna", reason="pip install tftrain[optuna]")
+    data = small_csv(tmp_path)
+    sweep = tmp_path / "sweep"
+    args = [*SEARCH, *csv_args(data), "trainer.epochs=80", "callbacks.early_stopping.patience=80",
+            f"hydra.sweep.dir={sweep}"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    process = subprocess.Popen([*tftrain_command(), *args], cwd=tmp_path, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    metrics = sweep / "0" / "fold_1" / "metrics.csv"
+    wait_for(process, lambda: metrics.is_file() and len(metrics.read_text().splitlines()) > 3)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert RunFolder(sweep / "0").summary["status"] == "interrupted"
+    command = shlex.split(err.split("Resume with: ", 1)[1].splitlines()[0])
+    assert command[:3] == ["tftrain", "-m", "hparams_search=optuna"], err
+    zero = (sweep / "0" / "fold_0" / "metrics.csv").stat().st_mtime_ns
+    again = in_process(*command[1:], cwd=tmp_path)
+    assert again.returncode == 0, again.output
+    assert "search: resuming trial 0" in again.stdout and "fold 0: already completed" in again.stdout
+    assert "(resuming" in again.stdout, again.stdout
+    assert (sweep / "0" / "fold_0" / "metrics.csv").stat().st_mtime_ns == zero
+    study = study_of(sweep)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert study.trials[0].value == pytest.approx(statistics.fmean(
+        RunFolder(sweep / "0" / f"fold_{k}").summary["objective"] for k in range(2)))

@@ -29,6 +29,7 @@ from tftrain.tools.shell import prepared
 from tftrain.config.describe import help_text, version_line
 from tftrain.sweeps.trial import check_sweeper
 from tftrain.sweeps.cv import sweep_of_folds
+from tftrain.config.cv import folds_of_trial
 from tftrain.config.compose import command_overrides, compose, layered, resolved_as_far_as_known
 from tftrain.config.preflight import preflight
 from tftrain.config.sources import (PRIMARY, flag_values, flags_of_run, packaged,
@@ -78,6 +79,8 @@ def job(cfg: DictConfig, in_sweep: bool) -> float:
     """One job; a completed job of an earlier attempt of the same sweep is skipped."""
     if in_sweep:
         multirun.job_started()
+        if (count := folds_of_trial(cfg, HydraConfig.get())) is not None:
+            return trial_of_folds(cfg, count)
         if (done := multirun.completed_objective(cfg)) is not None:
             return done
     if not cfg.resume and multirun.interrupted_before(cfg):  # started again: a requeued job
@@ -95,6 +98,24 @@ def job(cfg: DictConfig, in_sweep: bool) -> float:
                        multirun.resume_command(Path(cfg.run_dir)))
     except (Exception, Interrupted) as error:
         return ended(cfg, error, in_sweep)
+
+
+def trial_of_folds(cfg: DictConfig, count: int) -> float:
+    """An Optuna trial that cross-validates: its folds' runs one after another, their mean its
+    objective (tftrain.sweeps.trial_folds); a fold that fails fails the trial."""
+    def run_fold(fold: DictConfig) -> float:
+        with Signals() as signals:
+            checks.validate(fold)
+            from tftrain.run.runner import run  # the first TensorFlow import happens here
+
+            return run(fold, signals, None, multirun.resume_command(Path(fold.run_dir)))
+
+    try:
+        from tftrain.sweeps.trial_folds import run_folds
+
+        return run_folds(cfg, count, run_fold)
+    except (Exception, Interrupted) as error:
+        return ended(cfg, error, True)
 
 
 def ended(cfg: DictConfig, error: BaseException, in_sweep: bool) -> float:

@@ -6,7 +6,9 @@ end finds each job's fold in its overrides (`fold_in`).
 Why a sweep: each fold is a run like any other (its own folder, failure isolation, resume
 after Ctrl-C by re-running the sweep's command, any launcher, tftrain-report), and what
 cross-validation adds, the folds' mean and spread and their out-of-fold predictions, is
-written at the sweep's end (tftrain.sweeps.cv). Nothing here imports TensorFlow.
+written at the sweep's end (tftrain.sweeps.cv). Inside an Optuna search the command stays
+the search, and a trial runs its folds one after another (`folds_of_trial`,
+tftrain.sweeps.trial_folds). Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -74,14 +76,34 @@ def expand(argv: list[str], count: int) -> list[str]:
     return [*mode, *argv, f"{FOLD}=range(0,{count})"]
 
 
-def refuse_in_search(hydra: DictConfig) -> None:
-    """Folds inside an Optuna search are not built yet: each trial would need to run its
-    folds and report their mean; refused rather than searched over as a dimension."""
-    if "optuna" in str(hydra.sweeper.get("_target_", "")).lower():
-        raise TftrainError("cv.folds with hparams_search=optuna: a trial that cross-validates "
-                           "(its folds' mean as the objective) is not supported yet. Search "
-                           "without cv.folds, then cross-validate the best trial's overrides "
-                           "(tftrain cv.folds=5 <its overrides>).")
+def in_search(hydra: DictConfig) -> bool:
+    """Whether the command is an Optuna search: then each trial runs its folds itself
+    (tftrain.sweeps.trial_folds) rather than the command becoming a sweep of folds."""
+    return "optuna" in str(hydra.sweeper.get("_target_", "")).lower()
+
+
+def folds_of_trial(cfg: DictConfig, hydra: DictConfig) -> int | None:
+    """How many folds this job runs one after another: an Optuna trial whose command asks
+    for folds and names none (its folds' mean is its objective); None for any other job."""
+    cv = cfg.get("cv")
+    if cv is None or cv.get("folds") is None or cv.get("fold") is not None or not in_search(hydra):
+        return None
+    return checked_count(int(cv.folds))
+
+
+def fold_config(cfg: DictConfig, fold: int, folder: Path, resume: bool) -> DictConfig:
+    """A trial's config as the run of one of its folds, in `folder` (resumed there when an
+    earlier attempt was interrupted)."""
+    import copy
+
+    run = copy.deepcopy(cfg)
+    run.cv.fold, run.run_dir = fold, str(folder)
+    run.resume = str(folder) if resume else None
+    return run
+
+
+def fold_override(fold: int) -> str:
+    return f"{FOLD}={fold}"
 
 
 def sweep_asked(argv: list[str]) -> DictConfig | None:
@@ -94,7 +116,6 @@ def sweep_asked(argv: list[str]) -> DictConfig | None:
     cfg = compose(first_job(overrides), hydra=True)
     if folds_of(cfg) is None or not wants_sweep(cfg, argv):
         return None
-    refuse_in_search(cfg.hydra)
     return cfg
 
 

@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tftrain import artifacts
-from tftrain.config.cv import count_of_run, expand, fold_in, sweep_asked
+from tftrain.config.cv import count_of_run, expand, fold_in, in_search, sweep_asked
 from tftrain.config.dataset import check_folds
 from tftrain.console import console, echo, number, show
 from tftrain.errors import TftrainError
@@ -47,7 +47,8 @@ def sweep_of_folds(argv: list[str]) -> list[str]:
     from tftrain.run import runtime  # noqa: F401  (first: quiets TensorFlow as it loads)
 
     check_folds(cfg.dataset, int(cfg.seed))
-    return expand(argv, int(cfg.cv.folds))
+    # an Optuna search stays one: each trial runs its folds (tftrain.sweeps.trial_folds)
+    return argv if in_search(cfg.hydra) else expand(argv, int(cfg.cv.folds))
 
 
 def settings(runs: list[RunRecord]) -> dict[Setting, dict[int, RunRecord]]:

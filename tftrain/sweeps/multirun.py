@@ -102,7 +102,10 @@ def resume_command(run_dir: Path) -> str:
 def refuse_resuming_a_trial(folder: Path) -> None:
     """`resume=` of an Optuna trial's folder is refused, with the command that resumes it:
     a trial belongs to its study (its result is recorded there, its pruner asks the study).
-    A grid sweep's job resumes alone as a run of its own (to train it longer, say)."""
+    A grid sweep's job resumes alone as a run of its own (to train it longer, say). A fold
+    of a trial that cross-validates (tftrain.sweeps.trial_folds) belongs to its trial."""
+    if folder.resolve().name.startswith("fold_") and folder.resolve().parent.name.isdigit():
+        folder = folder.resolve().parent
     sweep_dir = folder.resolve().parent
     try:
         sweeper = str(OmegaConf.load(sweep_dir / "multirun.yaml").hydra.sweeper._target_)

@@ -88,7 +88,9 @@ def collect(paths: list[Path]) -> list[RunRecord]:
         root = Path(root)
         candidates = [root] if is_run_folder(root) else sorted(
             {p.parent.parent for p in root.rglob(OVERRIDES.as_posix())}, key=natural_key)
-        runs += [read_run(p, root) for p in candidates if is_run_folder(p)]
+        # a run folder inside another is part of it (an Optuna trial's folds: trial_folds)
+        runs += [read_run(p, root) for p in candidates if is_run_folder(p)
+                 and not any(is_run_folder(above) for above in p.parents if above.is_relative_to(root))]
     return sort_runs(runs)
 
 
@@ -241,7 +243,7 @@ def plot(runs: list[RunRecord], path: Path) -> None:
             label = " ".join([run.name, *(f"{k}={run.overrides.get(k, '')}" for k in swept)])
             curve_axis.plot(epochs, values, marker=".", label=label)
     curve_axis.set(xlabel="epoch", ylabel=metric, title=f"{metric} by epoch, all runs")
-    if len(runs) <= 12:
+    if len(runs) <= 12 and curve_axis.lines:  # runs without curves (trials of folds): none
         curve_axis.legend(fontsize="small")
     with warnings.catch_warnings():  # long labels: tight_layout gives up; bbox_inches fits
         warnings.filterwarnings("ignore", message="Tight layout not applied")

@@ -22,6 +22,9 @@ from tftrain.run.signals import Signals
 def prepared() -> None:
     """What every command does first. Like `python -m`: the user's own modules (models,
     losses, steps, data sources) import from the working folder."""
+    # TensorFlow's C++ INFO and WARNING lines (read once, as TensorFlow loads; a user's own
+    # setting wins)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     schema.register()

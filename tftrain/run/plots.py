@@ -53,8 +53,14 @@ def plot_history(rows: list[dict[str, float]], path: Path) -> bool:
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
-    try:
-        artifacts.in_place(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
-    finally:
-        plt.close(figure)
+    save_figure(figure, path)
     return True
+
+
+def save_figure(figure, path: Path, **options) -> None:
+    """A PNG written whole or not at all (tftrain.artifacts), and the figure's memory freed
+    whatever happens (pyplot keeps every open figure)."""
+    try:
+        artifacts.in_place(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png", **options))
+    finally:
+        pyplot().close(figure)

@@ -198,7 +198,7 @@ def counted(trial: optuna.trial.FrozenTrial) -> bool:
 
 def plot_search(study: optuna.Study, folder: Path) -> None:
     """optuna_history.png and optuna_importances.png (with matplotlib, the plots extra)."""
-    from tftrain.run.plots import pyplot
+    from tftrain.run.plots import pyplot, save_figure
 
     plt = pyplot()
     complete = [t for t in study.trials if t.state == State.COMPLETE]
@@ -221,8 +221,4 @@ def plot_search(study: optuna.Study, folder: Path) -> None:
                 echo(f"note: {name} skipped: {error}")
                 continue
             figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
-            try:
-                artifacts.in_place(folder / name, lambda tmp: figure.savefig(
-                    tmp, dpi=100, bbox_inches="tight", format="png"))
-            finally:
-                plt.close(figure)
+            save_figure(figure, folder / name, bbox_inches="tight")

@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from tftrain import artifacts
 from tftrain.console import echo
 from tftrain.errors import TftrainError, WriteFailed
-from tftrain.run.plots import INSTALL, pyplot
+from tftrain.run.plots import INSTALL, pyplot, save_figure
 from tftrain.tools.outputs import not_written
 from tftrain.tools.tuning import setting, train_for, tuning_config
 
@@ -300,7 +300,4 @@ def plot_curve(path: Path, curve: Curve, chosen: Suggestion) -> None:
     axis.grid(alpha=0.3, which="both")
     axis.legend()
     figure.tight_layout()
-    try:
-        artifacts.in_place(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
-    finally:
-        plt.close(figure)
+    save_figure(figure, path)

@@ -26,7 +26,7 @@ from tftrain import artifacts
 from tftrain.console import console, error_console
 from tftrain.errors import TftrainError, WriteFailed
 from tftrain.tools.shell import shell
-from tftrain.run.plots import INSTALL, pyplot
+from tftrain.run.plots import INSTALL, pyplot, save_figure
 from tftrain.artifacts import OVERRIDES
 from tftrain.run.folder import RunFolder
 from tftrain.tools.report_html import run_report
@@ -248,11 +248,7 @@ def plot(runs: list[RunRecord], path: Path) -> None:
     with warnings.catch_warnings():  # long labels: tight_layout gives up; bbox_inches fits
         warnings.filterwarnings("ignore", message="Tight layout not applied")
         figure.tight_layout()
-    try:
-        artifacts.in_place(path, lambda tmp: figure.savefig(tmp, dpi=100, bbox_inches="tight",
-                                                            format="png"))
-    finally:
-        plt.close(figure)
+    save_figure(figure, path, bbox_inches="tight")
 
 
 def unwritable(target: Path, example: str) -> str | None:

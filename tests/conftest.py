@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,3 +192,11 @@ def no_tensorflow(tmp_path):
         (shadow / name / "__init__.py").write_text(f"raise ImportError('{name} must not be imported')\n")
     return {"PYTHONPATH": str(shadow)}
 
+
+def wait_for(process: subprocess.Popen, ready, timeout: float = 240) -> None:
+    """Wait until `ready()` holds, the process still running (to signal it at that moment)."""
+    started = time.monotonic()
+    while not ready() and process.poll() is None:
+        assert time.monotonic() - started < timeout, "never got there"
+        time.sleep(0.05)
+    assert process.poll() is None, process.communicate()

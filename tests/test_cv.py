@@ -12,13 +12,12 @@ import shlex
 import signal
 import statistics
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import RunFolder, assert_refused, in_process, tftrain_command
+from conftest import RunFolder, wait_for, assert_refused, in_process, tftrain_command
 from tftrain.data.folds import fold_ids, grouped_test
 
 TITANIC = Path("/work/shared/data/titanic.csv")
@@ -135,14 +134,6 @@ def test_cross_validation_mistakes_are_refused_before_any_folder_exists(tmp_path
     result = in_process(*csv_args(data), *extra, cwd=tmp_path)
     assert_refused(result, 2, said)
     assert not (tmp_path / "outputs").exists()
-
-
-def wait_for(process: subprocess.Popen, ready, timeout: float = 240) -> None:
-    started = time.monotonic()
-    while not ready() and process.poll() is None:
-        assert time.monotonic() - started < timeout, "never got there"
-        time.sleep(0.05)
-    assert process.poll() is None, process.communicate()
 
 
 @pytest.mark.slow

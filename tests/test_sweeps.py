@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RunFolder, in_process, run_cli, tftrain_command
+from conftest import RunFolder, wait_for, in_process, run_cli, tftrain_command
 
 # cnn cannot take the synthetic data's (16,) vectors: job 0 fails when its model is built,
 # at run time (composition is fine), which is what a real job failure looks like.
@@ -226,14 +226,6 @@ def test_parallel_trials_prune_through_the_shared_study(tmp_path):
     for number, state, _ in trials_of(sweep):
         assert RunFolder(sweep / str(number)).summary["status"] == \
             ("pruned" if state == "PRUNED" else "completed")
-
-
-def wait_for(process: subprocess.Popen, ready, timeout: float = 240) -> None:
-    started = time.monotonic()
-    while not ready() and process.poll() is None:
-        assert time.monotonic() - started < timeout, "never got there"
-        time.sleep(0.05)
-    assert process.poll() is None, process.communicate()
 
 
 def popen(tmp_path: Path, *args: str) -> subprocess.Popen:
